@@ -1,0 +1,39 @@
+"""Errors that carry enough context for a one-paragraph message to the user."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base for errors a stage reports as a plain message, not a traceback."""
+
+
+class ConfigError(PipelineError):
+    """A params.yaml / policy value is missing, of the wrong type or out of range."""
+
+    def __init__(self, key: str, rule: str, value: object = None, source: str = "params.yaml"):
+        self.key, self.rule, self.value, self.source = key, rule, value, source
+        shown = "" if value is None else f" (got {value!r})"
+        super().__init__(f"{source}: '{key}' {rule}{shown}.")
+
+
+class DataValidationError(PipelineError):
+    """Input data broke a rule; names the file, column, row and rule."""
+
+    def __init__(
+        self,
+        path: str,
+        rule: str,
+        column: str | None = None,
+        row: int | None = None,
+        hint: str = "",
+    ):
+        self.path, self.rule, self.column, self.row, self.hint = path, rule, column, row, hint
+        where = [f"file '{path}'"]
+        if column is not None:
+            where.append(f"column '{column}'")
+        if row is not None:
+            where.append(f"row {row}")
+        msg = f"{', '.join(where)}: {rule}."
+        if hint:
+            msg += f" {hint}"
+        super().__init__(msg)

@@ -1,0 +1,458 @@
+"""A synthetic e-commerce instalment-credit book, deterministic from a seed.
+
+Why a generator and not a sample file: it gives every run (tests, benchmarks, `dvc repro`) a
+realistic book of any size with a *known* probability of default, so the model can be measured
+against the best any model of the raw data could do.
+
+How it works, month by month, vectorised over customers:
+
+* a latent per-customer risk propensity ``z`` (never written out) drives behaviour: spending,
+  paying late by a few days, missing the minimum due and rolling deeper into arrears;
+* at each observation date the label probability ``true_pd`` is a fixed non-linear function of
+  what the account's own data shows *before* that date (delinquency history, utilisation,
+  payment ratios, tenure, income band), and the label is drawn from it;
+* the months after the date are then simulated consistently with the drawn label: a defaulter
+  misses payments until it is 90+ days past due inside the outcome window, a non-defaulter is
+  kept below 90 days. So ``true_pd`` is exactly P(default | observed history): the Bayes limit.
+
+Each customer has labelled snapshots ``outcome_months`` apart (two interleaved phases), so the
+outcome windows of one customer never overlap; the current book is the last date, unlabelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55+"]
+INCOME_BANDS = ["low", "mid", "high", "very_high"]
+CHANNELS = ["app", "web", "partner"]
+REGIONS = [  # (region, IANA time zone, weight)
+    ("Guangdong", "Asia/Shanghai", 0.18),
+    ("Zhejiang", "Asia/Shanghai", 0.12),
+    ("Jiangsu", "Asia/Shanghai", 0.11),
+    ("Shandong", "Asia/Shanghai", 0.10),
+    ("Sichuan", "Asia/Shanghai", 0.09),
+    ("Beijing", "Asia/Shanghai", 0.08),
+    ("Shanghai", "Asia/Shanghai", 0.08),
+    ("Henan", "Asia/Shanghai", 0.08),
+    ("Hubei", "Asia/Shanghai", 0.07),
+    ("Xinjiang", "Asia/Urumqi", 0.03),
+    ("Hong Kong", "Asia/Hong_Kong", 0.03),
+    ("Singapore", "Asia/Singapore", 0.02),
+    ("Overseas-US", "America/Los_Angeles", 0.01),
+]
+DUE_DAYS = 20  # a bill is due this many days after its statement (cycle close) date
+DEFAULT_DPD = 90
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Size and shape of the generated book (from params ``data.synthetic`` and ``seed``)."""
+
+    n_customers: int
+    months: int = 24
+    start_date: str = "2024-01-01"
+    observation_months: tuple[int, ...] = (9, 12, 15, 18)
+    outcome_months: int = 6
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        key = "data.synthetic"
+        if not isinstance(self.n_customers, int) or self.n_customers < 10:
+            raise ConfigError(f"{key}.n_customers", "must be an integer >= 10", self.n_customers)
+        if not isinstance(self.months, int) or self.months < 6:
+            raise ConfigError(f"{key}.months", "must be an integer >= 6", self.months)
+        try:
+            pd.Timestamp(self.start_date)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{key}.start_date", "must be a date", self.start_date) from None
+        obs = list(self.observation_months)
+        if len(obs) < 3 or obs != sorted(set(obs)):
+            raise ConfigError(
+                f"{key}.observation_months",
+                "must list at least 3 distinct increasing month indices (train, validation, test)",
+                obs,
+            )
+        if obs[0] < 3:
+            raise ConfigError(f"{key}.observation_months", "must start at month 3 or later", obs)
+        if obs[-1] + self.outcome_months > self.months:
+            raise ConfigError(
+                f"{key}.observation_months",
+                f"last date + outcome_months ({self.outcome_months}) must not pass months ({self.months})",
+                obs,
+            )
+        for phase in (obs[0::2], obs[1::2]):
+            if any(b - a < self.outcome_months for a, b in zip(phase, phase[1:], strict=False)):
+                raise ConfigError(
+                    f"{key}.observation_months",
+                    "every other date must be at least outcome_months apart so a customer's outcome windows never overlap",
+                    obs,
+                )
+
+
+@dataclass
+class SyntheticBook:
+    """The generated tables, shaped as in docs/data_contracts.md."""
+
+    customers: pd.DataFrame
+    statements: pd.DataFrame
+    observations: pd.DataFrame
+    true_pd: pd.DataFrame
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def true_default_logit(
+    dpd_last: np.ndarray,
+    max_dpd_6m: np.ndarray,
+    late_count_12m: np.ndarray,
+    util_last: np.ndarray,
+    util_mean_6m: np.ndarray,
+    paid_ratio_3m: np.ndarray,
+    months_on_book: np.ndarray,
+    months_since_delinquency: np.ndarray,
+    income_band: np.ndarray,
+) -> np.ndarray:
+    """The generator's true log-odds of default from observed history (fixed, non-linear).
+
+    Inputs are what the account's statements before the date show; ``income_band`` is the
+    index into INCOME_BANDS; ``months_since_delinquency`` is 99 when never delinquent.
+    """
+    currently_late = (dpd_last > 0).astype(float)
+    util_hinge = np.clip(util_last - 0.6, 0.0, None)
+    f = (
+        -3.9
+        + 1.9 * currently_late
+        + 0.9 * (dpd_last > 30)
+        + 0.9 * (dpd_last > 60)
+        + 0.55 * (max_dpd_6m > 30)
+        + 0.75 * np.sqrt(np.minimum(late_count_12m, 9.0))
+        + 2.6 * util_hinge
+        + 0.7 * util_mean_6m
+        - 0.45 * np.clip(np.nan_to_num(paid_ratio_3m, nan=1.0), 0.0, 3.0)
+        - 0.35 * np.log1p(np.minimum(months_on_book, 48.0)) / np.log(49.0) * 2.0
+        + 0.8 * currently_late * (util_last > 0.8)
+        + 0.5 * (months_since_delinquency <= 3)
+        + np.array([0.35, 0.0, -0.25, -0.5])[income_band]
+    )
+    return f
+
+
+def generate_book(config: SyntheticConfig) -> SyntheticBook:
+    """Simulate the book. Deterministic for a given config (seed included)."""
+    rng = np.random.default_rng(config.seed)
+    n, months = config.n_customers, config.months
+    start = pd.Timestamp(config.start_date).normalize().replace(day=1)
+    month_dates = pd.date_range(start, periods=months + 1, freq="MS")  # + current book date
+    month_days = month_dates.values.astype("datetime64[D]").astype(np.int64)
+
+    # --- customers -------------------------------------------------------------------------
+    account_id = np.arange(1, n + 1, dtype=np.int64) + 10_000_000
+    age_idx = rng.choice(len(AGE_BANDS), n, p=[0.17, 0.36, 0.24, 0.14, 0.09])
+    city_tier = rng.choice(4, n, p=[0.2, 0.3, 0.3, 0.2]).astype(np.int8) + 1
+    income_idx = rng.choice(len(INCOME_BANDS), n, p=[0.35, 0.4, 0.2, 0.05])
+    channel_idx = rng.choice(len(CHANNELS), n, p=[0.6, 0.25, 0.15])
+    region_w = np.array([r[2] for r in REGIONS])
+    region_idx = rng.choice(len(REGIONS), n, p=region_w / region_w.sum())
+    base_limit = np.array([2000.0, 5000.0, 10000.0, 20000.0])[income_idx]
+    credit_limit = np.round(base_limit * rng.lognormal(0.0, 0.35, n) / 100.0) * 100.0
+    credit_limit = np.maximum(credit_limit, 500.0)
+
+    # latent propensities: attributes shift risk a little, most of it is individual
+    z = (
+        rng.normal(0.0, 1.0, n)
+        + np.array([0.35, 0.1, 0.0, -0.1, -0.15])[age_idx]
+        + np.array([0.25, 0.0, -0.2, -0.35])[income_idx]
+        + np.array([0.0, 0.05, 0.3])[channel_idx]
+    )
+    spend = rng.lognormal(0.0, 0.5, n) * np.array([0.7, 1.0, 1.5, 2.2])[income_idx]
+
+    # signup: 70% existing before the window (1..36 months earlier), 30% join inside it
+    joins_inside = rng.random(n) < 0.3
+    last_join = max(1, config.observation_months[-1] - 3)
+    signup_month = np.where(joins_inside, rng.integers(0, last_join, n), -rng.integers(1, 37, n))
+    signup_offset_days = rng.integers(0, 28, n)
+    signup_date = pd.DatetimeIndex(
+        [start + pd.DateOffset(months=int(m)) for m in range(-37, months + 1)]
+    )
+    signup_date = signup_date[signup_month + 37] - pd.to_timedelta(signup_offset_days + 1, unit="D")
+    # tenure (months on book) before the window starts
+    tenure0 = np.where(signup_month < 0, -signup_month, 0)
+
+    # phases: customer in phase p gets labelled snapshots at observation_months[p::2]
+    phase = rng.integers(0, 2, n)
+    obs_months = list(config.observation_months)
+    obs_phase = {m: i % 2 for i, m in enumerate(obs_months)}
+
+    # --- monthly simulation --------------------------------------------------------------
+    f32 = np.float32
+    dpd_hist = np.zeros((months, n), dtype=np.int16)
+    util_hist = np.full((months, n), np.nan, dtype=f32)
+    late_hist = np.zeros((months, n), dtype=bool)
+    ratio_hist = np.full((months, n), np.nan, dtype=f32)
+    active_hist = np.zeros((months, n), dtype=bool)
+
+    outstanding = np.zeros(n)
+    min_due = np.zeros(n)
+    overdue = np.zeros(n)
+    k_miss = np.zeros(n, dtype=np.int16)  # consecutive cycles the minimum went unpaid
+    plans = np.zeros(n, dtype=np.int8)
+    forced = np.zeros(n, dtype=np.int8)  # 0 natural, 1 must default, -1 must not default
+    forced_until = np.full(n, -1)
+    forced_start = np.full(n, -1)
+
+    rows: list[dict[str, np.ndarray]] = []
+    obs_records: list[pd.DataFrame] = []
+
+    for m in range(months):
+        active = signup_month <= m
+        has_prev = signup_month < m
+
+        # --- labels at observation dates, from history rows < m only ----------------------
+        if m in obs_phase:
+            eligible = (phase == obs_phase[m]) & has_prev & (dpd_hist[m - 1] < DEFAULT_DPD)
+            logit = _history_logit(
+                m, dpd_hist, util_hist, late_hist, ratio_hist, active_hist, tenure0, income_idx
+            )
+            p_true = _sigmoid(logit)
+            draw = rng.random(n) < p_true
+            idx = np.flatnonzero(eligible)
+            label = draw[idx]
+            forced[idx] = np.where(label, 1, -1)
+            forced_until[idx] = m + config.outcome_months - 1
+            forced_start[idx] = m + rng.integers(0, 3, idx.size)
+            obs_records.append(
+                pd.DataFrame(
+                    {
+                        "account_id": account_id[idx],
+                        "observation_date": month_dates[m],
+                        "default": label.astype(np.int8),
+                        "true_pd": p_true[idx],
+                    }
+                )
+            )
+        expired = forced_until < m
+        forced[expired] = 0
+
+        # --- payment during the cycle that closes now (towards last cycle's bill) ---------
+        defaulted = k_miss >= 4
+        p_miss = _sigmoid(-3.7 + 1.05 * z + 1.7 * (k_miss > 0) + 0.6 * (k_miss > 1))
+        p_miss = np.where(defaulted, 0.93, p_miss)
+        miss = rng.random(n) < p_miss
+        must_miss = (forced == 1) & (m >= forced_start)
+        miss = np.where(must_miss, True, miss)
+        # a non-defaulter in its window never reaches 90+: pay before the 4th miss
+        miss = np.where((forced == -1) & (k_miss >= 3), False, miss)
+        # a must-default account that is current before its start date behaves naturally,
+        # but cannot cure once it started missing
+        miss &= has_prev & (min_due > 0)
+
+        pays = has_prev & ~miss & (min_due > 0)
+        p_full = _sigmoid(1.2 - 0.9 * z)
+        full = rng.random(n) < p_full
+        between = rng.random(n)
+        paid = np.where(
+            full,
+            outstanding,
+            np.where(between < 0.5, min_due, min_due + (outstanding - min_due) * between),
+        )
+        paid = np.where(pays, np.minimum(np.maximum(paid, min_due), outstanding), 0.0)
+        partial = miss & (rng.random(n) < 0.3)
+        paid = np.where(partial, min_due * rng.uniform(0.1, 0.6, n), paid)
+        paid = np.round(paid, 2)
+
+        prev_due_day = month_days[m - 1] + DUE_DAYS if m > 0 else month_days[0]
+        late_few = pays & (rng.random(n) < _sigmoid(-2.3 + 0.9 * z))
+        pay_day = np.where(
+            late_few,
+            prev_due_day + rng.integers(1, 10, n),
+            prev_due_day - rng.integers(0, 16, n),
+        )
+        pay_day = np.where(partial, month_days[m] - rng.integers(1, 20, n), pay_day)
+        pay_day = np.minimum(pay_day, month_days[m] - 1)
+        has_payment = paid > 0
+
+        late_or_missed = has_prev & (min_due > 0) & (late_few | miss)
+        ratio = np.where(has_prev & (min_due > 0), paid / np.maximum(min_due, 1e-9), np.nan)
+
+        cured = pays
+        k_miss = np.where(cured, 0, np.where(miss, k_miss + 1, k_miss)).astype(np.int16)
+        overdue = np.where(cured, 0.0, np.where(miss, np.round(min_due - paid, 2), overdue))
+        interest = np.where(has_prev & ~full, 0.0125 * np.maximum(outstanding - paid, 0.0), 0.0)
+        late_fee = np.where(miss, np.round(np.minimum(0.05 * min_due, 50.0), 2), 0.0)
+        outstanding = np.maximum(outstanding - paid, 0.0) + interest + late_fee
+        overdue = overdue + late_fee
+
+        # --- new spending and instalment plans ----------------------------------------------
+        frozen = k_miss >= 2
+        spends = active & ~frozen & ((rng.random(n) < 0.8) | (forced == 1))
+        bill = rng.lognormal(np.log(320.0), 0.85, n) * spend
+        bill = np.where(spends, np.minimum(bill, np.maximum(credit_limit - outstanding, 0.0)), 0.0)
+        bill = np.round(bill, 2)
+        plans = np.where(active & (rng.random(n) < 1.0 / 9.0), np.maximum(plans - 1, 0), plans)
+        new_plan = spends & (bill > 500) & (rng.random(n) < _sigmoid(-3.0 + 0.6 * z))
+        plans = np.minimum(plans + new_plan, 6).astype(np.int8)
+        outstanding = np.round(outstanding + bill, 2)
+
+        current_part = np.maximum(outstanding - overdue, 0.0)
+        new_min = np.where(
+            current_part > 0, np.minimum(current_part, np.maximum(10.0, 0.1 * current_part)), 0.0
+        )
+        min_due = np.where(active, np.round(overdue + new_min, 2), 0.0)
+
+        oldest_due_month = m - k_miss.astype(np.int64)
+        due_day_oldest = month_days[np.clip(oldest_due_month, 0, None)] + DUE_DAYS
+        dpd = np.where(k_miss > 0, np.maximum(month_days[m] - due_day_oldest, 1), 0).astype(
+            np.int16
+        )
+
+        dpd_hist[m] = dpd
+        util_hist[m] = np.where(active, outstanding / credit_limit, np.nan)
+        late_hist[m] = late_or_missed
+        ratio_hist[m] = ratio
+        active_hist[m] = active
+
+        sel = np.flatnonzero(active)
+        pay_dates = np.where(has_payment[sel], pay_day[sel], np.iinfo(np.int64).min)
+        rows.append(
+            {
+                "account_id": account_id[sel],
+                "statement_date": np.full(sel.size, month_days[m], dtype=np.int64),
+                "bill_amount": bill[sel],
+                "min_due": min_due[sel],
+                "paid_amount": paid[sel],
+                "payment_day": pay_dates,
+                "days_past_due": dpd[sel],
+                "overdue_amount": np.round(overdue[sel], 2),
+                "outstanding_balance": outstanding[sel],
+                "instalment_plans": plans[sel],
+            }
+        )
+
+    # --- current book: every customer with history, unlabelled ------------------------------
+    current = pd.DataFrame(
+        {
+            "account_id": account_id[signup_month < months],
+            "observation_date": month_dates[months],
+        }
+    )
+
+    statements = _assemble_statements(rows)
+    customers = pd.DataFrame(
+        {
+            "account_id": account_id,
+            "signup_date": signup_date.values.astype("datetime64[ns]"),
+            "age_band": pd.Categorical.from_codes(age_idx, AGE_BANDS).astype(str),
+            "city_tier": city_tier,
+            "income_band": pd.Categorical.from_codes(income_idx, INCOME_BANDS).astype(str),
+            "credit_limit": credit_limit,
+            "channel": pd.Categorical.from_codes(channel_idx, CHANNELS).astype(str),
+            "region": np.array([r[0] for r in REGIONS])[region_idx],
+            "timezone": np.array([r[1] for r in REGIONS])[region_idx],
+        }
+    )
+    delinquent_now = k_miss > 0
+    customers["dispute"] = rng.random(n) < np.where(delinquent_now, 0.03, 0.005)
+    customers["hardship"] = rng.random(n) < np.where(delinquent_now, 0.05, 0.005)
+    customers["opt_out"] = rng.random(n) < 0.01
+    customers["deceased"] = rng.random(n) < 0.001
+
+    labelled = pd.concat(obs_records, ignore_index=True)
+    observations = pd.concat(
+        [
+            labelled[["account_id", "observation_date", "default"]].assign(is_current=False),
+            current.assign(default=pd.NA, is_current=True),
+        ],
+        ignore_index=True,
+    )
+    observations["default"] = observations["default"].astype("Int8")
+    observations["observation_date"] = observations["observation_date"].astype("datetime64[ns]")
+    true_pd = labelled[["account_id", "observation_date", "true_pd"]].copy()
+    true_pd["observation_date"] = true_pd["observation_date"].astype("datetime64[ns]")
+    stats = {
+        "default_rate": float(labelled["default"].mean()),
+        "mean_true_pd": float(labelled["true_pd"].mean()),
+        "labelled_rows": int(len(labelled)),
+        "statement_rows": int(len(statements)),
+    }
+    log.info("synthetic book: %s", stats)
+    return SyntheticBook(customers, statements, observations, true_pd, stats)
+
+
+def _history_logit(
+    m: int,
+    dpd_hist: np.ndarray,
+    util_hist: np.ndarray,
+    late_hist: np.ndarray,
+    ratio_hist: np.ndarray,
+    active_hist: np.ndarray,
+    tenure0: np.ndarray,
+    income_idx: np.ndarray,
+) -> np.ndarray:
+    """Summaries of rows before month m that the true PD depends on."""
+    lo6, lo12, lo3 = max(0, m - 6), max(0, m - 12), max(0, m - 3)
+    dpd_last = dpd_hist[m - 1].astype(float)
+    max_dpd_6m = dpd_hist[lo6:m].max(axis=0).astype(float)
+    late_count_12m = late_hist[lo12:m].sum(axis=0).astype(float)
+    util_last = np.nan_to_num(util_hist[m - 1].astype(float), nan=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        util_mean_6m = np.nan_to_num(np.nanmean(util_hist[lo6:m], axis=0), nan=0.0)
+        paid_ratio_3m = np.nanmean(ratio_hist[lo3:m], axis=0)
+    months_on_book = active_hist[:m].sum(axis=0) + tenure0
+    delinquent = dpd_hist[:m] > 0
+    ever = delinquent.any(axis=0)
+    last = m - 1 - np.argmax(delinquent[::-1], axis=0)
+    months_since = np.where(ever, m - last, 99)
+    return true_default_logit(
+        dpd_last,
+        max_dpd_6m,
+        late_count_12m,
+        util_last,
+        util_mean_6m,
+        paid_ratio_3m,
+        months_on_book.astype(float),
+        months_since.astype(float),
+        income_idx,
+    )
+
+
+def _assemble_statements(rows: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    cols = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    stmt_day = cols.pop("statement_date")
+    pay_day = cols.pop("payment_day")
+    df = pd.DataFrame(cols)
+    df.insert(1, "statement_date", stmt_day.astype("datetime64[D]").astype("datetime64[ns]"))
+    df.insert(2, "due_date", (stmt_day + DUE_DAYS).astype("datetime64[D]").astype("datetime64[ns]"))
+    pay = np.where(
+        pay_day == np.iinfo(np.int64).min, np.datetime64("NaT"), pay_day.astype("datetime64[D]")
+    )
+    df.insert(6, "payment_date", pay.astype("datetime64[ns]"))
+    df = df.sort_values(["account_id", "statement_date"], kind="stable", ignore_index=True)
+    return df[
+        [
+            "account_id",
+            "statement_date",
+            "due_date",
+            "bill_amount",
+            "min_due",
+            "paid_amount",
+            "payment_date",
+            "days_past_due",
+            "overdue_amount",
+            "outstanding_balance",
+            "instalment_plans",
+        ]
+    ]

@@ -1,0 +1,14 @@
+"""Shared fixtures (helpers live in tests/helpers.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import copy_repo
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    return copy_repo(tmp_path / "repo")

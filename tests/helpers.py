@@ -1,0 +1,79 @@
+"""Test helpers: environment for subprocesses and a temp copy of the repo for end-to-end runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+# Copied into a temp repo for end-to-end runs (generated data and envs stay behind).
+REPO_ITEMS = [
+    "pyproject.toml",
+    "params.yaml",
+    "dvc.yaml",
+    "features",
+    "models",
+    "pipelines",
+    "configs",
+    ".dvc/config",
+    ".dvcignore",
+]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Env for child processes: the venv first on PATH (DVC runs the first `python`), no telemetry."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="1",
+        PYTHONPATH=str(REPO),
+    )
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.update(extra)
+    return env
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the project's source (not data) into `dest` and make it a git+dvc repo with one commit."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in REPO_ITEMS:
+        src = REPO / item
+        if not src.exists():
+            continue
+        target = dest / item
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, target)
+    env = subprocess_env()
+    env["PYTHONPATH"] = str(dest)
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"],
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"],
+    ):
+        subprocess.run(cmd, cwd=dest, check=True, env=env)
+    return dest
+
+
+def set_params(repo: Path, updates: dict[str, object]) -> None:
+    """Set dotted keys in a repo's params.yaml (test helper; pipelines never write params)."""
+    import yaml
+
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in updates.items():
+        node = params
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
