@@ -96,6 +96,17 @@ OBSERVATIONS = TableSchema(
 
 def _coerce(series: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
     """Return (typed values, mask of values that could not be parsed)."""
+    no_bad = pd.Series(False, index=series.index)
+    if (
+        col.kind in ("int", "float")
+        and pd.api.types.is_numeric_dtype(series)
+        and series.dtype != bool
+    ):
+        if pd.api.types.is_float_dtype(series):  # fast path: only inf can be invalid
+            return series, pd.Series(np.isinf(series.to_numpy()), index=series.index)
+        return series, no_bad
+    if col.kind == "date" and pd.api.types.is_datetime64_any_dtype(series):
+        return series, no_bad
     present = series.notna()
     if col.kind in ("int", "float"):
         typed = pd.to_numeric(series, errors="coerce")
@@ -185,17 +196,23 @@ def validate_table(
     rejects.insert(0, "_row", np.flatnonzero(rejected))
     rejects.insert(0, "_file", path)
 
-    kept = pd.DataFrame({c.name: typed[c.name] for c in schema.columns}).loc[~rejected]
-    kept = _cast_kept(kept, schema)
     extras = [c for c in df.columns if c not in schema.names]
+    kept = pd.DataFrame({c.name: typed[c.name] for c in schema.columns}, copy=False)
+    del typed
     for c in extras:
-        kept[c] = df.loc[~rejected, c]
-    return kept.reset_index(drop=True), rejects.reset_index(drop=True)
+        kept[c] = df[c]
+    if rejected.any():
+        kept = kept.loc[~rejected].reset_index(drop=True)
+    kept = _cast_kept(kept, schema)
+    return kept, rejects.reset_index(drop=True)
 
 
 def _cast_kept(kept: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """Give each column its schema dtype; integer columns keep a narrower int dtype if they have one."""
     for col in schema.columns:
         s = kept[col.name]
+        if col.kind == "int" and pd.api.types.is_integer_dtype(s) and not col.nullable:
+            continue
         if col.kind == "int":
             kept[col.name] = s.astype("Int64") if col.nullable else s.astype("int64")
         elif col.kind == "float":

@@ -430,29 +430,40 @@ def _history_logit(
 
 
 def _assemble_statements(rows: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    cols = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
-    stmt_day = cols.pop("statement_date")
-    pay_day = cols.pop("payment_day")
-    df = pd.DataFrame(cols)
-    df.insert(1, "statement_date", stmt_day.astype("datetime64[D]").astype("datetime64[ns]"))
-    df.insert(2, "due_date", (stmt_day + DUE_DAYS).astype("datetime64[D]").astype("datetime64[ns]"))
-    pay = np.where(
-        pay_day == np.iinfo(np.int64).min, np.datetime64("NaT"), pay_day.astype("datetime64[D]")
-    )
-    df.insert(6, "payment_date", pay.astype("datetime64[ns]"))
-    df = df.sort_values(["account_id", "statement_date"], kind="stable", ignore_index=True)
-    return df[
-        [
-            "account_id",
-            "statement_date",
-            "due_date",
-            "bill_amount",
-            "min_due",
-            "paid_amount",
-            "payment_date",
-            "days_past_due",
-            "overdue_amount",
-            "outstanding_balance",
-            "instalment_plans",
-        ]
+    """Concatenate the monthly rows into one table sorted by (account, date), column by column
+    so that at most one extra column is alive at a time (this is the generator's memory peak)."""
+    ids = np.concatenate([r["account_id"] for r in rows])
+    order = np.argsort(
+        ids, kind="stable"
+    )  # rows were appended month by month: stable keeps dates ordered
+    out: dict[str, np.ndarray] = {"account_id": ids[order]}
+    del ids
+    for key in list(rows[0]):
+        if key == "account_id":
+            continue
+        col = np.concatenate([r.pop(key) for r in rows])[order]
+        if key == "statement_date":
+            day = col
+            out["statement_date"] = day.astype("datetime64[D]").astype("datetime64[ns]")
+            out["due_date"] = (day + DUE_DAYS).astype("datetime64[D]").astype("datetime64[ns]")
+        elif key == "payment_day":
+            pay = col.astype("datetime64[D]").astype("datetime64[ns]")
+            pay[col == np.iinfo(np.int64).min] = np.datetime64("NaT")
+            out["payment_date"] = pay
+        else:
+            out[key] = col
+    rows.clear()
+    columns = [
+        "account_id",
+        "statement_date",
+        "due_date",
+        "bill_amount",
+        "min_due",
+        "paid_amount",
+        "payment_date",
+        "days_past_due",
+        "overdue_amount",
+        "outstanding_balance",
+        "instalment_plans",
     ]
+    return pd.DataFrame({c: out.pop(c) for c in columns}, copy=False)

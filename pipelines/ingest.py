@@ -110,13 +110,15 @@ def ingest_synthetic(
     customers, rej_c = validate_table(book.customers, CUSTOMERS, f"{source}:customers")
     keys = {"customers": pd.Index(customers["account_id"])}
     statements, rej_s = validate_table(book.statements, STATEMENTS, f"{source}:statements", keys)
+    n_statements = len(book.statements)
+    book.statements = statements  # drop the unvalidated copy: the book is the biggest object here
     observations, rej_o = validate_table(
         book.observations, OBSERVATIONS, f"{source}:observations", keys
     )
     observations["default"] = observations["default"].astype("Int8")
     tables = {
         "customers": (len(book.customers), customers, rej_c),
-        "statements": (len(book.statements), statements, rej_s),
+        "statements": (n_statements, statements, rej_s),
         "observations": (len(book.observations), observations, rej_o),
     }
     for name, (rows_in, _, rej) in tables.items():
