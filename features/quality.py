@@ -1,0 +1,240 @@
+"""Data-quality report and leakage guard: per feature missing rate, distinct values, IV, AUC, PSI.
+
+A feature that alone separates defaulters almost perfectly is far more often a leak (a post-outcome
+field such as "recoveries" or "last payment status") than a miracle, so the stage stops on it
+unless the user explicitly allows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import Catalogue
+from features.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+MISSING = "__missing__"
+OTHER = "__other__"
+_EPS = 1e-4
+
+
+class LeakageError(PipelineError):
+    """One or more features predict the label alone beyond the threshold."""
+
+    def __init__(self, leaks: dict[str, float], threshold: float):
+        self.leaks, self.threshold = leaks, threshold
+        shown = ", ".join(f"'{k}' (AUC {v:.3f})" for k, v in leaks.items())
+        super().__init__(
+            f"possible target leakage: {shown} alone predict the label with AUC above "
+            f"features.leakage_auc_threshold={threshold}. A field recorded after the outcome "
+            "(e.g. recoveries, final status) would do this. Drop it (params.yaml "
+            "data.table.drop_columns) or, if it is genuinely known at decision time, allow it "
+            "(features.allow_leaky_features)."
+        )
+
+
+def _auc_from_scores(scores: np.ndarray, y: np.ndarray) -> float:
+    """Mann-Whitney AUC with average ranks for ties (scores must be finite or +-inf)."""
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _is_categorical(x: pd.Series) -> bool:
+    return (
+        isinstance(x.dtype, pd.CategoricalDtype)
+        or x.dtype == object
+        or pd.api.types.is_string_dtype(x)
+    )
+
+
+def _category_labels(x: pd.Series) -> pd.Series:
+    return x.astype("object").where(x.notna(), MISSING).astype(str)
+
+
+def single_feature_auc(x: pd.Series, y: pd.Series | np.ndarray, seed: int = 0) -> float:
+    """max(AUC, 1 - AUC) of one feature alone; missing values are allowed to carry signal.
+
+    Numeric: missing placed at either end, the stronger of the two kept (a field missing exactly
+    for defaulters is a leak too). Categorical: each row scored by its category's default rate
+    estimated on the other half of the rows (out-of-fold), so an id-like column does not score
+    1.0 merely by memorising labels.
+    """
+    yy = np.asarray(y, dtype=np.int8)
+    if len(yy) == 0:
+        return float("nan")
+    if _is_categorical(x):
+        labels = _category_labels(x).to_numpy()
+        rng = np.random.default_rng(seed)
+        fold = rng.integers(0, 2, len(yy))
+        prior = float(yy.mean())
+        score = np.full(len(yy), prior)
+        for f in (0, 1):
+            train = fold != f
+            stats = (
+                pd.DataFrame({"c": labels[train], "y": yy[train]})
+                .groupby("c")["y"]
+                .agg(["sum", "count"])
+            )
+            rate = (stats["sum"] + prior) / (stats["count"] + 1.0)
+            score[~train] = pd.Series(labels[~train]).map(rate).fillna(prior).to_numpy()
+        auc = _auc_from_scores(score, yy)
+        return max(auc, 1 - auc)
+    v = pd.to_numeric(x, errors="coerce").to_numpy(np.float64)
+    nan = np.isnan(v)
+    best = float("nan")
+    for fill in (-np.inf, np.inf) if nan.any() else (0.0,):
+        s = np.where(nan, fill, v)
+        auc = _auc_from_scores(s, yy)
+        strength = max(auc, 1 - auc)
+        best = strength if np.isnan(best) else max(best, strength)
+    return best
+
+
+def _auc_sign(x: pd.Series, y: np.ndarray) -> int:
+    """+1 when larger values go with defaults (on non-missing rows), -1 the reverse, 0 n/a."""
+    if _is_categorical(x):
+        return 0
+    v = pd.to_numeric(x, errors="coerce").to_numpy(np.float64)
+    ok = ~np.isnan(v)
+    auc = _auc_from_scores(v[ok], y[ok])
+    if np.isnan(auc) or abs(auc - 0.5) < 0.01:
+        return 0
+    return 1 if auc > 0.5 else -1
+
+
+def _numeric_edges(v: np.ndarray, bins: int) -> np.ndarray:
+    """Upper bin edges: each value its own bin when there are few, else quantiles.
+
+    Bins are (e[i-1], e[i]] so a point mass at the minimum (zero dpd, zero overdue) keeps its
+    own bin instead of being merged with the small positive values.
+    """
+    finite = v[np.isfinite(v)]
+    if len(finite) == 0:
+        return np.array([])
+    distinct = np.unique(finite)
+    if len(distinct) <= bins:
+        return distinct[:-1]
+    return np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[:-1]))
+
+
+def _bin_codes(x: pd.Series, edges: np.ndarray | None, cats: list[str] | None) -> np.ndarray:
+    """Bin index per row; missing gets its own bin (-1), unseen categories go to OTHER."""
+    if cats is not None:
+        labels = _category_labels(x)
+        lookup = {c: i for i, c in enumerate(cats)}
+        other = lookup.get(OTHER, len(cats))
+        codes = np.array(labels.map(lookup).fillna(other).to_numpy(np.int64), copy=True)
+        codes[labels.to_numpy() == MISSING] = -1
+        return codes
+    v = pd.to_numeric(x, errors="coerce").to_numpy(np.float64)
+    codes = np.searchsorted(edges, v, side="left").astype(np.int64)
+    codes[np.isnan(v)] = -1
+    return codes
+
+
+def _binning(x: pd.Series, bins: int, max_categories: int = 20):
+    if _is_categorical(x):
+        counts = _category_labels(x).value_counts()
+        counts = counts[counts.index != MISSING]
+        cats = list(counts.index[:max_categories])
+        if len(counts) > max_categories:
+            cats.append(OTHER)
+        return None, cats
+    return _numeric_edges(pd.to_numeric(x, errors="coerce").to_numpy(np.float64), bins), None
+
+
+def information_value(x: pd.Series, y: pd.Series | np.ndarray, bins: int = 10) -> float:
+    """IV over quantile bins (categories for text), missing as its own bin, 0.5-smoothed WoE."""
+    yy = np.asarray(y, dtype=np.int8)
+    if len(yy) == 0 or yy.min() == yy.max():
+        return float("nan")
+    edges, cats = _binning(x, bins)
+    codes = _bin_codes(x, edges, cats)
+    table = pd.DataFrame({"b": codes, "y": yy}).groupby("b")["y"].agg(["sum", "count"])
+    bad = table["sum"].to_numpy(np.float64) + 0.5
+    good = (table["count"] - table["sum"]).to_numpy(np.float64) + 0.5
+    pb, pg = bad / bad.sum(), good / good.sum()
+    return float(np.sum((pg - pb) * np.log(pg / pb)))
+
+
+def population_stability(reference: pd.Series, current: pd.Series, bins: int = 10) -> float:
+    """PSI of `current` against bins fixed on `reference` (missing its own bin)."""
+    if len(reference) == 0 or len(current) == 0:
+        return float("nan")
+    edges, cats = _binning(reference, bins)
+    ref = _bin_codes(reference, edges, cats)
+    cur = _bin_codes(current, edges, cats)
+    keys = np.union1d(np.unique(ref), np.unique(cur))
+    e = pd.Series(ref).value_counts(normalize=True).reindex(keys, fill_value=0).to_numpy()
+    a = pd.Series(cur).value_counts(normalize=True).reindex(keys, fill_value=0).to_numpy()
+    e, a = np.maximum(e, _EPS), np.maximum(a, _EPS)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def data_quality_report(
+    frame: pd.DataFrame,
+    catalogue: Catalogue,
+    reference: np.ndarray,
+    comparison: np.ndarray | None,
+    label: str = "default",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per model feature, strongest single feature (AUC) first.
+
+    `reference` marks the training rows (AUC and IV use its labelled rows); PSI compares them with
+    the `comparison` rows (current book or test split).
+    """
+    ref = np.asarray(reference, dtype=bool)
+    cmp_ = None if comparison is None else np.asarray(comparison, dtype=bool)
+    y_all = frame[label]
+    labelled = ref & y_all.notna().to_numpy()
+    y = y_all[labelled].astype(np.int8).to_numpy()
+    rows = []
+    for spec in catalogue.features:
+        col = frame[spec.name]
+        x = col[labelled]
+        rows.append(
+            {
+                "feature": spec.name,
+                "dtype": spec.dtype,
+                "direction": spec.direction,
+                "observed_direction": _auc_sign(x, y),
+                "missing_rate": float(col.isna().mean()),
+                "distinct": int(col.nunique(dropna=True)),
+                "iv": information_value(x, y),
+                "auc": single_feature_auc(x, y, seed=seed),
+                "psi": (
+                    population_stability(col[ref], col[cmp_])
+                    if cmp_ is not None and cmp_.any()
+                    else float("nan")
+                ),
+            }
+        )
+    report = pd.DataFrame(rows)
+    if len(report):
+        report = report.sort_values("auc", ascending=False, na_position="last", kind="stable")
+    return report.reset_index(drop=True)
+
+
+def check_leakage(report: pd.DataFrame, threshold: float, allowed: Sequence[str] = ()) -> list[str]:
+    """Raise LeakageError for features above `threshold` AUC not in `allowed`.
+
+    Returns the allowed features that exceeded it (logged as warnings) so callers can record them.
+    """
+    over = report[report["auc"] > threshold]
+    leaks = {r.feature: float(r.auc) for r in over.itertuples() if r.feature not in set(allowed)}
+    waived = [f for f in over["feature"] if f in set(allowed)]
+    for f in waived:
+        log.warning("feature %r exceeds the leakage AUC threshold but is allowed in params", f)
+    if leaks:
+        raise LeakageError(leaks, threshold)
+    return waived

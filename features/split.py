@@ -1,0 +1,137 @@
+"""Train / validation / test / score splits, decided once here and recorded in the feature table.
+
+Out-of-time whenever time is known: a credit model is always applied to a later period than it was
+built on, so the test must be later too. Random splits are stratified so small default counts stay
+comparable between splits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test", "score")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        for key in ("validation_fraction", "test_fraction"):
+            v = getattr(self, key)
+            if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v < 1:
+                raise ConfigError(f"features.split.{key}", "must be a number in (0, 1)", v)
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ConfigError(
+                "features.split",
+                "validation_fraction + test_fraction must leave at least 10% for training",
+                self.validation_fraction + self.test_fraction,
+            )
+
+
+def _stratified(y: np.ndarray, fractions: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+    """Assign each row a name from `fractions` (the remainder is 'train'), per class."""
+    out = np.full(len(y), "train", dtype=object)
+    for cls in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        pos = 0
+        for name, frac in fractions.items():
+            k = int(round(frac * len(idx)))
+            out[idx[pos : pos + k]] = name
+            pos += k
+    return out
+
+
+def _labelled(frame: pd.DataFrame, label: str) -> np.ndarray:
+    lab = frame[label].notna().to_numpy().copy()
+    if "is_current" in frame:
+        lab &= ~frame["is_current"].fillna(False).astype(bool).to_numpy()
+    return lab
+
+
+def _finish(split: np.ndarray, what: str) -> pd.Series:
+    s = pd.Series(split, dtype="str", name="split")
+    log.info("%s split: %s", what, s.value_counts().to_dict())
+    return s
+
+
+def random_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "default") -> pd.Series:
+    """Stratified random split of labelled rows; unlabelled rows are 'score'."""
+    lab = _labelled(frame, label)
+    split = np.full(len(frame), "score", dtype=object)
+    rng = np.random.default_rng(cfg.seed)
+    y = frame.loc[lab, label].astype(np.int8).to_numpy()
+    split[lab] = _stratified(
+        y, {"test": cfg.test_fraction, "validation": cfg.validation_fraction}, rng
+    )
+    return _finish(split, "stratified random")
+
+
+def snapshot_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "default") -> pd.Series:
+    """Out-of-time split over observation snapshots.
+
+    Latest labelled date -> test, second latest -> validation, earlier -> train, current book
+    (unlabelled) -> score. With two dates, validation is a stratified sample of the earlier one;
+    with one, the split is random.
+    """
+    lab = _labelled(frame, label)
+    dates = pd.DatetimeIndex(frame["observation_date"])
+    distinct = np.sort(pd.unique(dates[lab].dropna()))
+    if len(distinct) < 2:
+        return random_split(frame, cfg, label)
+    split = np.full(len(frame), "score", dtype=object)
+    d = dates.to_numpy()
+    split[lab] = "train"
+    split[lab & (d == distinct[-1])] = "test"
+    if len(distinct) >= 3:
+        split[lab & (d == distinct[-2])] = "validation"
+    else:
+        train = np.flatnonzero(split == "train")
+        rng = np.random.default_rng(cfg.seed)
+        y = frame[label].to_numpy()[train].astype(np.int8)
+        split[train] = _stratified(y, {"validation": cfg.validation_fraction}, rng)
+    return _finish(split, "out-of-time (snapshots)")
+
+
+def time_fraction_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "default") -> pd.Series:
+    """Latest labelled rows (about `test_fraction`, whole dates) -> test; the rest random.
+
+    For a loan table with an application date: many distinct dates, so the cut is by row share.
+    """
+    lab = _labelled(frame, label)
+    dates = pd.DatetimeIndex(frame["observation_date"])
+    if dates[lab].isna().all():
+        return random_split(frame, cfg, label)
+    lab_idx = np.flatnonzero(lab)
+    d = dates.to_numpy()[lab_idx]
+    cutoff = np.sort(d)[int(np.floor((1 - cfg.test_fraction) * (len(d) - 1)))]
+    is_test = d >= cutoff
+    if is_test.all():  # a single date dominates: nothing earlier to train on
+        log.warning(
+            "test cut-off %s leaves no earlier rows; falling back to a random split", cutoff
+        )
+        return random_split(frame, cfg, label)
+    split = np.full(len(frame), "score", dtype=object)
+    split[lab_idx] = "train"
+    split[lab_idx[is_test]] = "test"
+    rest = lab_idx[~is_test]
+    share = min(0.9, cfg.validation_fraction / max(1e-9, 1 - is_test.mean()))
+    rng = np.random.default_rng(cfg.seed)
+    y = frame[label].to_numpy()[rest].astype(np.int8)
+    split[rest] = _stratified(y, {"validation": share}, rng)
+    log.info(
+        "out-of-time test: observation_date >= %s (%.1f%% of labelled rows)",
+        pd.Timestamp(cutoff).date(),
+        100 * is_test.mean(),
+    )
+    return _finish(split, "out-of-time (date column)")

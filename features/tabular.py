@@ -1,0 +1,287 @@
+"""Table mode: typed model features from a user's loan table (one row per loan).
+
+Types are decided from the data once and written to the catalogue; category sets are learned on
+the training split only, so validation, test and later scoring see exactly what the model saw and
+unseen values become missing (see `features.catalogue.to_model_frame`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import Catalogue, FeatureSpec, to_model_frame
+from features.errors import ConfigError, DataValidationError
+
+log = logging.getLogger(__name__)
+
+ID = "account_id"
+RESERVED = ("account_id", "observation_date", "default", "split", "is_current")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+# policy input -> (default, kind); taken from a same-named table column when present
+POLICY_DEFAULTS: dict[str, tuple[object, str]] = {
+    "days_past_due": (0, "int"),
+    "overdue_amount": (0.0, "float"),
+    "first_time_delinquency": (False, "bool"),
+    "dispute": (False, "bool"),
+    "hardship": (False, "bool"),
+    "opt_out": (False, "bool"),
+    "deceased": (False, "bool"),
+    "timezone": (DEFAULT_TIMEZONE, "str"),
+    "outstanding_balance": (0.0, "float"),
+}
+_NUMERIC_NOISE = re.compile(r"[,\s%]|^[¥$€£]")
+
+
+@dataclass(frozen=True)
+class TableFeatureConfig:
+    date_parts: bool = False
+    max_categories: int = 50  # most frequent training values kept; rarer ones become missing
+    numeric_share: float = 0.9  # text parsing as numbers this often is a numeric column with typos
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.date_parts, bool):
+            raise ConfigError("features.date_parts", "must be true or false", self.date_parts)
+        if not isinstance(self.max_categories, int) or self.max_categories < 2:
+            raise ConfigError(
+                "features.max_categories", "must be an integer >= 2", self.max_categories
+            )
+        if not 0.5 <= self.numeric_share <= 1.0:
+            raise ConfigError("features.numeric_share", "must be in [0.5, 1]", self.numeric_share)
+
+
+def _safe_name(name: str, taken: set[str]) -> str:
+    """Feature names LightGBM and JSON accept: letters, digits, underscore; unique."""
+    base = re.sub(r"[^0-9A-Za-z_]+", "_", str(name)).strip("_") or "col"
+    if base[0].isdigit():
+        base = "f_" + base
+    out, i = base, 2
+    while out in taken or out in RESERVED:
+        out, i = f"{base}_{i}", i + 1
+    taken.add(out)
+    return out
+
+
+def _parse_numeric_text(col: pd.Series) -> pd.Series:
+    text = col.astype("string").str.strip()
+    return pd.to_numeric(text.str.replace(_NUMERIC_NOISE, "", regex=True), errors="coerce")
+
+
+def _column_kind(col: pd.Series, name: str, cfg: TableFeatureConfig, source: str):
+    """('numeric'|'bool'|'date'|'category', numeric values or None)."""
+    if pd.api.types.is_bool_dtype(col):
+        return "bool", col.astype("float64")
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return "date", None
+    if pd.api.types.is_numeric_dtype(col):
+        return "numeric", col.astype("float64")
+    nonnull = (col.astype("string").str.strip().fillna("") != "").astype(bool)
+    if not nonnull.any():
+        return "category", None
+    parsed = _parse_numeric_text(col)
+    ok = parsed.notna() & nonnull
+    share = ok.sum() / nonnull.sum()
+    if share == 1.0:
+        return "numeric", parsed.where(nonnull).astype("float64")
+    if share >= cfg.numeric_share:
+        bad = nonnull & ~ok
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(
+            source,
+            f"{share:.1%} of values are numbers but {col.iloc[row]!r} is not "
+            f"({int(bad.sum())} such value(s))",
+            column=name,
+            row=row,
+            hint="Fix the value(s), or list the column in data.table.drop_columns.",
+        )
+    return "category", None
+
+
+def _learn_categories(values: pd.Series, max_categories: int) -> list[str]:
+    counts = values.dropna().astype(str).value_counts()
+    cats = counts.index[:max_categories].tolist()
+    return sorted(cats)
+
+
+def build_table_features(
+    loans: pd.DataFrame,
+    split: pd.Series,
+    protected: Sequence[str] = (),
+    cfg: TableFeatureConfig | None = None,
+    source: str = "loans.parquet",
+) -> tuple[pd.DataFrame, Catalogue]:
+    """Feature frame (contract layout, with `split`) and catalogue for a standardised loan table.
+
+    `split` (aligned with `loans`) decides where categories are learned: training rows only.
+    """
+    cfg = cfg or TableFeatureConfig()
+    for c in (ID, "default"):
+        if c not in loans.columns:
+            raise DataValidationError(source, "required column missing", column=c)
+    split = pd.Series(np.asarray(split), index=loans.index)
+    train = (split == "train").to_numpy()
+    if not train.any():
+        raise DataValidationError(source, "no training rows to learn feature types from")
+    missing_prot = [c for c in protected if c not in loans.columns]
+    if missing_prot:
+        raise DataValidationError(source, "protected column not found", column=missing_prot[0])
+
+    policy_src = {p: c for c in loans.columns for p in POLICY_DEFAULTS if str(c).lower() == p}
+    dates = (
+        pd.to_datetime(loans["observation_date"], errors="coerce")
+        if "observation_date" in loans
+        else pd.Series(pd.NaT, index=loans.index, dtype="datetime64[ns]")
+    )
+    candidates = [c for c in loans.columns if c not in RESERVED and c not in set(protected)]
+    taken: set[str] = set()
+    specs: list[FeatureSpec] = []
+    values: dict[str, pd.Series] = {}
+
+    def add(
+        name: str,
+        series: pd.Series,
+        dtype: str,
+        description: str,
+        src: str,
+        categories: list[str] | None = None,
+    ) -> None:
+        safe = _safe_name(name, taken)
+        specs.append(FeatureSpec(safe, dtype, description, [src], 0, categories))
+        values[safe] = series
+
+    if cfg.date_parts and dates.notna().any():
+        # no year: the out-of-time test lies in later years than training by construction
+        add(
+            "observation_month",
+            dates.dt.month.astype("float64"),
+            "float",
+            "Calendar month of the observation date (seasonality).",
+            "observation_date",
+        )
+        add(
+            "observation_dayofweek",
+            dates.dt.dayofweek.astype("float64"),
+            "float",
+            "Day of week of the observation date.",
+            "observation_date",
+        )
+
+    for col_name in candidates:
+        col = loans[col_name]
+        kind, numeric = _column_kind(col, str(col_name), cfg, source)
+        if kind == "date":
+            if not cfg.date_parts:
+                log.info("date column %r left out (features.date_parts is false)", col_name)
+                continue
+            d = pd.to_datetime(col, errors="coerce")
+            for part in ("year", "month", "dayofweek"):
+                add(
+                    f"{col_name}_{part}",
+                    getattr(d.dt, part).astype("float64"),
+                    "float",
+                    f"{part} of {col_name}.",
+                    str(col_name),
+                )
+            continue
+        if kind in ("numeric", "bool"):
+            assert numeric is not None
+            if numeric[train].nunique(dropna=True) <= 1:
+                log.warning("column %r is constant on the training rows; left out", col_name)
+                continue
+            add(
+                str(col_name),
+                numeric,
+                "float",
+                f"{col_name} (numeric, from the table).",
+                str(col_name),
+            )
+            continue
+        text = col.astype("string").str.strip().replace("", pd.NA)
+        distinct = text[train].nunique(dropna=True)
+        if distinct <= 1:
+            log.warning("column %r is constant on the training rows; left out", col_name)
+            continue
+        if distinct > cfg.max_categories and distinct > 0.5 * train.sum():
+            log.warning(
+                "text column %r has %d distinct values on %d training rows (id or free text); "
+                "left out",
+                col_name,
+                distinct,
+                int(train.sum()),
+            )
+            continue
+        cats = _learn_categories(text[train], cfg.max_categories)
+        if distinct > cfg.max_categories:
+            log.info(
+                "column %r: %d categories, the %d most frequent kept, rest -> missing",
+                col_name,
+                distinct,
+                cfg.max_categories,
+            )
+        add(
+            str(col_name),
+            text,
+            "category",
+            f"{col_name} (category; values learned on the training split).",
+            str(col_name),
+            cats,
+        )
+
+    if not specs:
+        raise DataValidationError(source, "no usable feature columns left after typing")
+    catalogue = Catalogue(
+        features=specs,
+        protected=[f"protected__{c}" for c in protected],
+        policy_columns=[f"policy__{p}" for p in POLICY_DEFAULTS],
+    )
+    typed = to_model_frame(pd.DataFrame(values, index=loans.index), catalogue, source)
+    for spec in specs:
+        if spec.dtype == "float":
+            typed[spec.name] = typed[spec.name].astype(np.float32)
+        else:
+            unseen = values[spec.name].notna() & typed[spec.name].isna()
+            if unseen.any():
+                log.info(
+                    "column %r: %d row(s) outside the training categories -> missing",
+                    spec.sources[0],
+                    int(unseen.sum()),
+                )
+
+    head = pd.DataFrame(
+        {
+            ID: loans[ID].to_numpy(),
+            "observation_date": dates.to_numpy(),
+            "default": loans["default"].astype("Int8").to_numpy(),
+            "split": split.astype("str").to_numpy(),
+        },
+        index=loans.index,
+    )
+    prot = pd.DataFrame({f"protected__{c}": loans[c] for c in protected}, index=loans.index)
+    policy = {}
+    for p, (default, kind) in POLICY_DEFAULTS.items():
+        if p in policy_src:
+            raw = loans[policy_src[p]]
+            if kind == "str":
+                policy[f"policy__{p}"] = raw.astype("string").fillna(str(default)).astype("str")
+            elif kind == "bool":
+                policy[f"policy__{p}"] = raw.astype("boolean").fillna(False).astype(bool)
+            else:
+                num = pd.to_numeric(raw, errors="coerce").fillna(default)
+                policy[f"policy__{p}"] = num.astype("int32" if kind == "int" else "float64")
+        else:
+            dtype = {"int": "int32", "float": "float64", "bool": "bool", "str": "str"}[kind]
+            policy[f"policy__{p}"] = pd.Series(default, index=loans.index, dtype=dtype)
+    frame = pd.concat([head, typed, prot, pd.DataFrame(policy, index=loans.index)], axis=1)
+    log.info(
+        "table features: %d rows x %d features (%d categorical), %d protected",
+        len(frame),
+        len(specs),
+        len(catalogue.categorical),
+        len(protected),
+    )
+    return frame.reset_index(drop=True), catalogue

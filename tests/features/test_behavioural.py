@@ -1,0 +1,219 @@
+"""Behavioural features: a slow per-row reference, point-in-time property, one code path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.behavioural import (
+    NEVER_DELINQUENT_MONTHS,
+    POLICY_COLUMNS,
+    build_behavioural_features,
+    core_window_aggregates,
+)
+from features.catalogue import to_model_frame
+from features.errors import DataValidationError
+
+
+def _reference(customers, statements, obs_row, windows=(3, 6, 12)) -> dict:
+    """Straightforward per-observation computation the vectorised engine must match."""
+    acc, date = obs_row["account_id"], obs_row["observation_date"]
+    cust = customers.set_index("account_id").loc[acc]
+    h = statements[statements["account_id"] == acc].sort_values("statement_date")
+    prev = h.shift(1)
+    h = h.assign(
+        util=h["outstanding_balance"] / cust["credit_limit"],
+        ratio_min=np.where(prev["min_due"] > 0, h["paid_amount"] / prev["min_due"], np.nan),
+        late=(
+            ((h["payment_date"] - prev["due_date"]).dt.days > 0)
+            | ((prev["min_due"] > 0) & (h["paid_amount"] < prev["min_due"] - 1e-6))
+        )
+        & prev["due_date"].notna(),
+    )
+    h["ratio_min"] = h["ratio_min"].clip(0, 10)
+    h = h[h["statement_date"] < date]
+    out = {}
+    for w in windows:
+        win = h[h["statement_date"] >= date - pd.DateOffset(months=w)]
+        out[f"max_dpd_{w}m"] = win["days_past_due"].max() if len(win) else np.nan
+        out[f"utilisation_mean_{w}m"] = win["util"].mean() if len(win) else np.nan
+        out[f"utilisation_max_{w}m"] = win["util"].max() if len(win) else np.nan
+        out[f"late_payments_{w}m"] = float(win["late"].sum()) if len(win) else np.nan
+        out[f"payment_ratio_min_mean_{w}m"] = win["ratio_min"].mean() if len(win) else np.nan
+        out[f"bill_mean_{w}m"] = win["bill_amount"].mean() if len(win) else np.nan
+    if len(h):
+        last = h.iloc[-1]
+        out["dpd_current"] = float(last["days_past_due"])
+        out["overdue_amount_current"] = float(last["overdue_amount"])
+        delq = h[h["days_past_due"] > 0]
+        if len(delq):
+            d = delq["statement_date"].iloc[-1]
+            out["months_since_delinquency"] = float(
+                (date.year - d.year) * 12 + date.month - d.month
+            )
+        else:
+            out["months_since_delinquency"] = NEVER_DELINQUENT_MONTHS
+        flags = (h["days_past_due"] > 0).to_numpy()
+        episodes = int(np.sum(flags & ~np.r_[False, flags[:-1]]))
+        out["delinquency_episodes"] = float(episodes)
+        out["first_time_delinquency"] = float(flags[-1] and episodes == 1)
+        out["repeat_delinquency"] = float(flags[-1] and episodes > 1)
+    else:
+        for k in ("dpd_current", "months_since_delinquency", "delinquency_episodes"):
+            out[k] = np.nan
+    s = pd.Timestamp(cust["signup_date"])
+    out["months_on_book"] = float((date.year - s.year) * 12 + date.month - s.month)
+    return out
+
+
+def test_matches_per_row_reference(book):
+    customers, statements, observations = book
+    frame, _ = build_behavioural_features(customers, statements, observations)
+    for i in range(len(observations)):
+        ref = _reference(customers, statements, observations.iloc[i])
+        for name, expected in ref.items():
+            got = frame.at[i, name]
+            if pd.isna(expected):
+                assert pd.isna(got), (i, name, got)
+            else:
+                assert got == pytest.approx(expected, rel=1e-5, abs=1e-4), (i, name, got, expected)
+
+
+def test_row_order_and_statement_order_do_not_matter(book):
+    customers, statements, observations = book
+    base, _ = build_behavioural_features(customers, statements, observations)
+    shuffled = statements.sample(frac=1.0, random_state=3)
+    again, _ = build_behavioural_features(customers, shuffled, observations)
+    pd.testing.assert_frame_equal(base, again)
+
+
+def test_frame_layout_follows_contract(book):
+    customers, statements, observations = book
+    frame, cat = build_behavioural_features(customers, statements, observations)
+    assert len(frame) == len(observations)
+    assert list(frame.columns[:4]) == ["account_id", "observation_date", "default", "is_current"]
+    assert list(frame.columns[4 : 4 + len(cat.features)]) == cat.model_columns
+    assert list(frame.columns[4 + len(cat.features) :]) == list(POLICY_COLUMNS)
+    for flag in ("dispute", "region", "timezone", "hardship"):
+        assert flag not in cat.model_columns
+    assert {"max_dpd_6m", "utilisation_mean_3m", "months_on_book"} <= set(cat.model_columns)
+    assert all(f.direction in (-1, 0, 1) and f.description and f.sources for f in cat.features)
+    model = to_model_frame(frame, cat)
+    assert list(model.columns) == cat.model_columns
+    # flags come from the customer table, policy dpd from the last statement
+    dispute = customers.set_index("account_id")["dispute"]
+    assert (
+        frame["policy__dispute"].to_numpy() == dispute.loc[frame["account_id"]].to_numpy()
+    ).all()
+    np.testing.assert_array_equal(frame["policy__days_past_due"], frame["dpd_current"].fillna(0))
+
+
+def _perturb_future(statements, cutoff, seed):
+    """Change, delete and add statements dated on/after `cutoff` (the future of that date)."""
+    rng = np.random.default_rng(seed)
+    s = statements.copy()
+    future = s["statement_date"] >= cutoff
+    idx = s.index[future]
+    if len(idx):
+        chg = rng.choice(idx, size=max(1, len(idx) // 2), replace=False)
+        s.loc[chg, "days_past_due"] = rng.integers(0, 200, len(chg)).astype("int16")
+        s.loc[chg, "outstanding_balance"] = rng.uniform(0, 5e4, len(chg))
+        s.loc[chg, "paid_amount"] = 0.0
+        s.loc[chg, "payment_date"] = pd.NaT
+        s = s.drop(rng.choice(idx, size=len(idx) // 3, replace=False))
+    extra = s.sample(n=min(3, len(s)), random_state=seed).copy()
+    extra["statement_date"] = [cutoff + pd.DateOffset(months=30 + i) for i in range(len(extra))]
+    extra["days_past_due"] = np.int16(180)
+    return pd.concat([s, extra], ignore_index=True)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    obs_month=st.integers(1, 13),
+    windows=st.sampled_from([(3, 6, 12), (1, 2), (4,)]),
+)
+def test_point_in_time_future_statements_do_not_change_features(
+    book_factory, seed, obs_month, windows
+):
+    customers, statements, _ = book_factory(n_accounts=6, months=14, seed=seed)
+    date = pd.Timestamp("2024-01-01") + pd.DateOffset(months=obs_month)
+    observations = pd.DataFrame(
+        {"account_id": customers["account_id"], "observation_date": date, "default": pd.NA}
+    ).astype({"default": "Int8"})
+    before, _ = build_behavioural_features(customers, statements, observations, windows)
+    after, _ = build_behavioural_features(
+        customers, _perturb_future(statements, date, seed), observations, windows
+    )
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_past_statement_change_does_change_features(book):
+    """Guard against the property test passing vacuously."""
+    customers, statements, observations = book
+    before, _ = build_behavioural_features(customers, statements, observations)
+    s = statements.copy()
+    date = observations["observation_date"].iloc[0]
+    hit = s.index[s["statement_date"] == date - pd.DateOffset(months=1)][0]
+    s.loc[hit, "days_past_due"] = np.int16(250)
+    after, _ = build_behavioural_features(customers, s, observations)
+    assert not before["max_dpd_3m"].equals(after["max_dpd_3m"])
+
+
+def test_current_book_uses_the_same_code_path(book):
+    customers, statements, observations = book
+    frame, _ = build_behavioural_features(customers, statements, observations)
+    current = observations[observations["is_current"]].copy()
+    as_labelled = current.assign(is_current=False, default=pd.array([0] * len(current), "Int8"))
+    alone, cat = build_behavioural_features(customers, statements, as_labelled)
+    mixed = frame[frame["is_current"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        mixed[cat.model_columns], alone[cat.model_columns], check_dtype=True
+    )
+
+
+def test_core_aggregates_match_full_build(book):
+    customers, statements, observations = book
+    frame, _ = build_behavioural_features(customers, statements, observations)
+    core = core_window_aggregates(
+        statements, observations, customers.set_index("account_id")["credit_limit"]
+    )
+    for col in core.columns:
+        np.testing.assert_allclose(core[col], frame[col].astype(float), rtol=1e-5, equal_nan=True)
+
+
+def test_account_without_history_gets_missing_not_zero(book):
+    customers, statements, observations = book
+    obs = pd.DataFrame(
+        {
+            "account_id": [customers["account_id"].iloc[0]],
+            "observation_date": [pd.Timestamp("2023-06-01")],
+        }
+    )
+    frame, _ = build_behavioural_features(customers, statements, obs)
+    assert np.isnan(frame.at[0, "max_dpd_3m"])
+    assert np.isnan(frame.at[0, "late_payments_12m"])
+    assert frame.at[0, "policy__days_past_due"] == 0
+    assert not frame.at[0, "policy__first_time_delinquency"]
+
+
+def test_duplicate_statement_is_rejected(book):
+    customers, statements, observations = book
+    dup = pd.concat([statements, statements.iloc[[5]]], ignore_index=True)
+    with pytest.raises(DataValidationError, match="two statements"):
+        build_behavioural_features(customers, dup, observations)
+
+
+def test_unknown_account_is_rejected(book):
+    customers, statements, observations = book
+    obs = observations.copy()
+    obs.loc[0, "account_id"] = 999_999
+    with pytest.raises(DataValidationError, match="account_id"):
+        build_behavioural_features(customers, statements, obs)

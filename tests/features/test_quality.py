@@ -1,0 +1,98 @@
+"""IV / AUC / PSI helpers and the leakage guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.catalogue import Catalogue, FeatureSpec
+from features.errors import PipelineError
+from features.quality import (
+    LeakageError,
+    check_leakage,
+    data_quality_report,
+    information_value,
+    population_stability,
+    single_feature_auc,
+)
+
+RNG = np.random.default_rng(7)
+N = 4000
+Y = (RNG.random(N) < 0.2).astype(int)
+
+
+def test_auc_is_symmetric_and_matches_known_values():
+    assert single_feature_auc(pd.Series(Y.astype(float)), Y) == pytest.approx(1.0)
+    assert single_feature_auc(pd.Series(-Y.astype(float)), Y) == pytest.approx(1.0)
+    noise = pd.Series(RNG.random(N))
+    assert 0.5 <= single_feature_auc(noise, Y) < 0.56
+    x = pd.Series(Y + RNG.normal(0, 1.0, N))
+    from sklearn.metrics import roc_auc_score
+
+    assert single_feature_auc(x, Y) == pytest.approx(roc_auc_score(Y, x), abs=1e-9)
+
+
+def test_missingness_that_encodes_the_label_is_caught():
+    x = pd.Series(np.where(Y == 1, np.nan, RNG.random(N)))
+    assert single_feature_auc(x, Y) > 0.99
+
+
+def test_id_like_category_does_not_look_predictive():
+    ids = pd.Series([f"id{i}" for i in range(N)], dtype="category")
+    assert single_feature_auc(ids, Y) < 0.6
+    leaky = pd.Series(np.where(Y == 1, "charged_off", "current"))
+    assert single_feature_auc(leaky, Y) > 0.99
+
+
+def test_iv_orders_features_and_psi_detects_shift():
+    strong = pd.Series(Y * 2 + RNG.normal(0, 1, N))
+    weak = pd.Series(Y * 0.2 + RNG.normal(0, 1, N))
+    assert information_value(strong, Y) > information_value(weak, Y) > 0
+    zero_inflated = pd.Series(np.where(Y == 1, RNG.integers(1, 90, N), 0).astype(float))
+    assert information_value(zero_inflated, Y) > 1.0  # point mass at 0 keeps its own bin
+    base = pd.Series(RNG.normal(0, 1, N))
+    assert population_stability(base, pd.Series(RNG.normal(0, 1, N))) < 0.02
+    assert population_stability(base, pd.Series(RNG.normal(1, 1, N))) > 0.25
+    cat = pd.Series(RNG.choice(["a", "b", None], N))
+    assert population_stability(cat, cat.sample(frac=1, random_state=1)) < 1e-9
+
+
+def _frame():
+    f = pd.DataFrame(
+        {
+            "default": pd.array(list(Y), dtype="Int8"),
+            "good": Y + RNG.normal(0, 1.5, N),
+            "leak": Y + RNG.normal(0, 0.01, N),
+            "city": pd.Categorical(RNG.choice(["x", "y"], N)),
+        }
+    )
+    cat = Catalogue(
+        [
+            FeatureSpec("good", "float", direction=1),
+            FeatureSpec("leak", "float"),
+            FeatureSpec("city", "category", categories=["x", "y"]),
+        ]
+    )
+    return f, cat
+
+
+def test_report_columns_and_order():
+    f, cat = _frame()
+    ref = np.arange(N) < N // 2
+    rep = data_quality_report(f, cat, ref, ~ref)
+    assert list(rep["feature"]) == ["leak", "good", "city"]
+    assert {"missing_rate", "distinct", "iv", "auc", "psi", "observed_direction"} <= set(rep)
+    assert rep.set_index("feature").at["good", "observed_direction"] == 1
+
+
+def test_leakage_guard_names_feature_and_remedies():
+    f, cat = _frame()
+    rep = data_quality_report(f, cat, np.ones(N, bool), None)
+    with pytest.raises(LeakageError) as err:
+        check_leakage(rep, 0.95)
+    msg = str(err.value)
+    assert "'leak'" in msg and "'good'" not in msg
+    assert "data.table.drop_columns" in msg and "features.allow_leaky_features" in msg
+    assert isinstance(err.value, PipelineError)
+    assert check_leakage(rep, 0.95, allowed=["leak"]) == ["leak"]
