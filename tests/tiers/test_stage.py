@@ -1,0 +1,178 @@
+"""The `tiers` stage end to end on small hand-made inputs (no other stage needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from features.errors import DataValidationError
+from pipelines.tiers import build_parser, main
+
+POLICY_PATH = Path(__file__).resolve().parents[2] / "configs" / "collection_policy.yaml"
+
+
+def _inputs(tmp: Path, n: int = 400, with_score_split: bool = True) -> dict[str, Path]:
+    rng = np.random.default_rng(11)
+    split = np.where(np.arange(n) < n // 2, "score" if with_score_split else "validation", "test")
+    dates = np.where(split == "test", np.datetime64("2025-01-01"), np.datetime64("2026-01-01"))
+    dpd = rng.choice([0, 0, 0, 3, 12, 40, 75, 100, 150], n)
+    pd_ = np.clip(0.02 + dpd / 200 + rng.normal(0, 0.05, n), 0.001, 0.999)
+    default = (rng.random(n) < pd_).astype(int)
+    scores = pd.DataFrame(
+        {
+            "account_id": np.arange(n, dtype=np.int64),
+            "observation_date": pd.to_datetime(dates),
+            "split": split,
+            "default": pd.array(np.where(split == "score", pd.NA, default), dtype="Int8"),
+            "raw_score": np.log(pd_ / (1 - pd_)),
+            "pd": pd_,
+            "score": 600 - 20 * np.log2(pd_ / (1 - pd_) * 50),
+            "grade": rng.choice(list("ABCDEFG"), n),
+        }
+    )
+    overdue = np.where(dpd > 0, rng.choice([40.0, 300.0, 900.0, 3000.0], n), 0.0)
+    features = pd.DataFrame(
+        {
+            "account_id": scores["account_id"],
+            "observation_date": scores["observation_date"],
+            "default": scores["default"],
+            "split": split,
+            "some_feature": rng.normal(size=n),
+            "policy__days_past_due": dpd.astype(np.int16),
+            "policy__overdue_amount": overdue,
+            "policy__first_time_delinquency": rng.random(n) < 0.4,
+            "policy__dispute": rng.random(n) < 0.02,
+            "policy__hardship": rng.random(n) < 0.02,
+            "policy__opt_out": rng.random(n) < 0.02,
+            "policy__deceased": rng.random(n) < 0.005,
+            "policy__timezone": rng.choice(["Asia/Shanghai", "Asia/Urumqi"], n),
+            "policy__outstanding_balance": overdue + rng.choice([0.0, 500.0, 8000.0], n),
+        }
+    ).sample(frac=1.0, random_state=1)  # order must not matter
+    paths = {
+        "scores": tmp / "scores.parquet",
+        "features": tmp / "features.parquet",
+        "params": tmp / "params.yaml",
+    }
+    scores.to_parquet(paths["scores"], index=False)
+    features.to_parquet(paths["features"], index=False)
+    paths["params"].write_text(
+        yaml.safe_dump({"tiers": {"policy": str(POLICY_PATH), "mode": "rules", "score_file": None}})
+    )
+    return paths
+
+
+def _run(tmp: Path, paths: dict[str, Path], *extra: str) -> dict[str, Path]:
+    out = {
+        "out": tmp / "out" / "tiers.parquet",
+        "summary": tmp / "reports" / "tiers.json",
+        "plot": tmp / "reports" / "tiers.png",
+        "policy_summary": tmp / "reports" / "policy_summary.md",
+    }
+    argv = [
+        "--params", str(paths["params"]),
+        "--scores", str(paths["scores"]),
+        "--features", str(paths["features"]),
+        "--reasons", str(paths.get("reasons", tmp / "no_reasons.parquet")),
+        "--out", str(out["out"]),
+        "--summary", str(out["summary"]),
+        "--plot", str(out["plot"]),
+        "--policy-summary", str(out["policy_summary"]),
+        *extra,
+    ]  # fmt: skip
+    main(build_parser().parse_args(argv))
+    return out
+
+
+def test_stage_tiers_the_current_book(tmp_path):
+    paths = _inputs(tmp_path)
+    out = _run(tmp_path, paths)
+    tiers = pd.read_parquet(out["out"])
+    assert len(tiers) == 200 and set(tiers["split"]) == {"score"}
+    assert tiers["account_id"].is_unique
+    for col in ("account_id", "pd", "score", "grade", "tier", "channels", "caps", "offer", "rule"):
+        assert col in tiers
+    assert {"guardrails", "reasons", "ev_tier", "rule_tier", "policy_version"} <= set(tiers.columns)
+    assert (tiers["reasons"] == "").all()  # explain has not run: tolerated
+    # joined on keys, not on position: the feature table was shuffled
+    feats = pd.read_parquet(paths["features"]).set_index("account_id")
+    np.testing.assert_array_equal(
+        tiers["days_past_due"].to_numpy(),
+        feats.loc[tiers["account_id"], "policy__days_past_due"].to_numpy(),
+    )
+    s = json.loads(out["summary"].read_text())
+    assert s["accounts"] == 200 and s["population"] == "score"
+    assert sum(t["accounts"] for t in s["tiers"].values()) == 200
+    assert s["backtest"]["split"] == "test" and s["backtest"]["labelled"] == 200
+    assert "bad_rate" in s["backtest"]["tiers"]["T0"]
+    assert out["plot"].stat().st_size > 10_000
+    md = out["policy_summary"].read_text()
+    assert md.startswith("# Collection policy") and "first_time_small_overdue_grace" in md
+
+
+def test_stage_joins_top_reasons(tmp_path):
+    paths = _inputs(tmp_path)
+    scores = pd.read_parquet(paths["scores"])
+    book = scores[scores["split"] == "score"].head(3)
+    reasons = pd.DataFrame(
+        {
+            "account_id": np.repeat(book["account_id"].to_numpy(), 2),
+            "observation_date": np.repeat(book["observation_date"].to_numpy(), 2),
+            "rank": [2, 1] * 3,
+            "feature": ["f2", "f1"] * 3,
+            "value": ["x", "y"] * 3,
+            "contribution": [0.1, 0.3] * 3,
+            "text": ["second reason", "first reason"] * 3,
+        }
+    )
+    paths["reasons"] = tmp_path / "reasons.parquet"
+    reasons.to_parquet(paths["reasons"], index=False)
+    tiers = pd.read_parquet(_run(tmp_path, paths)["out"]).set_index("account_id")
+    assert tiers.loc[book["account_id"].iloc[0], "reasons"] == "first reason; second reason"
+    assert (tiers["reasons"] != "").sum() == 3
+
+
+def test_stage_expected_value_mode_and_test_split_fallback(tmp_path):
+    paths = _inputs(tmp_path, with_score_split=False)
+    params = yaml.safe_load(paths["params"].read_text())
+    params["tiers"]["mode"] = "expected_value"
+    paths["params"].write_text(yaml.safe_dump(params))
+    out = _run(tmp_path, paths)
+    tiers = pd.read_parquet(out["out"])
+    assert set(tiers["split"]) == {"test"} and (tiers["mode"] == "expected_value").all()
+    assert (tiers["tier"] == tiers["ev_tier"]).all()
+    s = json.loads(out["summary"].read_text())
+    assert s["population"] == "test" and "backtest" not in s
+    assert s["labelled"] == 200 and s["bad_rate_rises_with_rules_tier"] in (True, False, None)
+
+
+def test_stage_rejects_unmatched_accounts(tmp_path):
+    paths = _inputs(tmp_path)
+    feats = pd.read_parquet(paths["features"])
+    feats = feats[feats["account_id"] != 5]
+    feats.to_parquet(paths["features"], index=False)
+    with pytest.raises(DataValidationError, match="no row in the feature table"):
+        _run(tmp_path, paths)
+
+
+def test_stage_tiers_a_score_file_when_no_current_book(tmp_path):
+    paths = _inputs(tmp_path, with_score_split=False)
+    scores = pd.read_parquet(paths["scores"]).head(50)
+    feats = pd.read_parquet(paths["features"]).drop(
+        columns=["split", "default", "observation_date"]
+    )
+    book = scores.drop(columns=["split", "observation_date"]).merge(feats, on="account_id")
+    book.to_parquet(tmp_path / "book.parquet", index=False)
+    params = yaml.safe_load(paths["params"].read_text())
+    params["tiers"]["score_file"] = str(tmp_path / "book.parquet")
+    paths["params"].write_text(yaml.safe_dump(params))
+    out = _run(tmp_path, paths)
+    tiers = pd.read_parquet(out["out"])
+    assert len(tiers) == 50 and set(tiers["split"]) == {"score_file"}
+    s = json.loads(out["summary"].read_text())
+    assert s["population"].startswith("score_file:") and s["backtest"]["split"] == "test"
