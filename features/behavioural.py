@@ -72,6 +72,9 @@ STATIC_CATEGORIES = {
     "channel": ["app", "web", "partner"],
 }
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+# Kept beside the features for fairness reports, never model inputs (so never a reason code):
+# age is a prohibited basis under ECOA/Reg B and most fair-lending regimes.
+PROTECTED_ATTRIBUTES = ("age_band",)
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
@@ -433,14 +436,6 @@ def _direction_specs(windows: Sequence[int]) -> list[FeatureSpec]:
             0,
         ),
         FeatureSpec(
-            "age_band",
-            "category",
-            "Customer age band.",
-            ["customers.age_band"],
-            0,
-            STATIC_CATEGORIES["age_band"],
-        ),
-        FeatureSpec(
             "city_tier", "float", "City tier (1 = largest cities).", ["customers.city_tier"], 0
         ),
         FeatureSpec(
@@ -466,7 +461,9 @@ def _direction_specs(windows: Sequence[int]) -> list[FeatureSpec]:
 def behavioural_catalogue(windows: Sequence[int] = (3, 6, 12)) -> Catalogue:
     """The catalogue `build_behavioural_features` produces for these windows."""
     return Catalogue(
-        features=_direction_specs(_check_windows(windows)), policy_columns=list(POLICY_COLUMNS)
+        features=_direction_specs(_check_windows(windows)),
+        protected=[f"protected__{c}" for c in PROTECTED_ATTRIBUTES],
+        policy_columns=list(POLICY_COLUMNS),
     )
 
 
@@ -605,6 +602,9 @@ def build_behavioural_features(
         else:
             out[spec.name] = np.asarray(feats[spec.name], dtype=np.float32)
 
+    for name in PROTECTED_ATTRIBUTES:
+        if name in cust:
+            out[f"protected__{name}"] = cust[name].astype(str).to_numpy()[obs_pos]
     out["policy__days_past_due"] = np.nan_to_num(dpd_now).astype(np.int32)
     out["policy__overdue_amount"] = np.nan_to_num(overdue_now)
     out["policy__first_time_delinquency"] = first_time

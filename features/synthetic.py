@@ -131,16 +131,17 @@ def true_default_logit(
     index into INCOME_BANDS; ``months_since_delinquency`` is 99 when never delinquent.
     """
     currently_late = (dpd_last > 0).astype(float)
-    util_hinge = np.clip(util_last - 0.6, 0.0, None)
+    util_hinge = np.clip(util_last - 0.5, 0.0, None)
     f = (
-        -3.9
+        -4.3
         + 1.9 * currently_late
         + 0.9 * (dpd_last > 30)
         + 0.9 * (dpd_last > 60)
         + 0.55 * (max_dpd_6m > 30)
         + 0.75 * np.sqrt(np.minimum(late_count_12m, 9.0))
-        + 2.6 * util_hinge
-        + 0.7 * util_mean_6m
+        + 1.7 * np.sqrt(np.clip(util_last, 0.0, 1.5))
+        + 2.0 * util_hinge
+        + 0.9 * util_mean_6m
         - 0.45 * np.clip(np.nan_to_num(paid_ratio_3m, nan=1.0), 0.0, 3.0)
         - 0.35 * np.log1p(np.minimum(months_on_book, 48.0)) / np.log(49.0) * 2.0
         + 0.8 * currently_late * (util_last > 0.8)

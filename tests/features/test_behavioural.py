@@ -96,7 +96,14 @@ def test_frame_layout_follows_contract(book):
     assert len(frame) == len(observations)
     assert list(frame.columns[:4]) == ["account_id", "observation_date", "default", "is_current"]
     assert list(frame.columns[4 : 4 + len(cat.features)]) == cat.model_columns
-    assert list(frame.columns[4 + len(cat.features) :]) == list(POLICY_COLUMNS)
+    assert list(frame.columns[4 + len(cat.features) :]) == cat.protected + list(POLICY_COLUMNS)
+    # protected attributes sit beside the features, never inside them
+    assert cat.protected == ["protected__age_band"]
+    assert "age_band" not in cat.model_columns
+    assert (
+        frame["protected__age_band"].to_numpy()
+        == customers.set_index("account_id")["age_band"].loc[frame["account_id"]].to_numpy()
+    ).all()
     for flag in ("dispute", "region", "timezone", "hardship"):
         assert flag not in cat.model_columns
     assert {"max_dpd_6m", "utilisation_mean_3m", "months_on_book"} <= set(cat.model_columns)
