@@ -1,0 +1,156 @@
+"""Training cost of the train stage at given feature-table sizes, against LightGBM alone.
+
+For each size a fresh child process generates a synthetic feature table (contract-shaped: 30
+numeric features with risk directions, 3 categoricals, splits 60/20/20 plus a 10% current book,
+~5% defaults, a non-linear truth), then times
+  * `pipelines.train.run_training` without the registry (booster with early stopping, calibration,
+    monotonicity check, baseline, metrics, plots, scoring every row, writing outputs), and
+  * `lightgbm.train` alone on the prepared matrix for the same number of rounds,
+and reports peak RSS of the child (ru_maxrss). Registry logging adds about 1-2 s per run on the
+embedded SQLite store, independent of size (the model files are small).
+
+    .venv/bin/python benchmarks/bench_train.py --rows 20000 50000 [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+N_NUMERIC = 30
+CATS = {
+    "income_band": ["low", "mid", "high", "very_high"],
+    "channel": ["app", "web", "partner"],
+    "region": [f"r{i}" for i in range(12)],
+}
+
+
+def make_table(n: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, N_NUMERIC)).astype("float64")
+    x[rng.random((n, N_NUMERIC)) < 0.03] = np.nan
+    directions = rng.choice([1, -1, 0], N_NUMERIC, p=[0.4, 0.4, 0.2])
+    beta = directions * rng.uniform(0.05, 0.4, N_NUMERIC)
+    xf = np.nan_to_num(x)
+    logit = -3.4 + xf @ beta + 0.4 * np.maximum(xf[:, 0], 0) ** 2 * (directions[0] or 1)
+    logit += 0.3 * (xf[:, 1] > 1) * (xf[:, 2] > 0)
+    cols: dict[str, object] = {f"f{i:02d}": x[:, i] for i in range(N_NUMERIC)}
+    for j, (name, levels) in enumerate(CATS.items()):
+        codes = rng.integers(0, len(levels), n)
+        logit += (codes - len(levels) / 2) * 0.05 * (j + 1)
+        cols[name] = pd.Categorical.from_codes(codes, categories=levels)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int8")
+    split = rng.choice(["train", "validation", "test", "score"], n, p=[0.54, 0.18, 0.18, 0.10])
+    df = pd.DataFrame(
+        {
+            "account_id": np.arange(n, dtype="int64"),
+            "observation_date": pd.Timestamp("2025-01-01"),
+            "default": pd.array(y, dtype="Int8"),
+            "split": split,
+            **cols,
+        }
+    )
+    df.loc[df["split"] == "score", "default"] = pd.NA
+    feats = [
+        {"name": f"f{i:02d}", "dtype": "float", "direction": int(directions[i])}
+        for i in range(N_NUMERIC)
+    ] + [{"name": k, "dtype": "category", "direction": 0, "categories": v} for k, v in CATS.items()]
+    return df, {"id_column": "account_id", "features": feats}
+
+
+def one_size(n: int, threads: int) -> dict:
+    import lightgbm as lgb
+
+    from features.catalogue import Catalogue, to_model_frame
+    from features.io import write_json
+    from models.pd_model import TrainConfig, lgb_params
+    from pipelines.train import TrainPaths, run_training
+
+    df, cat_doc = make_table(n)
+    catalogue = Catalogue.from_dict(cat_doc)
+    config = TrainConfig(num_threads=threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "features").mkdir()
+        df.to_parquet(root / "features" / "features.parquet", index=False)
+        write_json(cat_doc, root / "features" / "catalogue.json")
+        paths = TrainPaths(
+            features_dir=root / "features",
+            model_dir=root / "model",
+            scores=root / "scores.parquet",
+            metrics=root / "metrics.json",
+            deciles=root / "deciles.json",
+            plots_dir=root / "plots",
+            promotion=root / "promotion.json",
+        )
+        t0 = time.perf_counter()
+        doc = run_training(paths, config, None)
+        stage_s = time.perf_counter() - t0
+        meta = json.loads((root / "model" / "model_meta.json").read_text())
+    rounds = int(meta["best_iteration"])
+    train = df[df["split"] == "train"]
+    x = to_model_frame(train, catalogue)
+    params = {k: v for k, v in lgb_params(config, catalogue).items() if k != "metric"}
+    t0 = time.perf_counter()
+    lgb.train(params, lgb.Dataset(x, label=train["default"].astype("int8").to_numpy()), rounds)
+    lgb_s = time.perf_counter() - t0
+    return {
+        "rows": n,
+        "train_rows": len(train),
+        "rounds": rounds,
+        "stage_s": round(stage_s, 2),
+        "lightgbm_only_s": round(lgb_s, 2),
+        "ratio": round(stage_s / lgb_s, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "test_auc": round(doc["test"]["auc"], 4),
+        "baseline_auc": round(doc["baseline_test"]["auc"], 4),
+        "test_ece": round(doc["test"]["ece"], 4),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[20000, 50000])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        import logging
+
+        logging.disable(logging.WARNING)
+        print(json.dumps(one_size(args.one, args.threads)))
+        return
+    print(
+        f"{'rows':>9} {'train':>8} {'rounds':>6} {'stage s':>8} {'lgbm s':>7} {'ratio':>6} "
+        f"{'peak MB':>8} {'AUC':>7} {'base':>7} {'ECE':>7}"
+    )
+    for n in args.rows:
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(n), "--threads", str(args.threads)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"{r['rows']:>9} {r['train_rows']:>8} {r['rounds']:>6} {r['stage_s']:>8} "
+            f"{r['lightgbm_only_s']:>7} {r['ratio']:>6} {r['peak_rss_mb']:>8} "
+            f"{r['test_auc']:>7} {r['baseline_auc']:>7} {r['test_ece']:>7}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,494 @@
+"""The PD model: LightGBM on the catalogue's features, calibrated, scaled to points and grades.
+
+`PDModel` is the single code path from a feature-table frame to (raw log-odds, PD, points, grade):
+the train stage, explanations, tiers and the served MLflow model all go through it. It saves to a
+directory of plain files (no pickles): `booster.txt` (LightGBM text format, trimmed to the best
+iteration), `calibrator.json` and `model_meta.json` (catalogue, scaling, grades, floor, metrics).
+
+Class imbalance: defaults are rare, but the booster is trained on the natural class mix without
+re-weighting (no `is_unbalance` / `scale_pos_weight`). Re-weighting inflates every PD and only the
+calibrator could undo it; tree ranking quality is unaffected by the mix, and `min_child_samples`
+keeps leaves large enough to hold some defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import Catalogue, to_model_frame
+from features.errors import ConfigError, DataValidationError, PipelineError
+from models.calibration import METHODS, calibrator_from_dict, make_calibrator
+from models.scaling import MasterScale, ScoreScaling
+
+log = logging.getLogger(__name__)
+
+BOOSTER_FILE = "booster.txt"
+CALIBRATOR_FILE = "calibrator.json"
+META_FILE = "model_meta.json"
+FORMAT_VERSION = 1
+
+DEFAULT_GRADES = {
+    "A": 0.005,
+    "B": 0.01,
+    "C": 0.02,
+    "D": 0.04,
+    "E": 0.08,
+    "F": 0.16,
+    "G": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """LightGBM and post-processing settings (the `train:` section of params.yaml)."""
+
+    objective: str = "binary"
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    max_depth: int = -1
+    min_child_samples: int = 100
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    lambda_l1: float = 0.0
+    lambda_l2: float = 1.0
+    min_gain_to_split: float = 0.0
+    cat_smooth: float = 10.0
+    min_data_per_group: int = 100
+    max_cat_to_onehot: int = 4
+    path_smooth: float = 0.0
+    extra_trees: bool = False
+    num_boost_round: int = 1000
+    early_stopping_rounds: int = 50
+    num_threads: int = 2
+    monotone_constraints: bool = True
+    monotone_method: str = "intermediate"
+    calibration: str = "isotonic"
+    pd_floor: float = 0.0003
+    scaling: ScoreScaling = field(default_factory=ScoreScaling)
+    grades: MasterScale = field(default_factory=lambda: MasterScale.from_mapping(DEFAULT_GRADES))
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        def bad(key: str, rule: str, value: Any) -> None:
+            raise ConfigError(f"train.{key}", rule, value)
+
+        if self.objective not in ("binary", "cross_entropy"):
+            bad("objective", "must be 'binary' or 'cross_entropy'", self.objective)
+        if not 0 < self.learning_rate <= 1:
+            bad("learning_rate", "must lie in (0, 1]", self.learning_rate)
+        if self.num_leaves < 2:
+            bad("num_leaves", "must be at least 2", self.num_leaves)
+        if self.min_child_samples < 1:
+            bad("min_child_samples", "must be at least 1", self.min_child_samples)
+        for key in ("feature_fraction", "bagging_fraction"):
+            v = getattr(self, key)
+            if not 0 < v <= 1:
+                bad(key, "must lie in (0, 1]", v)
+        for key in (
+            "bagging_freq",
+            "lambda_l1",
+            "lambda_l2",
+            "min_gain_to_split",
+            "cat_smooth",
+            "path_smooth",
+        ):
+            if getattr(self, key) < 0:
+                bad(key, "must not be negative", getattr(self, key))
+        if self.num_boost_round < 1:
+            bad("num_boost_round", "must be at least 1", self.num_boost_round)
+        if self.early_stopping_rounds < 1:
+            bad("early_stopping_rounds", "must be at least 1", self.early_stopping_rounds)
+        if self.num_threads < 0:
+            bad("num_threads", "must be >= 0 (0 = all cores)", self.num_threads)
+        if self.monotone_method not in ("basic", "intermediate", "advanced"):
+            bad("monotone_method", "must be basic, intermediate or advanced", self.monotone_method)
+        if self.monotone_constraints and self.path_smooth > 0:
+            # Measured with LightGBM 4.7: path smoothing let a constrained feature step backwards.
+            bad("path_smooth", "must be 0 when monotone_constraints is on", self.path_smooth)
+        if self.calibration not in METHODS:
+            bad("calibration", f"must be one of {list(METHODS)}", self.calibration)
+        if not 0 < self.pd_floor < 0.5:
+            bad("pd_floor", "must lie in (0, 0.5)", self.pd_floor)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], seed: int = 42) -> TrainConfig:
+        """Build from the params section; unknown keys are an error so typos do not pass silently."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("train", "must be a mapping", data)
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError("train", f"has unknown key(s) {unknown}; known: {sorted(known)}")
+        kwargs: dict[str, Any] = {"seed": int(data.get("seed", seed))}
+        for name, value in data.items():
+            if name == "scaling":
+                kwargs[name] = ScoreScaling.from_dict(value or {})
+            elif name == "grades":
+                kwargs[name] = MasterScale.from_mapping(value)
+            elif name in ("objective", "calibration", "monotone_method"):
+                kwargs[name] = str(value)
+            elif name in ("monotone_constraints", "extra_trees"):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"train.{name}", "must be true or false", value)
+                kwargs[name] = value
+            elif name == "seed":
+                continue
+            else:
+                default = known[name].default
+                try:
+                    kwargs[name] = int(value) if isinstance(default, int) else float(value)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"train.{name}", "must be a number", value) from None
+                if isinstance(default, int) and float(value) != int(value):
+                    raise ConfigError(f"train.{name}", "must be a whole number", value)
+        return cls(**kwargs)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """Flat params for experiment tracking."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, ScoreScaling):
+                out.update({f"scaling.{k}": x for k, x in v.to_dict().items()})
+            elif isinstance(v, MasterScale):
+                out.update({f"grade.{n}": b for n, b in v.to_list()})
+            else:
+                out[f.name] = v
+        return out
+
+
+def monotone_vector(catalogue: Catalogue) -> list[int]:
+    """LightGBM monotone constraint per model column: the catalogue's risk direction.
+
+    +1 = riskier as the value grows, so the log-odds of default must not decrease. Categorical
+    features have no order and stay unconstrained.
+    """
+    return [0 if f.dtype == "category" else int(np.sign(f.direction)) for f in catalogue.features]
+
+
+def lgb_params(config: TrainConfig, catalogue: Catalogue) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "objective": config.objective,
+        "metric": ["binary_logloss", "auc"],
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "max_depth": config.max_depth,
+        "min_child_samples": config.min_child_samples,
+        "feature_fraction": config.feature_fraction,
+        "bagging_fraction": config.bagging_fraction,
+        "bagging_freq": config.bagging_freq,
+        "lambda_l1": config.lambda_l1,
+        "lambda_l2": config.lambda_l2,
+        "min_gain_to_split": config.min_gain_to_split,
+        "cat_smooth": config.cat_smooth,
+        "min_data_per_group": config.min_data_per_group,
+        "max_cat_to_onehot": config.max_cat_to_onehot,
+        "path_smooth": config.path_smooth,
+        "extra_trees": config.extra_trees,
+        "num_threads": config.num_threads,
+        "seed": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+    if config.monotone_constraints:
+        mono = monotone_vector(catalogue)
+        if any(mono):
+            params["monotone_constraints"] = mono
+            params["monotone_constraints_method"] = config.monotone_method
+    return params
+
+
+def _labels(frame: pd.DataFrame, source: str, target: str) -> np.ndarray:
+    if target not in frame.columns:
+        raise DataValidationError(source, "target column is missing", column=target)
+    y = frame[target]
+    if y.isna().any():
+        row = int(np.flatnonzero(y.isna().to_numpy())[0])
+        raise DataValidationError(
+            source, "labelled split has a missing target", column=target, row=row
+        )
+    values = y.astype("float64").to_numpy()
+    if not np.isin(values, (0.0, 1.0)).all():
+        row = int(np.flatnonzero(~np.isin(values, (0.0, 1.0)))[0])
+        raise DataValidationError(source, "target must be 0/1", column=target, row=row)
+    return values.astype("int8")
+
+
+def train_booster(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    catalogue: Catalogue,
+    config: TrainConfig,
+    target: str = "default",
+    source: str = "features",
+) -> Any:
+    """Train LightGBM with early stopping on `valid`; returns the booster trimmed to its best round."""
+    import lightgbm as lgb
+
+    y_tr, y_va = _labels(train, source, target), _labels(valid, source, target)
+    for name, y in (("train", y_tr), ("validation", y_va)):
+        if y.size == 0 or not 0 < y.sum() < y.size:
+            raise DataValidationError(
+                source, f"split '{name}' needs both defaults and non-defaults", column=target
+            )
+    x_tr, x_va = to_model_frame(train, catalogue, source), to_model_frame(valid, catalogue, source)
+    params = lgb_params(config, catalogue)
+    cats = catalogue.categorical or "auto"
+    d_tr = lgb.Dataset(x_tr, label=y_tr, categorical_feature=cats, free_raw_data=True)
+    d_va = lgb.Dataset(x_va, label=y_va, categorical_feature=cats, reference=d_tr)
+    evals: dict[str, Any] = {}
+    booster = lgb.train(
+        params,
+        d_tr,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[d_va],
+        valid_names=["validation"],
+        callbacks=[
+            lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False),
+            lgb.record_evaluation(evals),
+        ],
+    )
+    best = booster.best_iteration or booster.current_iteration()
+    log.info(
+        "LightGBM: best iteration %d (stopped after %d), validation logloss %.5f",
+        best,
+        len(evals["validation"]["binary_logloss"]),
+        evals["validation"]["binary_logloss"][best - 1],
+    )
+    # Re-load from the trimmed text so every later predict sees exactly what is saved.
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def check_monotone(
+    booster: Any,
+    frame: pd.DataFrame,
+    catalogue: Catalogue,
+    n_rows: int = 200,
+    n_grid: int = 25,
+    seed: int = 0,
+    tol: float = 1e-9,
+) -> dict[str, float]:
+    """Largest violation per constrained feature when it is swept over a grid on sample rows.
+
+    For each feature with a risk direction, every sampled row is re-scored with the feature set to
+    each grid value (quantiles of the data); the raw log-odds must move only in the stated
+    direction. Returns {feature: worst step against the direction} for the features that break it.
+    """
+    x = to_model_frame(frame, catalogue)
+    rng = np.random.default_rng(seed)
+    sample = x.iloc[rng.choice(len(x), size=min(n_rows, len(x)), replace=False)]
+    violations: dict[str, float] = {}
+    for spec, sign in zip(catalogue.features, monotone_vector(catalogue), strict=True):
+        if sign == 0:
+            continue
+        col = x[spec.name].dropna().to_numpy()
+        if col.size == 0:
+            continue
+        grid = np.unique(np.quantile(col, np.linspace(0, 1, n_grid)))
+        if grid.size < 2:
+            continue
+        stacked = pd.concat([sample] * grid.size, ignore_index=True)
+        stacked[spec.name] = np.repeat(grid, len(sample))
+        raw = booster.predict(stacked, raw_score=True).reshape(grid.size, len(sample))
+        steps = np.diff(raw, axis=0) * sign
+        worst = float(steps.min())
+        if worst < -tol:
+            violations[spec.name] = -worst
+    return violations
+
+
+@dataclass
+class PDModel:
+    """Booster + calibrator + scaling + grades + catalogue: frame in, PD / points / grade out."""
+
+    booster: Any
+    calibrator: Any
+    scaling: ScoreScaling
+    master_scale: MasterScale
+    catalogue: Catalogue
+    pd_floor: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def model_frame(self, frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+        return to_model_frame(frame, self.catalogue, source)
+
+    def predict_raw(self, frame: pd.DataFrame, source: str = "input") -> np.ndarray:
+        """Uncalibrated log-odds of default (the booster's raw margin)."""
+        x = self.model_frame(frame, source)
+        if len(x) == 0:
+            return np.zeros(0, dtype="float64")
+        return np.asarray(self.booster.predict(x, raw_score=True), dtype="float64")
+
+    def pd_from_raw(self, raw: Any) -> np.ndarray:
+        return self.calibrator.transform(raw)
+
+    def predict_pd(self, frame: pd.DataFrame, source: str = "input") -> np.ndarray:
+        return self.pd_from_raw(self.predict_raw(frame, source))
+
+    def scores(self, pd_values: Any) -> np.ndarray:
+        return self.scaling.points(pd_values)
+
+    def grades(self, pd_values: Any) -> np.ndarray:
+        return self.master_scale.assign(pd_values)
+
+    def predict_frame(self, frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+        """raw_score, pd, score (points, rounded to 0.1) and grade per row, on the frame's index."""
+        raw = self.predict_raw(frame, source)
+        pd_values = self.pd_from_raw(raw)
+        return pd.DataFrame(
+            {
+                "raw_score": raw,
+                "pd": pd_values,
+                "score": np.round(self.scores(pd_values), 1),
+                "grade": pd.Series(self.grades(pd_values), dtype="str").to_numpy(),
+            },
+            index=frame.index,
+        )
+
+    @property
+    def grade_order(self) -> list[str]:
+        return list(self.master_scale.names)
+
+    def save(self, directory: str | Path) -> None:
+        """Write booster.txt, calibrator.json and model_meta.json into `directory` (created)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(d / BOOSTER_FILE))
+        (d / CALIBRATOR_FILE).write_text(json.dumps(self.calibrator.to_dict(), indent=1) + "\n")
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "catalogue": self.catalogue.to_dict(),
+            "scaling": self.scaling.to_dict(),
+            "grades": self.master_scale.to_list(),
+            "pd_floor": self.pd_floor,
+            **{k: v for k, v in self.meta.items() if k not in _RESERVED_META},
+        }
+        from features.io import _json_safe
+
+        (d / META_FILE).write_text(json.dumps(_json_safe(meta), indent=2, default=str) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PDModel:
+        import lightgbm as lgb
+
+        d = Path(directory)
+        for name in (BOOSTER_FILE, CALIBRATOR_FILE, META_FILE):
+            if not (d / name).exists():
+                raise PipelineError(
+                    f"model directory '{d}' lacks {name}; run the train stage first"
+                )
+        meta = json.loads((d / META_FILE).read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise PipelineError(
+                f"{d / META_FILE}: format_version {meta.get('format_version')} is not supported"
+            )
+        booster = lgb.Booster(model_file=str(d / BOOSTER_FILE))
+        calibrator = calibrator_from_dict(json.loads((d / CALIBRATOR_FILE).read_text()))
+        return cls(
+            booster=booster,
+            calibrator=calibrator,
+            scaling=ScoreScaling.from_dict(meta["scaling"]),
+            master_scale=MasterScale.from_pairs(meta["grades"]),
+            catalogue=Catalogue.from_dict(meta["catalogue"]),
+            pd_floor=float(meta["pd_floor"]),
+            meta={k: v for k, v in meta.items() if k not in _RESERVED_META},
+        )
+
+
+_RESERVED_META = {"format_version", "catalogue", "scaling", "grades", "pd_floor"}
+
+
+@dataclass(frozen=True)
+class FitReport:
+    best_iteration: int
+    n_train: int
+    n_validation: int
+    monotone_violations: dict[str, float]
+    feature_importance: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit_pd_model(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    catalogue: Catalogue,
+    config: TrainConfig,
+    target: str = "default",
+    source: str = "features",
+) -> tuple[PDModel, FitReport]:
+    """Train the booster on `train`, stop and calibrate on `valid`, verify monotonicity.
+
+    The validation split serves both early stopping and calibration: early stopping picks one
+    integer, which barely overfits it, and a separate calibration split would cost training rows.
+    Raises PipelineError if a constrained feature turns out non-monotone (a LightGBM bug or a
+    broken catalogue direction must not ship silently).
+    """
+    booster = train_booster(train, valid, catalogue, config, target, source)
+    raw_va = np.asarray(
+        booster.predict(to_model_frame(valid, catalogue, source), raw_score=True), dtype="float64"
+    )
+    calibrator = make_calibrator(config.calibration, config.pd_floor)
+    calibrator.fit(raw_va, _labels(valid, source, target))
+    violations: dict[str, float] = {}
+    if config.monotone_constraints:
+        violations = check_monotone(booster, train, catalogue, seed=config.seed)
+        if violations:
+            raise PipelineError(
+                f"trained model is not monotone on {sorted(violations)} "
+                f"(worst steps against the catalogue direction: {violations})"
+            )
+    gain = booster.feature_importance(importance_type="gain")
+    total = float(gain.sum()) or 1.0
+    importance = {n: float(g) / total for n, g in zip(booster.feature_name(), gain, strict=True)}
+    report = FitReport(
+        best_iteration=int(booster.current_iteration()),
+        n_train=len(train),
+        n_validation=len(valid),
+        monotone_violations=violations,
+        feature_importance=dict(sorted(importance.items(), key=lambda kv: -kv[1])),
+    )
+    model = PDModel(
+        booster=booster,
+        calibrator=calibrator,
+        scaling=config.scaling,
+        master_scale=config.grades,
+        catalogue=catalogue,
+        pd_floor=config.pd_floor,
+        meta={
+            "best_iteration": report.best_iteration,
+            "calibration": config.calibration,
+            "monotone_constraints": config.monotone_constraints,
+            "feature_importance": report.feature_importance,
+        },
+    )
+    return model, report
+
+
+def log_odds(p: Any) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype="float64"), 1e-12, 1 - 1e-12)
+    return np.log(q / (1 - q))
+
+
+__all__ = [
+    "FitReport",
+    "PDModel",
+    "TrainConfig",
+    "check_monotone",
+    "fit_pd_model",
+    "lgb_params",
+    "log_odds",
+    "monotone_vector",
+    "train_booster",
+]

@@ -1,0 +1,147 @@
+"""End to end against a real `mlflow server`: train twice, gate, read the champion back by alias."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    bin_dir = Path(sys.executable).parent
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            os.killpg(proc.pid, signal.SIGTERM)
+            pytest.fail(
+                "mlflow server did not start:\n" + (tmp_path / "server.log").read_text()[-3000:]
+            )
+        time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_train_register_gate_and_load_champion(
+    mlflow_server, tmp_path, monkeypatch, feature_table, catalogue, fast_config, write_features
+):
+    import mlflow
+
+    from models.pyfunc import to_request_frame
+    from models.registry import GateConfig, MlflowConfig
+    from pipelines.train import TrainPaths, run_training
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    fdir, truth = write_features(tmp_path, feature_table, catalogue)
+    paths = TrainPaths(
+        features_dir=fdir,
+        model_dir=tmp_path / "model",
+        scores=tmp_path / "scores.parquet",
+        metrics=tmp_path / "reports" / "metrics.json",
+        deciles=tmp_path / "reports" / "deciles.json",
+        plots_dir=tmp_path / "reports" / "plots",
+        promotion=tmp_path / "reports" / "promotion.json",
+        truth=truth,
+    )
+    # The fixture's test split is small (~900 rows, ~40 defaults): ECE noise alone is ~0.02.
+    ml_cfg = MlflowConfig(experiment="it", model_name="pd-it", gate=GateConfig(max_ece=0.06))
+
+    first = run_training(paths, fast_config, ml_cfg, repo_root=tmp_path)
+    promo1 = json.loads(paths.promotion.read_text())
+    assert promo1["promote"] is True and promo1["challenger_version"] == "1"
+    assert promo1["tracking_uri"] == mlflow_server
+    v1_scores = pd.read_parquet(paths.scores)
+
+    # A deliberately weak challenger (two shallow trees) must not replace the champion.
+    weak = replace(fast_config, num_boost_round=2, num_leaves=2, early_stopping_rounds=1)
+    second = run_training(paths, weak, ml_cfg, repo_root=tmp_path)
+    promo2 = json.loads(paths.promotion.read_text())
+    assert second["test"]["auc"] < first["test"]["auc"] - 0.005
+    assert promo2["promote"] is False and promo2["champion_version"] == "1"
+    assert promo2["champion"]["auc"] == pytest.approx(first["test"]["auc"], abs=1e-9)
+    assert any(r.startswith("FAIL") and "champion" in r for r in promo2["reasons"])
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    assert client.get_model_version_by_alias("pd-it", "champion").version == "1"
+    v2 = client.get_model_version_by_alias("pd-it", "challenger")
+    assert v2.version == "2" and v2.tags["gate_verdict"] == "rejected"
+    assert (
+        "test_auc" in v2.tags and v2.tags["training_window"] and "Gate: rejected" in v2.description
+    )
+    run = client.get_run(promo1["run_id"])
+    assert run.data.metrics["test_auc"] == pytest.approx(first["test"]["auc"])
+    assert run.data.tags["gate_verdict"] == "promoted"
+
+    mlflow.set_tracking_uri(mlflow_server)
+    served = mlflow.pyfunc.load_model("models:/pd-it@champion")
+    test = feature_table[feature_table["split"] == "test"].head(100)
+    request = to_request_frame(test, catalogue)
+    out = served.predict(request)
+    assert list(out.columns) == ["pd", "score", "grade"]
+    expected = v1_scores.set_index("account_id").loc[test["account_id"]]
+    assert np.allclose(out["pd"].to_numpy(), expected["pd"].to_numpy())
+    assert (out["grade"].to_numpy() == expected["grade"].to_numpy()).all()

@@ -1,0 +1,203 @@
+"""PD model: training quality, monotone constraints, save/load, serving casts, the stage outputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from features.catalogue import Catalogue
+from features.errors import ConfigError, DataValidationError
+from models import metrics as M
+from models.pd_model import (
+    PDModel,
+    TrainConfig,
+    check_monotone,
+    lgb_params,
+    monotone_vector,
+    train_booster,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _split(df, name):
+    return df[df["split"] == name]
+
+
+def test_discrimination_and_calibration_near_truth(trained, feature_table):
+    model, report = trained
+    test = _split(feature_table, "test")
+    y = test["default"].astype(int).to_numpy()
+    p = model.predict_pd(test)
+    oracle = M.auc(y, feature_table.attrs["true_pd"][test.index])
+    assert M.auc(y, p) > oracle - 0.05
+    assert abs(p.mean() - y.mean()) < 0.015  # calibrated on held-out data: mean PD ~ bad rate
+    assert report.best_iteration >= 1 and not report.monotone_violations
+    assert p.min() >= model.pd_floor
+
+
+def test_monotone_constraint_honoured(trained, feature_table, catalogue):
+    model, _ = trained
+    assert check_monotone(model.booster, feature_table, catalogue, n_rows=300) == {}
+    # Direct sweep of utilisation (+1) and months_on_book (-1) on a few rows.
+    rows = _split(feature_table, "test").head(50)
+    for feat, sign in (("utilisation", 1), ("months_on_book", -1)):
+        grid = np.linspace(feature_table[feat].min(), feature_table[feat].max(), 30)
+        raws = []
+        for v in grid:
+            r = rows.copy()
+            r[feat] = v
+            raws.append(model.predict_raw(r))
+        steps = np.diff(np.vstack(raws), axis=0) * sign
+        assert steps.min() >= -1e-9
+
+
+def test_check_monotone_detects_violation(feature_table, catalogue, fast_config):
+    # Unconstrained model, catalogue claiming utilisation *lowers* risk: the checker must object.
+    cfg = replace(fast_config, monotone_constraints=False)
+    booster = train_booster(
+        _split(feature_table, "train"), _split(feature_table, "validation"), catalogue, cfg
+    )
+    feats = [
+        replace(f, direction=-1) if f.name == "utilisation" else replace(f, direction=0)
+        for f in catalogue.features
+    ]
+    flipped = replace(catalogue, features=feats)
+    assert "utilisation" in check_monotone(booster, feature_table, flipped)
+
+
+def test_monotone_vector_and_params(catalogue, fast_config):
+    assert monotone_vector(catalogue) == [1, -1, 1, -1, 0, 0, 0]
+    p = lgb_params(fast_config, catalogue)
+    assert p["monotone_constraints"] == [1, -1, 1, -1, 0, 0, 0]
+    assert "is_unbalance" not in p and "scale_pos_weight" not in p
+    assert "monotone_constraints" not in lgb_params(
+        replace(fast_config, monotone_constraints=False), catalogue
+    )
+
+
+def test_save_load_round_trip_plain_files(trained, feature_table, tmp_path):
+    model, _ = trained
+    model.save(tmp_path / "m")
+    files = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert files == ["booster.txt", "calibrator.json", "model_meta.json"]
+    assert (tmp_path / "m" / "booster.txt").read_text().startswith("tree")
+    meta = json.loads((tmp_path / "m" / "model_meta.json").read_text())
+    assert meta["catalogue"]["features"][0]["name"] == "utilisation"
+    assert meta["pd_floor"] == model.pd_floor
+    back = PDModel.load(tmp_path / "m")
+    a, b = model.predict_frame(feature_table), back.predict_frame(feature_table)
+    pd.testing.assert_frame_equal(a, b)
+    assert set(a["grade"]) <= set(model.grade_order)
+
+
+def test_string_categoricals_and_unseen_levels(trained, feature_table):
+    model, _ = trained
+    rows = _split(feature_table, "test").head(200)
+    as_text = rows.copy()
+    for c in ("income_band", "channel"):
+        as_text[c] = rows[c].astype(str)
+    assert np.allclose(model.predict_raw(rows), model.predict_raw(as_text))
+    as_text["channel"] = "carrier-pigeon"  # unseen -> missing, not an error
+    assert np.isfinite(model.predict_pd(as_text)).all()
+
+
+def test_missing_column_is_data_error(trained, feature_table):
+    model, _ = trained
+    with pytest.raises(DataValidationError, match="utilisation"):
+        model.predict_pd(feature_table.drop(columns=["utilisation"]))
+
+
+def test_config_from_params_yaml_and_errors():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    cfg = TrainConfig.from_mapping(params["train"], seed=params["seed"])
+    assert cfg.grades.names[0] == "A" and cfg.grades.upper_bounds[-1] == 1.0
+    assert cfg.scaling.base_points == 600
+    with pytest.raises(ConfigError, match="unknown"):
+        TrainConfig.from_mapping({"learning_rte": 0.1})
+    with pytest.raises(ConfigError, match="learning_rate"):
+        TrainConfig.from_mapping({"learning_rate": 2})
+    with pytest.raises(ConfigError, match="calibration"):
+        TrainConfig.from_mapping({"calibration": "beta"})
+    with pytest.raises(ConfigError, match="whole number"):
+        TrainConfig.from_mapping({"num_leaves": 3.5})
+    with pytest.raises(ConfigError, match="path_smooth"):
+        TrainConfig.from_mapping({"path_smooth": 5.0, "monotone_constraints": True})
+    with pytest.raises(ConfigError, match="true or false"):
+        TrainConfig.from_mapping({"extra_trees": "yes"})
+
+
+def test_stage_writes_contract_outputs(
+    tmp_path, feature_table, catalogue, fast_config, write_features
+):
+    from pipelines.train import TrainPaths, run_training
+
+    fdir, truth = write_features(tmp_path, feature_table, catalogue)
+    paths = TrainPaths(
+        features_dir=fdir,
+        model_dir=tmp_path / "model",
+        scores=tmp_path / "scores" / "scores.parquet",
+        metrics=tmp_path / "reports" / "metrics.json",
+        deciles=tmp_path / "reports" / "deciles.json",
+        plots_dir=tmp_path / "reports" / "plots",
+        promotion=tmp_path / "reports" / "promotion.json",
+        truth=truth,
+    )
+    run_training(paths, fast_config, None)
+    doc = json.loads(paths.metrics.read_text())
+    block = {"auc", "gini", "ks", "brier", "log_loss", "ece", "n", "bad_rate"}
+    assert set(doc) == {
+        "test",
+        "validation",
+        "baseline_test",
+        "oracle_test",
+        "pd_vs_true_mae",
+        "score_psi_train_test",
+    }
+    for k in ("test", "validation", "baseline_test"):
+        assert set(doc[k]) == block
+    assert set(doc["oracle_test"]) == {"auc", "brier"}
+    assert doc["test"]["n"] == int((feature_table["split"] == "test").sum())
+    assert 0 <= doc["pd_vs_true_mae"] < 0.05
+    scores = pd.read_parquet(paths.scores)
+    assert list(scores.columns) == [
+        "account_id",
+        "observation_date",
+        "split",
+        "default",
+        "raw_score",
+        "pd",
+        "score",
+        "grade",
+    ]
+    assert len(scores) == len(feature_table)
+    assert scores.loc[scores["split"] == "score", "default"].isna().all()
+    assert str(scores["default"].dtype) == "Int8"
+    assert str(scores["observation_date"].dtype) == "datetime64[ns]"
+    assert scores["pd"].between(fast_config.pd_floor, 1).all()
+    for name in ("roc", "precision_recall", "calibration", "ks", "bad_rate_by_grade"):
+        rows = json.loads((paths.plots_dir / f"{name}.json").read_text())
+        assert isinstance(rows, list) and rows
+    assert json.loads(paths.deciles.read_text())[0]["decile"] == 1
+    assert json.loads(paths.promotion.read_text())["promote"] is None
+    loaded = PDModel.load(paths.model_dir)
+    assert loaded.meta["metrics"]["test"]["auc"] == pytest.approx(doc["test"]["auc"])
+
+
+def test_stage_rejects_bad_split(tmp_path, feature_table, catalogue, write_features):
+    from pipelines.train import read_features
+
+    bad = feature_table.copy()
+    bad["split"] = bad["split"].replace({"validation": "valid"})
+    fdir, _ = write_features(tmp_path, bad, catalogue)
+    with pytest.raises(DataValidationError, match="split"):
+        read_features(fdir)
+    assert isinstance(
+        Catalogue.from_dict(json.loads((fdir / "catalogue.json").read_text())), Catalogue
+    )
