@@ -132,6 +132,7 @@ def true_default_logit(
     """
     currently_late = (dpd_last > 0).astype(float)
     util_hinge = np.clip(util_last - 0.5, 0.0, None)
+    revolver = (np.nan_to_num(paid_ratio_3m, nan=1.0) < 1.5).astype(float)
     f = (
         -4.3
         + 1.9 * currently_late
@@ -139,7 +140,8 @@ def true_default_logit(
         + 0.9 * (dpd_last > 60)
         + 0.55 * (max_dpd_6m > 30)
         + 0.75 * np.sqrt(np.minimum(late_count_12m, 9.0))
-        + 1.7 * np.sqrt(np.clip(util_last, 0.0, 1.5))
+        # revolvers (paying near the minimum) are hurt by utilisation, transactors much less
+        + (0.5 + 2.2 * revolver) * np.sqrt(np.clip(util_last, 0.0, 1.5))
         + 2.0 * util_hinge
         + 0.9 * util_mean_6m
         - 0.45 * np.clip(np.nan_to_num(paid_ratio_3m, nan=1.0), 0.0, 3.0)
@@ -147,6 +149,11 @@ def true_default_logit(
         + 0.8 * currently_late * (util_last > 0.8)
         + 0.5 * (months_since_delinquency <= 3)
         + np.array([0.35, 0.0, -0.25, -0.5])[income_band]
+        # interactions and thresholds a linear scorecard cannot express
+        + 1.1 * (late_count_12m >= 3) * (util_last > 0.5)
+        + 0.9 * (income_band == 0) * (util_last > 0.7)
+        - 0.4 * (np.nan_to_num(paid_ratio_3m, nan=0.0) > 2.0) * (util_last < 0.3)
+        + 0.6 * (months_on_book < 6) * (late_count_12m >= 1)
     )
     return f
 
