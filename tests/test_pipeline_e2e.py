@@ -1,0 +1,107 @@
+"""End to end: `dvc repro` of all five stages on a small book in a temp copy of the repo, then a
+`dvc exp run` that registers a second model version through the promotion gate, and the reviewer
+notebook executed against the run's outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from tests.helpers import REPO, set_params, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+
+def _run(repo: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    env = subprocess_env(PYTHONPATH=str(repo))
+    return subprocess.run(
+        list(args), cwd=repo, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.helpers import copy_repo
+
+    repo = copy_repo(tmp_path_factory.mktemp("e2e") / "repo")
+    set_params(repo, {"data.synthetic.n_customers": 3000})
+    _run(repo, "git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "small book")
+    run = _run(repo, "dvc", "repro")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return repo
+
+
+def test_all_stages_write_their_outputs(pipeline_run: Path):
+    repo = pipeline_run
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    for split in ("test", "validation", "baseline_test"):
+        assert set(metrics[split]) >= {
+            "auc",
+            "gini",
+            "ks",
+            "brier",
+            "log_loss",
+            "ece",
+            "n",
+            "bad_rate",
+        }
+    assert 0.6 < metrics["test"]["auc"] <= 1.0
+    assert set(metrics["oracle_test"]) >= {"auc", "brier"}
+
+    promotion = json.loads((repo / "reports/promotion.json").read_text())
+    assert str(promotion["challenger_version"]) == "1" and promotion["promote"] is True
+
+    features = pd.read_parquet(repo / "data/features/features.parquet")
+    current = features.loc[features["split"] == "score", "account_id"]
+    tiers = pd.read_parquet(repo / "data/tiers/tiers.parquet")
+    assert set(tiers["account_id"]) == set(current)  # the tier stage covers the whole current book
+    assert tiers["tier"].between(0, 5).all() and tiers["rule"].notna().all()
+
+    reasons = pd.read_parquet(repo / "data/explanations/reasons.parquet")
+    assert not reasons.empty and reasons["text"].str.len().gt(0).all()
+    assert "age_band" not in set(reasons["feature"])  # protected attributes are never reasons
+    html = (repo / "reports/explain/report.html").read_text()
+    assert "<img" in html and "http://" not in html and "https://" not in html
+
+
+def test_experiment_registers_version_2_through_the_gate(pipeline_run: Path):
+    repo = pipeline_run
+    run = _run(repo, "dvc", "exp", "run", "-S", "train.learning_rate=0.1")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    promotion = json.loads((repo / "reports/promotion.json").read_text())
+    assert str(promotion["challenger_version"]) == "2" and str(promotion["champion_version"]) == "1"
+    assert isinstance(promotion["promote"], bool) and promotion["reasons"]
+    show = _run(repo, "dvc", "exp", "show", "--json")
+    assert show.returncode == 0, show.stderr
+    rows = []  # (learning_rate, test auc) for the workspace and every experiment
+    for entry in json.loads(show.stdout):
+        for item in [entry] + [
+            e for x in entry.get("experiments") or [] for e in x.get("revs", [])
+        ]:
+            data = item.get("data") or {}
+            lr = data["params"]["params.yaml"]["data"]["train"]["learning_rate"]
+            metrics = (data.get("metrics") or {}).get("reports/metrics.json", {}).get("data")
+            rows.append((item.get("name"), lr, metrics["test"]["auc"] if metrics else None))
+    experiments = [r for r in rows if r[0] and r[1] == 0.1]
+    assert experiments, rows  # the experiment is listed with its param...
+    assert all(auc is not None and 0.5 < auc <= 1 for _, _, auc in experiments)  # ...and metrics
+
+
+def test_reviewer_notebook_runs_on_the_outputs(pipeline_run: Path, monkeypatch: pytest.MonkeyPatch):
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("CREDIT_REPO_DIR", str(pipeline_run))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    path = REPO / "notebooks" / "review_explanations.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
