@@ -24,7 +24,15 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import REPO, bench_env, machine, measure  # noqa: E402
 
-SOURCE_ITEMS = ["pyproject.toml", "params.yaml", "dvc.yaml", "features", "models", "pipelines", "configs"]
+SOURCE_ITEMS = [
+    "pyproject.toml",
+    "params.yaml",
+    "dvc.yaml",
+    "features",
+    "models",
+    "pipelines",
+    "configs",
+]
 MARK_START, MARK_END = "<!-- pipeline-table -->", "<!-- /pipeline-table -->"
 
 
@@ -53,7 +61,10 @@ def run_size(n: int, keep: Path | None) -> list[dict[str, object]]:
         for name, cmd in stages:
             log_path = work / f"{name}.log"
             m = measure(shlex.split(cmd), cwd=work, env=env, log_path=log_path)
-            print(f"  {n:>9,} {name:<10} wall {m.wall_s:>8.1f}s cpu {m.cpu_s:>8.1f}s peak {m.peak_rss_mb:>8,.0f} MB", flush=True)
+            print(
+                f"  {n:>9,} {name:<10} wall {m.wall_s:>8.1f}s cpu {m.cpu_s:>8.1f}s peak {m.peak_rss_mb:>8,.0f} MB",
+                flush=True,
+            )
             if m.returncode != 0:
                 raise SystemExit(f"stage {name} failed at n={n}:\n{log_path.read_text()[-3000:]}")
             rows.append({"customers": n, "stage": name, **m.as_dict()})
@@ -66,20 +77,31 @@ def run_size(n: int, keep: Path | None) -> list[dict[str, object]]:
 
 def table(rows: list[dict[str, object]]) -> str:
     sizes = sorted({r["customers"] for r in rows})
-    lines = [f"Machine: {machine()}", "", "| customers | stage | wall s | CPU s | peak RSS MB |", "|---:|---|---:|---:|---:|"]
+    lines = [
+        f"Machine: {machine()}",
+        "",
+        "| customers | stage | wall s | CPU s | peak RSS MB |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for n in sizes:
         sub = [r for r in rows if r["customers"] == n]
         for r in sub:
-            lines.append(f"| {n:,} | {r['stage']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:,.0f} |")
+            lines.append(
+                f"| {n:,} | {r['stage']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:,.0f} |"
+            )
         total_wall = sum(float(r["wall_s"]) for r in sub)
         total_cpu = sum(float(r["cpu_s"]) for r in sub)
         peak = max(float(r["peak_rss_mb"]) for r in sub)
-        lines.append(f"| {n:,} | **all stages** | **{total_wall:.1f}** | **{total_cpu:.1f}** | **{peak:,.0f}** |")
+        lines.append(
+            f"| {n:,} | **all stages** | **{total_wall:.1f}** | **{total_cpu:.1f}** | **{peak:,.0f}** |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--write-readme", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
@@ -94,7 +116,9 @@ def main() -> None:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.write_readme:
         readme = REPO / "benchmarks" / "README.md"
-        body = readme.read_text() if readme.exists() else f"# Benchmarks\n\n{MARK_START}\n{MARK_END}\n"
+        body = (
+            readme.read_text() if readme.exists() else f"# Benchmarks\n\n{MARK_START}\n{MARK_END}\n"
+        )
         if MARK_START not in body:
             body += f"\n{MARK_START}\n{MARK_END}\n"
         head, rest = body.split(MARK_START, 1)

@@ -32,7 +32,17 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_ARTIFACT_NAME = "model"
-SERVING_REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "pyarrow")
+# What the served model imports (features/ and models/ travel as code_paths).
+SERVING_REQUIREMENTS = (
+    "mlflow",
+    "lightgbm",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "pyarrow",
+    "pyyaml",
+    "tqdm",
+)
 
 
 @dataclass(frozen=True)
@@ -236,6 +246,7 @@ class RunInputs:
     tags: dict[str, str] = field(default_factory=dict)
     data_hash: str = ""
     training_window: str = ""
+    serving: Any = None  # models.pyfunc.ServingSpec: policy + reasons bundled; None = PD only
 
 
 @dataclass
@@ -295,8 +306,14 @@ def log_and_register(
     import mlflow
     from mlflow import MlflowClient
 
-    from models.pd_model import PDModel
-    from models.pyfunc import MODEL_DIR_ARTIFACT, PDPyfuncModel, signature_and_example
+    from models.pyfunc import (
+        MODEL_DIR_ARTIFACT,
+        POLICY_ARTIFACT,
+        REASONS_ARTIFACT,
+        PDPyfuncModel,
+        ServingBundle,
+        signature_and_example,
+    )
 
     tracking_uri = resolve_tracking_uri(config.tracking_uri, repo_root)
     mlflow.set_tracking_uri(tracking_uri)
@@ -332,12 +349,24 @@ def log_and_register(
             elif p.is_file():
                 mlflow.log_artifact(str(p), art_name)
 
-        model = PDModel.load(inputs.model_dir)
-        signature, example = signature_and_example(inputs.test_frame, model)
+        spec = inputs.serving
+        model_artifacts = {MODEL_DIR_ARTIFACT: str(inputs.model_dir)}
+        model_config = None
+        if spec is None:
+            bundle = ServingBundle.load(inputs.model_dir)
+        else:
+            bundle = ServingBundle.load(
+                inputs.model_dir, spec.policy_path, spec.reasons_path, spec.config
+            )
+            model_artifacts[POLICY_ARTIFACT] = str(spec.policy_path)
+            model_artifacts[REASONS_ARTIFACT] = str(spec.reasons_path)
+            model_config = spec.config.to_dict()
+        signature, example = signature_and_example(inputs.test_frame, bundle)
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT_NAME,
             python_model=PDPyfuncModel(),
-            artifacts={MODEL_DIR_ARTIFACT: str(inputs.model_dir)},
+            artifacts=model_artifacts,
+            model_config=model_config,
             code_paths=[str(p) for p in code_paths],
             signature=signature,
             input_example=example,

@@ -2,7 +2,8 @@
 
 python -m pipelines.train --features-dir data/features --truth data/truth/true_pd.parquet \
     --model-dir data/model --scores data/scores/scores.parquet --metrics reports/metrics.json \
-    --deciles reports/deciles.json --plots-dir reports/plots --promotion reports/promotion.json
+    --deciles reports/deciles.json --plots-dir reports/plots --promotion reports/promotion.json \
+    --policy configs/collection_policy.yaml --reasons configs/reasons.yaml
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from features.catalogue import Catalogue
-from features.errors import DataValidationError, PipelineError
+from features.errors import ConfigError, DataValidationError, PipelineError
 from features.io import atomic_dir, read_json, write_json, write_parquet
 from models import metrics as M
 from models.baseline import LogisticBaseline
 from models.pd_model import TrainConfig, fit_pd_model
 from models.registry import MlflowConfig
 from pipelines.common import base_parser, load_params, run_stage, section
+
+if TYPE_CHECKING:
+    from models.pyfunc import ServingSpec
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +132,13 @@ def run_training(
     mlflow_config: MlflowConfig | None,
     repo_root: Path = REPO_ROOT,
     extra_params: dict[str, Any] | None = None,
+    serving: ServingSpec | None = None,
 ) -> dict[str, Any]:
-    """The whole stage; returns the metrics document (plus the gate decision under '_promotion')."""
+    """The whole stage; returns the metrics document (plus the gate decision under '_promotion').
+
+    `serving` bundles the collection policy and reason dictionary into the registered model (the
+    DVC stage always passes it); without it the registered model answers PD, score and grade only.
+    """
     df, catalogue = read_features(paths.features_dir)
     src = str(paths.features_dir / "features.parquet")
     parts = {s: df[df["split"] == s] for s in SPLITS}
@@ -214,6 +223,7 @@ def run_training(
             window,
             fit_report.to_dict(),
             extra_params or {},
+            serving,
         )
     write_json(promotion, paths.promotion)
     return {**doc, "_promotion": promotion}
@@ -232,6 +242,7 @@ def _register(
     window: str,
     fit_report: dict[str, Any],
     extra_params: dict[str, Any],
+    serving: ServingSpec | None = None,
 ) -> dict[str, Any]:
     from mlflow.exceptions import MlflowException
 
@@ -250,6 +261,15 @@ def _register(
         **{f"gate.{k}": v for k, v in vars(mlflow_config.gate).items()},
     }
     params.update(extra_params)
+    if serving is not None:
+        params.update(
+            {
+                "serving.tier_mode": serving.config.tier_mode,
+                "serving.top_k": serving.config.top_k,
+                "serving.policy": str(serving.policy_path),
+                "serving.reasons": str(serving.reasons_path),
+            }
+        )
     inputs = RunInputs(
         model_dir=paths.model_dir,
         metrics=doc,
@@ -271,6 +291,7 @@ def _register(
         tags={f"data_md5.{Path(k).name}": v for k, v in hashes.items()},
         data_hash=combined,
         training_window=window,
+        serving=serving,
     )
     try:
         result = log_and_register(inputs, mlflow_config, repo_root)
@@ -300,7 +321,29 @@ def main(args: argparse.Namespace) -> None:
         ingest_summary=Path(args.ingest_summary) if args.ingest_summary else None,
         data_quality=Path(args.data_quality) if args.data_quality else None,
     )
-    run_training(paths, train_cfg, ml_cfg)
+    serving = None if ml_cfg is None else serving_spec(params, args.policy, args.reasons)
+    run_training(paths, train_cfg, ml_cfg, serving=serving)
+
+
+def serving_spec(params: dict[str, Any], policy: str, reasons: str) -> ServingSpec:
+    """Policy, reason dictionary, tier mode and reasons per account for the registered model."""
+    from models.pyfunc import ServingConfig, ServingSpec
+
+    tiers = params.get("tiers") or {}
+    explain = params.get("explain") or {}
+    for flag, path in (("--policy", policy), ("--reasons", reasons)):
+        if not Path(path).is_file():
+            raise ConfigError(flag, "file not found", path, source="command line")
+    top_k = explain.get("top_k", 4)
+    if isinstance(top_k, bool) or not isinstance(top_k, int):
+        raise ConfigError("explain.top_k", "must be an integer", top_k)
+    batch = explain.get("batch_rows", 20_000)
+    if isinstance(batch, bool) or not isinstance(batch, int):
+        raise ConfigError("explain.batch_rows", "must be an integer", batch)
+    config = ServingConfig(
+        tier_mode=str(tiers.get("mode", "rules")), top_k=top_k, shap_batch_rows=batch
+    )
+    return ServingSpec(Path(policy), Path(reasons), config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,6 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ingest-summary", default="reports/ingest.json")
     p.add_argument("--data-quality", default="reports/data_quality.json")
     p.add_argument("--no-registry", action="store_true", help="skip MLflow tracking and the gate")
+    p.add_argument(
+        "--policy",
+        default="configs/collection_policy.yaml",
+        help="collection policy bundled into the registered model (tiers)",
+    )
+    p.add_argument(
+        "--reasons",
+        default="configs/reasons.yaml",
+        help="reason dictionary bundled into the registered model (reason codes)",
+    )
     return p
 
 

@@ -1,0 +1,200 @@
+"""A feature table with policy inputs, a PD model trained through the real train stage into a temp
+SQLite registry, and the pipeline's own outputs for the same rows (the reference for serving)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.catalogue import Catalogue, FeatureSpec
+from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = REPO / "configs" / "collection_policy.yaml"
+REASONS = REPO / "configs" / "reasons.yaml"
+MODEL_NAME = "credit-pd"
+TOP_K = 4
+ZONES = ["Asia/Shanghai", "Europe/London", "America/New_York", "Not/AZone", None]
+
+
+def serving_catalogue() -> Catalogue:
+    """The models fixture's catalogue plus `first_time_delinquency` as a *feature*, so the policy
+    flag of the same plain name must travel as `policy__first_time_delinquency`."""
+    base = make_catalogue()
+    feats = [
+        *base.features,
+        FeatureSpec("first_time_delinquency", "float", "first episode (history)", direction=1),
+    ]
+    policy_cols = [f"policy__{c}" for c in POLICY_FIELDS]
+    return Catalogue(features=feats, protected=[], policy_columns=policy_cols)
+
+
+POLICY_FIELDS = (
+    "days_past_due",
+    "overdue_amount",
+    "first_time_delinquency",
+    "dispute",
+    "hardship",
+    "opt_out",
+    "deceased",
+    "timezone",
+    "outstanding_balance",
+)
+
+
+def serving_table(n: int = 5000, seed: int = 3) -> pd.DataFrame:
+    df = make_feature_table(n=n, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    dpd = df["policy__days_past_due"].to_numpy()
+    first = (dpd > 0) & (rng.random(n) < 0.4)
+    df["first_time_delinquency"] = np.where(rng.random(n) < 0.1, np.nan, first.astype(float))
+    overdue = np.where(dpd > 0, np.round(rng.gamma(2.0, 300.0, n), 2), 0.0)
+    df["policy__overdue_amount"] = overdue
+    df["policy__outstanding_balance"] = np.round(overdue + rng.gamma(2.0, 2000.0, n), 2)
+    df["policy__first_time_delinquency"] = first
+    for flag, p in (("dispute", 0.03), ("hardship", 0.03), ("opt_out", 0.03), ("deceased", 0.01)):
+        df[f"policy__{flag}"] = rng.random(n) < p
+    df["policy__timezone"] = pd.Series(rng.choice(np.array(ZONES, dtype=object), n), dtype=object)
+    return df
+
+
+@dataclass
+class Trained:
+    root: Path
+    tracking_uri: str
+    model_dir: Path
+    features: pd.DataFrame  # the feature table (all splits)
+    catalogue: Catalogue
+    scores: pd.DataFrame  # scores.parquet written by the train stage
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{MODEL_NAME}@champion"
+
+
+@pytest.fixture(scope="session")
+def serving_fast_config():
+    from models.pd_model import TrainConfig
+
+    return TrainConfig(
+        learning_rate=0.1,
+        num_leaves=15,
+        min_child_samples=40,
+        min_data_per_group=50,
+        num_boost_round=200,
+        early_stopping_rounds=30,
+        num_threads=1,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_registry(tmp_path_factory, serving_fast_config) -> Trained:
+    """The real train-stage code path: fit, save, log, register, gate -> champion."""
+    from models.pyfunc import ServingConfig, ServingSpec
+    from models.registry import GateConfig, MlflowConfig
+    from pipelines.train import TrainPaths, run_training
+
+    root = tmp_path_factory.mktemp("serving")
+    df = serving_table()
+    catalogue = serving_catalogue()
+    fdir, truth = write_feature_dir(root, df, catalogue)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    paths = TrainPaths(
+        features_dir=fdir,
+        model_dir=root / "model",
+        scores=root / "scores.parquet",
+        metrics=root / "reports" / "metrics.json",
+        deciles=root / "reports" / "deciles.json",
+        plots_dir=root / "reports" / "plots",
+        promotion=root / "reports" / "promotion.json",
+        truth=truth,
+    )
+    ml = MlflowConfig(
+        tracking_uri=uri,
+        experiment="serving",
+        model_name=MODEL_NAME,
+        gate=GateConfig(max_ece=0.08, max_psi=0.5),
+    )
+    spec = ServingSpec(POLICY, REASONS, ServingConfig(tier_mode="rules", top_k=TOP_K))
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        doc = run_training(paths, serving_fast_config, ml, repo_root=root, serving=spec)
+    finally:
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+    assert doc["_promotion"]["promote"] is True, doc["_promotion"]["reasons"]
+    table = pd.read_parquet(fdir / "features.parquet")
+    return Trained(root, uri, paths.model_dir, table, catalogue, pd.read_parquet(paths.scores))
+
+
+@pytest.fixture(scope="session")
+def pipeline_reference():
+    """The pipeline's outputs for some rows, from the stages' own library calls."""
+    return reference_outputs
+
+
+def reference_outputs(trained: Trained, rows: pd.DataFrame) -> pd.DataFrame:
+    """pd/score/grade from the train stage's scores.parquet, tiers as the tiers stage computes them
+    (pipelines.tiers.tier_frame), reasons as the explain stage does (native TreeSHAP on the whole
+    table, then reason_codes + reasons_wide)."""
+    from features.catalogue import to_model_frame
+    from models import explain as E
+    from models import reasons as R
+    from models.policy import load_policy
+    from pipelines.tiers import tier_frame
+
+    keys = ["account_id", "observation_date"]
+    scores = trained.scores.set_index(keys).loc[pd.MultiIndex.from_frame(rows[keys])]
+    policy_inputs = rows[[c for c in rows.columns if c.startswith("policy__")]]
+    population = pd.concat(
+        [
+            policy_inputs.reset_index(drop=True),
+            scores[["pd", "score", "grade"]].reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    _, tiers = tier_frame(population, load_policy(POLICY), "rules", "reference")
+    table = trained.features
+    X = to_model_frame(table, trained.catalogue)
+    booster = E.load_booster(str(trained.model_dir / "booster.txt"))
+    shap = E.shap_values(booster, X, progress=False)
+    long = R.reason_codes(
+        shap.values, X, trained.catalogue, R.load_reason_dictionary(REASONS), top_k=TOP_K
+    )
+    wide = R.reasons_wide(long, TOP_K, index=X.index)
+    pos = pd.Index(pd.MultiIndex.from_frame(table[keys])).get_indexer(
+        pd.MultiIndex.from_frame(rows[keys])
+    )
+    out = population[["pd", "score", "grade"]].copy()
+    for c in ("tier", "tier_name", "channels", "offer", "rule", "guardrails"):
+        out[c] = tiers[c].to_numpy()
+    out = pd.concat([out, wide.iloc[pos].reset_index(drop=True)], axis=1)
+    return out
+
+
+def assert_same_outputs(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """PD to 1e-9; score, grade, tiers and reason texts identical."""
+    got = got.reset_index(drop=True)
+    want = want.reset_index(drop=True)
+    assert len(got) == len(want)
+    np.testing.assert_allclose(got["pd"].to_numpy(float), want["pd"].to_numpy(float), atol=1e-9)
+    np.testing.assert_allclose(
+        got["score"].to_numpy(float), want["score"].to_numpy(float), atol=1e-9
+    )
+    for c in want.columns:
+        if c in ("pd", "score"):
+            continue
+        # CSV round trips read an empty text as missing: compare both as ""
+        a = ["" if pd.isna(v) else str(v) for v in got[c].tolist()]
+        b = ["" if pd.isna(v) else str(v) for v in want[c].tolist()]
+        assert a == b, f"column {c} differs"
+
+
+@pytest.fixture(scope="session")
+def same_outputs():
+    return assert_same_outputs
