@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,3 +79,50 @@ def set_params(repo: Path, updates: dict[str, object]) -> None:
             node = node.setdefault(key, {})
         node[last] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    probe_url: str,
+    log_path: Path,
+    timeout: float = 120,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a real server process, wait until `probe_url` answers 200, always stop it (whole group)."""
+    import signal
+    import time
+    import urllib.request
+
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.time() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(probe_url, timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"{cmd[:5]} did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield proc
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)

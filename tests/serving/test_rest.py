@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,55 +14,33 @@ import pandas as pd
 import pytest
 
 from models.pyfunc import to_request_frame
+from tests.helpers import free_port, running_server
 
 from .conftest import MODEL_NAME
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained_registry):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained_registry.tracking_uri}
     env.update(MLFLOW_DISABLE_TELEMETRY="true", PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
-    log_path = trained_registry.root / "serve.log"
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}@champion"]
-        + ["--env-manager", "local", "-p", str(port), "--host", "127.0.0.1", "--workers", "1"],
-        cwd=trained_registry.root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail("model server did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.5)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{MODEL_NAME}@champion",
+    ]
+    cmd += ["--env-manager", "local", "-p", str(port), "--host", "127.0.0.1", "--workers", "1"]
+    with running_server(
+        cmd, trained_registry.root, env, f"{url}/ping", trained_registry.root / "serve.log"
+    ):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def post(url: str, body: bytes | str) -> tuple[int, dict]:
