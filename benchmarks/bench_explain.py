@@ -1,12 +1,16 @@
 """Benchmark the explain stage: TreeSHAP rows/s (native vs shap.TreeExplainer) and the stage's cost.
 
     python benchmarks/bench_explain.py --rows 5000                 # quick
-    python benchmarks/bench_explain.py --rows 100000 --stage      # what the issue asks for
+    python benchmarks/bench_explain.py --rows 100000               # engines at 100k rows
+    python benchmarks/bench_explain.py --rows 100000 --stage --no-engines --population all
 
 One process, one model (`--trees` x `--leaves`, `--features` columns incl. 2 categorical), the same
 rows for both engines: the ratio is measured, not assumed. `--stage` also writes a synthetic
-features/model/scores layout and runs `python -m pipelines.explain` on it in a child process,
-reporting its wall time and peak RSS (getrusage of the child).
+features/model/scores layout (half test, half current book with ~10% overdue) and runs
+`python -m pipelines.explain` on it in a child process with `--population` and
+`--test-sample-rows`, reporting its wall time and peak RSS (getrusage of the child), then times raw
+`booster.predict(pred_contrib=True)` on exactly the rows the stage explained: the stage-vs-limit
+ratio of issue 8.
 """
 
 from __future__ import annotations
@@ -122,7 +126,15 @@ def bench_engines(booster, X: pd.DataFrame, batch_rows: int, repeats: int = 1) -
     }
 
 
-def write_layout(root: Path, X: pd.DataFrame, cat: Catalogue, y: np.ndarray, booster) -> None:
+def write_layout(
+    root: Path,
+    X: pd.DataFrame,
+    cat: Catalogue,
+    y: np.ndarray,
+    booster,
+    population: str = "actionable",
+    test_sample_rows: int | None = 20_000,
+) -> None:
     n = len(X)
     split = np.where(np.arange(n) % 2 == 0, "test", "score")
     raw = booster.predict(X, raw_score=True)
@@ -139,8 +151,15 @@ def write_layout(root: Path, X: pd.DataFrame, cat: Catalogue, y: np.ndarray, boo
             "split": split,
         }
     )
+    rng = np.random.default_rng(7)
+    dpd = np.where(rng.random(n) < 0.1, rng.integers(1, 120, n), 0).astype(np.int16)
     feats = pd.concat(
-        [ids, pd.Series(pd.array(np.where(split == "score", None, y), "Int8"), name="default"), X],
+        [
+            ids,
+            pd.Series(pd.array(np.where(split == "score", None, y), "Int8"), name="default"),
+            X,
+            pd.Series(dpd, name="policy__days_past_due"),
+        ],
         axis=1,
     )
     write_parquet(feats, root / "data/features/features.parquet")
@@ -152,8 +171,11 @@ def write_layout(root: Path, X: pd.DataFrame, cat: Catalogue, y: np.ndarray, boo
         ids.assign(raw_score=raw, pd=pd_, score=0.0, grade=grade),
         root / "data/scores/scores.parquet",
     )
+    cap = "null" if test_sample_rows is None else int(test_sample_rows)
     (root / "params.yaml").write_text(
-        f"seed: 1\nexplain:\n  reasons: {REPO / 'configs/reasons.yaml'}\nmlflow:\n  tracking_uri: null\n"
+        f"seed: 1\nexplain:\n  reasons: {REPO / 'configs/reasons.yaml'}\n"
+        f"  population: {population}\n  test_sample_rows: {cap}\n"
+        "mlflow:\n  tracking_uri: null\n"
     )
 
 
@@ -193,6 +215,27 @@ def bench_stage(root: Path) -> dict:
     }
 
 
+def bench_raw_limit(root: Path, booster, X: pd.DataFrame, stage: dict) -> dict:
+    """Raw `pred_contrib` on exactly the rows the stage explained (account_id = row of X)."""
+    ids = pd.read_parquet(root / "data/explanations/shap_values.parquet", columns=["account_id"])[
+        "account_id"
+    ].to_numpy()
+    rows = X.iloc[ids]
+    t = time.perf_counter()
+    booster.predict(rows, pred_contrib=True)
+    raw = time.perf_counter() - t
+    s = stage["stage_summary"]
+    return {
+        "explained_rows": int(len(ids)),
+        "raw_pred_contrib_seconds": round(raw, 3),
+        "raw_pred_contrib_rows_per_s": round(len(ids) / raw, 1),
+        "stage_rows_per_s": round(len(ids) / stage["stage_seconds"], 1),
+        "ratio_stage_wall_over_raw": round(stage["stage_seconds"] / raw, 3),
+        "ratio_stage_treeshap_step_over_raw": round(s["timings_s"]["treeshap"] / raw, 3),
+        "stage_fixed_costs_s": {k: v for k, v in s["timings_s"].items() if k not in ("treeshap",)},
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=5000)
@@ -203,6 +246,9 @@ def main() -> None:
     p.add_argument("--batch-rows", type=int, default=20_000)
     p.add_argument("--repeats", type=int, default=1, help="alternating runs per engine (best of)")
     p.add_argument("--stage", action="store_true", help="also run the whole explain stage")
+    p.add_argument("--no-engines", action="store_true", help="skip the native-vs-shap timing")
+    p.add_argument("--population", choices=["actionable", "all"], default="actionable")
+    p.add_argument("--test-sample-rows", type=int, default=20_000, help="0 = every test row")
     p.add_argument("--out", default=None, help="write the result JSON here")
     args = p.parse_args()
 
@@ -213,12 +259,15 @@ def main() -> None:
     result = {
         "config": vars(args)
         | {"train_seconds": round(time.perf_counter() - t, 2), "cpu_count": os.cpu_count()},
-        "engines": bench_engines(booster, X, args.batch_rows, args.repeats),
     }
+    if not args.no_engines:
+        result["engines"] = bench_engines(booster, X, args.batch_rows, args.repeats)
     if args.stage:
         with tempfile.TemporaryDirectory(prefix="bench_explain_") as tmp:
-            write_layout(Path(tmp), X, cat, y, booster)
+            cap = args.test_sample_rows or None
+            write_layout(Path(tmp), X, cat, y, booster, args.population, cap)
             result["stage"] = bench_stage(Path(tmp))
+            result["stage_vs_raw"] = bench_raw_limit(Path(tmp), booster, X, result["stage"])
     text = json.dumps(result, indent=2, default=str)
     print(text)
     if args.out:

@@ -250,3 +250,134 @@ def display_matrix(X: pd.DataFrame) -> np.ndarray:
         else:
             cols.append(pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64))
     return np.column_stack(cols) if cols else np.empty((len(X), 0))
+
+
+# ----------------------------------------------------------------------- which rows to explain
+POPULATIONS = ("actionable", "all")
+
+
+def stratified_sample(strata: np.ndarray | pd.Series, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of a seeded sample of `n` rows, each stratum at its population share.
+
+    Proportional allocation (largest remainder) keeps the sample a miniature of the split, so
+    unweighted means over it (mean |SHAP|, SHAP by grade, the beeswarm's density) estimate the
+    split's own without weights; oversampling defaults would tilt every global view toward them.
+    Missing labels form their own stratum. `n >= len(strata)` returns every position.
+    """
+    total = len(strata)
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    if n >= total:
+        return np.arange(total)
+    codes, _ = pd.factorize(pd.Series(np.asarray(strata, dtype=object)), use_na_sentinel=False)
+    counts = np.bincount(codes)
+    quota = counts * (n / total)
+    alloc = np.floor(quota).astype(np.int64)
+    short = n - int(alloc.sum())
+    alloc[np.argsort(-(quota - alloc), kind="stable")[:short]] += 1
+    rng = np.random.default_rng(seed)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    picks = [
+        rng.choice(order[starts[k] : starts[k + 1]], size=int(a), replace=False)
+        for k, a in enumerate(alloc)
+        if a > 0
+    ]
+    return np.sort(np.concatenate(picks)) if picks else np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Rows chosen for explanation: sorted positions, the reason each was chosen, the counts."""
+
+    positions: np.ndarray
+    why: np.ndarray
+    counts: dict
+
+
+def select_rows(
+    frame: pd.DataFrame,
+    population: str = "actionable",
+    actionable_min_pd: float = 0.10,
+    test_sample_rows: int | None = 20_000,
+    seed: int = 0,
+    always: np.ndarray | None = None,
+    book_split: str = "score",
+    sample_split: str = "test",
+) -> Selection:
+    """Pick the rows worth explaining from `frame` (positional index; `split`, `pd`, `grade`,
+    optional `default` and `days_past_due`).
+
+    - `sample_split` (test): a stratified sample (grade x default) of at most `test_sample_rows`
+      (None = all) for the global views; every label in the split keeps its share.
+    - `book_split` (current book), `population="actionable"`: accounts the collection policy acts
+      on - overdue (days_past_due > 0) or PD >= `actionable_min_pd` (pre-due nudge); a current,
+      low-PD account is not contacted, so it is owed no reasons (the served model explains any
+      single account on demand). `"all"`: every account.
+    - `always`: positions explained whatever the rule (the report's drill-down accounts).
+    """
+    if population not in POPULATIONS:
+        raise ValueError(f"population must be one of {POPULATIONS}, got {population!r}")
+    n = len(frame)
+    split = frame["split"].astype(str).to_numpy()
+    why = np.full(n, "", dtype=object)
+    counts: dict = {"mode": population}
+
+    test = np.flatnonzero(split == sample_split)
+    if len(test):
+        strata = frame["grade"].astype(str).to_numpy(dtype=object)[test]
+        if "default" in frame:
+            dflt = frame["default"].astype("object").to_numpy()[test]
+            strata = strata + "|" + pd.Series(dflt, dtype=object).astype(str).to_numpy()
+        cap = len(test) if test_sample_rows is None else int(test_sample_rows)
+        chosen = test[stratified_sample(strata, cap, seed=seed)]
+        label = "test_sample" if len(chosen) < len(test) else "test_all"
+        why[chosen] = label
+        counts[sample_split] = {
+            "rows": int(len(test)),
+            "explained": int(len(chosen)),
+            "rule": (
+                f"seeded sample of {len(chosen)} stratified by grade x default (proportional)"
+                if label == "test_sample"
+                else "every row"
+            ),
+        }
+
+    book = split == book_split
+    if book.any():
+        info: dict = {"rows": int(book.sum())}
+        if population == "all":
+            why[book] = "all"
+            info["rule"] = "every account"
+        else:
+            pd_ = frame["pd"].to_numpy(dtype=np.float64)
+            high = book & (pd_ >= actionable_min_pd)
+            if "days_past_due" in frame:
+                dpd = frame["days_past_due"].to_numpy(dtype=np.float64, na_value=np.nan)
+                overdue = book & (dpd > 0)
+            else:
+                overdue = np.zeros(n, dtype=bool)
+                info["days_past_due"] = "not available: PD rule only"
+            why[overdue] = "overdue"
+            why[high & ~overdue] = "pd_at_least_min"
+            info["overdue"] = int(overdue.sum())
+            info[f"pd_at_least_{actionable_min_pd:g}_not_overdue"] = int((high & ~overdue).sum())
+            info["rule"] = (
+                f"days_past_due > 0 or PD >= {actionable_min_pd:g} (contacted or nudged by the "
+                "collection policy); others are not contacted and get no stored reasons"
+            )
+        counts[book_split] = info
+
+    if always is not None and len(always):
+        forced = np.asarray(always, dtype=np.int64)
+        extra = forced[why[forced] == ""]
+        why[extra] = "drilldown"
+        counts["drilldown_extra"] = int(len(extra))
+
+    positions = np.flatnonzero(why != "")
+    if book.any():
+        explained = int(book[positions].sum())
+        counts[book_split]["explained"] = explained
+        counts[book_split]["skipped"] = int(book.sum()) - explained
+    counts["explained"] = int(len(positions))
+    return Selection(positions=positions, why=why[positions].astype(str), counts=counts)

@@ -22,6 +22,7 @@ not model inputs, and any catalogue `protected` name is filtered out here as a s
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -75,6 +76,7 @@ class ReasonDictionary:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _pattern(key: str) -> re.Pattern[str]:
     parts = _PLACEHOLDER.split(key)
     regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>\\d+)" for i, p in enumerate(parts))
@@ -228,7 +230,17 @@ def sentence(
     categorical: bool = False,
 ) -> str:
     """The reason sentence for one feature value: dictionary entry, else a generated phrase."""
-    hit = dictionary.lookup(feature)
+    return _sentence(dictionary.lookup(feature), feature, value, direction, categorical)
+
+
+def _sentence(
+    hit: tuple[ReasonEntry, dict[str, str]] | None,
+    feature: str,
+    value: Any,
+    direction: int,
+    categorical: bool,
+) -> str:
+    """`sentence` with the dictionary lookup already done (once per feature, not per row)."""
     if hit is not None:
         entry, captured = hit
         try:
@@ -328,25 +340,42 @@ def reason_codes(
     values = np.empty(len(rows), dtype=object)
     texts = np.empty(len(rows), dtype=object)
     for j in np.unique(cols):
-        sel = cols == j
-        name = names[j]
-        spec = specs[name]
-        categorical = spec.dtype == "category"
-        col = X.iloc[rows[sel], j]
-        raw = col.astype("object").where(col.notna(), None).tolist()
-        values[sel] = [format_value(v) for v in raw]
-        texts[sel] = [sentence(name, v, dictionary, spec.direction, categorical) for v in raw]
+        sel = np.flatnonzero(cols == j)
+        spec = specs[names[j]]
+        values[sel], texts[sel] = _column_reasons(X.iloc[rows[sel], j], spec, dictionary)
     out = pd.DataFrame(
         {
             "row": X.index.to_numpy()[rows] if len(rows) else X.index.to_numpy()[:0],
             "rank": ranks.astype(np.int8),
-            "feature": [names[j] for j in cols],
+            "feature": np.asarray(names, dtype=object)[cols],
             "value": pd.array(values, dtype="str") if len(rows) else pd.array([], dtype="str"),
             "contribution": c[rows, cols].astype(np.float64),
             "text": pd.array(texts, dtype="str") if len(rows) else pd.array([], dtype="str"),
         }
     )
     return out.reset_index(drop=True)
+
+
+def _column_reasons(
+    col: pd.Series, spec: Any, dictionary: ReasonDictionary
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shown value and sentence for each entry of one feature column.
+
+    Each distinct value is formatted once (`pd.factorize`), then the results are gathered by code:
+    the Python work grows with the number of distinct values a feature takes among the accounts it
+    is a reason for, not with the number of accounts (counts, days past due and categories have a
+    few dozen values at any book size).
+    """
+    categorical = spec.dtype == "category"
+    hit = dictionary.lookup(spec.name)
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    distinct = pd.Series(uniques).astype("object").tolist() + [None]  # last slot: missing
+    shown = np.array([format_value(v) for v in distinct], dtype=object)
+    said = np.array(
+        [_sentence(hit, spec.name, v, spec.direction, categorical) for v in distinct], dtype=object
+    )
+    codes = np.where(codes < 0, len(distinct) - 1, codes)
+    return shown[codes], said[codes]
 
 
 def reasons_wide(reasons: pd.DataFrame, top_k: int, index: pd.Index | None = None) -> pd.DataFrame:

@@ -178,6 +178,9 @@ def explain_config():
         dependence_features=3,
         plot_rows=500,
         report_top_pd=3,
+        population="actionable",
+        actionable_min_pd=0.10,
+        test_sample_rows=200,
     )
 
 

@@ -24,8 +24,8 @@ def test_shap_table_contract(book, explain_run):
     assert list(shap.columns) == ["account_id", "observation_date", "split", *feats, "base_value"]
     assert all(shap[f].dtype == np.float32 for f in feats)
     assert set(shap["split"]) == {"test", "score"}
-    expected = book.df[book.df["split"].isin(["test", "score"])]
-    assert len(shap) == len(expected) == summary["rows"]
+    assert len(shap) == summary["rows"] == summary["population"]["explained"]
+    assert not shap.duplicated(["account_id", "observation_date", "split"]).any()
     # additivity against the train stage's raw scores, row by row
     scores = pd.read_parquet(root / "data/scores/scores.parquet")
     merged = shap.merge(scores, on=["account_id", "observation_date", "split"], validate="1:1")
@@ -106,7 +106,12 @@ def test_table_mode_explains_test_split(book, explain_config, tmp_path, helpers)
     summary = run_explain(paths, cfg, progress=False)
     shap = pd.read_parquet(paths.out_dir / "shap_values.parquet")
     assert set(shap["split"]) == {"test"}
-    assert summary["rows"] == int((df["split"] == "test").sum())
+    n_test = int((df["split"] == "test").sum())
+    # the sample plus the drill-down accounts picked on the whole test split
+    extra = summary["population"].get("drilldown_extra", 0)
+    assert summary["rows"] == min(n_test, cfg.test_sample_rows) + extra == len(shap)
+    assert summary["population"]["explained"] == len(shap)
+    assert "score" not in summary["population"]
 
 
 def test_scores_from_another_model_are_rejected(book, explain_config, tmp_path, helpers):
@@ -117,6 +122,63 @@ def test_scores_from_another_model_are_rejected(book, explain_config, tmp_path, 
     with pytest.raises(DataValidationError, match="raw_score differs"):
         run_explain(_paths(tmp_path), explain_config, progress=False)
     assert not (tmp_path / "data/explanations").exists()  # nothing half-written
+
+
+def test_actionable_population_is_what_the_stage_explains(book, explain_run):
+    """Default mode: a 200-row test sample plus every overdue or PD >= 0.1 current account (and
+    the report's drill-down accounts); a current, low-PD account gets nothing stored."""
+    root, summary = explain_run
+    shap = pd.read_parquet(root / "data/explanations/shap_values.parquet")
+    scores = pd.read_parquet(root / "data/scores/scores.parquet")
+    book_rows = book.df[book.df["split"] == "score"].merge(
+        scores[["account_id", "pd"]], on="account_id"
+    )
+    actionable = set(
+        book_rows.loc[
+            (book_rows["policy__days_past_due"] > 0) | (book_rows["pd"] >= 0.10), "account_id"
+        ]
+    )
+    explained = set(shap.loc[shap["split"] == "score", "account_id"])
+    assert actionable <= explained
+    extra = explained - actionable
+    assert len(extra) == summary["population"]["drilldown_extra"] <= 2 * 5 + 3  # boundaries
+    assert len(explained) < len(book_rows)  # the quiet majority is skipped
+    pop = summary["population"]
+    assert pop["mode"] == "actionable"
+    assert pop["score"]["rows"] == len(book_rows)
+    assert pop["score"]["explained"] == len(explained)
+    assert pop["score"]["skipped"] == len(book_rows) - len(explained)
+    assert pop["score"]["overdue"] == int((book_rows["policy__days_past_due"] > 0).sum())
+    assert pop["test"]["explained"] == 200 == int((shap["split"] == "test").sum())
+    assert pop["test"]["rows"] == int((book.df["split"] == "test").sum())
+    # global views come from the test sample only
+    assert summary["global_views_rows"] == 200 and summary["global_views_split"] == "test"
+    by_grade = pd.read_parquet(root / "data/explanations/shap_by_grade.parquet")
+    assert by_grade.groupby("grade")["n"].first().sum() == 200
+    # every drill-down account in the report was explained and has its waterfall
+    html = (root / "reports/explain/report.html").read_text()
+    assert html.count('alt="waterfall') >= 3 + 1
+
+
+@pytest.mark.slow
+def test_population_all_explains_every_row(book, explain_config, tmp_path, helpers):
+    helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
+    cfg = ExplainConfig(
+        **{
+            **explain_config.__dict__,
+            "population": "all",
+            "test_sample_rows": None,
+            "dependence_features": 1,
+            "report_top_pd": 1,
+        }
+    )
+    summary = run_explain(_paths(tmp_path), cfg, progress=False)
+    shap = pd.read_parquet(tmp_path / "data/explanations/shap_values.parquet")
+    expected = book.df[book.df["split"].isin(["test", "score"])]
+    assert len(shap) == len(expected) == summary["rows"]
+    assert summary["population"]["score"]["skipped"] == 0
+    assert summary["population"]["test"]["rule"] == "every row"
+    assert set(summary["explained_by_reason"]) == {"all", "test_all"}
 
 
 def test_missing_feature_column_names_file_and_column(book, explain_config, tmp_path, helpers):
@@ -134,6 +196,20 @@ def test_config_validation():
         ExplainConfig.from_mapping({"topk": 4})
     with pytest.raises(ConfigError, match="check_tolerance"):
         ExplainConfig.from_mapping({"check_tolerance": "tight"})
+    cfg = ExplainConfig.from_mapping(
+        {"population": "all", "actionable_min_pd": 0.2, "test_sample_rows": None}
+    )
+    assert (cfg.population, cfg.actionable_min_pd, cfg.test_sample_rows) == ("all", 0.2, None)
+    assert ExplainConfig().population == "actionable" and ExplainConfig().test_sample_rows == 20000
+    for bad in [
+        {"population": "everyone"},
+        {"actionable_min_pd": 1.5},
+        {"test_sample_rows": 10},
+        {"test_sample_rows": True},
+        {"mlflow_max_shap_mb": -1},
+    ]:
+        with pytest.raises(ConfigError, match=f"explain.{next(iter(bad))}"):
+            ExplainConfig.from_mapping(bad)
 
 
 @pytest.mark.slow
@@ -202,7 +278,8 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
 
 
 @pytest.mark.slow
-def test_logs_to_the_train_run_in_mlflow(book, explain_config, tmp_path, helpers):
+@pytest.mark.parametrize("limit_mb", [50.0, 0.0])
+def test_logs_to_the_train_run_in_mlflow(book, explain_config, tmp_path, helpers, limit_mb):
     import mlflow
 
     helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
@@ -213,15 +290,31 @@ def test_logs_to_the_train_run_in_mlflow(book, explain_config, tmp_path, helpers
     meta = json.loads((tmp_path / "data/model/model_meta.json").read_text())
     meta["mlflow_run_id"] = run.info.run_id
     (tmp_path / "data/model/model_meta.json").write_text(json.dumps(meta))
-    cfg = ExplainConfig(**{**explain_config.__dict__, "dependence_features": 1, "report_top_pd": 1})
-    run_explain(_paths(tmp_path), cfg, tracking_uri=uri, progress=False)
+    cfg = ExplainConfig(
+        **{
+            **explain_config.__dict__,
+            "dependence_features": 1,
+            "report_top_pd": 1,
+            "mlflow_max_shap_mb": limit_mb,
+        }
+    )
+    summary = run_explain(_paths(tmp_path), cfg, tracking_uri=uri, progress=False)
     client = mlflow.MlflowClient(tracking_uri=uri)
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "explain/report")}
-    assert "explain/report/report.html" in arts
+    assert {"explain/report/report.html", "explain/report/beeswarm.png"} <= arts
     tables = {a.path for a in client.list_artifacts(run.info.run_id, "explain/tables")}
-    assert "explain/tables/shap_values.parquet" in tables
-    got = client.get_run(run.info.run_id).data.metrics
-    assert got["explain_check_max_abs_diff"] < 1e-6
+    assert "explain/tables/reasons.parquet" in tables
+    assert "explain/tables/importance.parquet" in tables
+    got = client.get_run(run.info.run_id)
+    assert got.data.metrics["explain_check_max_abs_diff"] < 1e-6
+    assert got.info.status == "FINISHED"  # the train run's status is left alone
+    note = got.data.tags["explain.shap_values"]
+    assert summary["mlflow"]["logged"] is True
+    if limit_mb > 0:
+        assert "explain/tables/shap_values.parquet" in tables and note == "logged"
+    else:
+        assert "explain/tables/shap_values.parquet" not in tables
+        assert note.startswith("not logged") and "mlflow_max_shap_mb" in note
 
 
 def _paths(root) -> ExplainPaths:
