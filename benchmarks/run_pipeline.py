@@ -51,10 +51,13 @@ def prepare(work: Path, n_customers: int) -> list[tuple[str, str]]:
     return [(name, spec["cmd"]) for name, spec in stages.items()]
 
 
-def run_size(n: int, keep: Path | None) -> list[dict[str, object]]:
+def run_size(n: int, keep: Path | None, only: list[str] | None = None) -> list[dict[str, object]]:
     work = Path(tempfile.mkdtemp(prefix=f"bench{n}_"))
     try:
         stages = prepare(work, n)
+        if only:
+            last = max(i for i, (name, _) in enumerate(stages) if name in only)
+            stages = stages[: last + 1]  # a stage needs the ones before it
         env = bench_env(work)
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work}/mlflow.db"
         rows = []
@@ -106,10 +109,11 @@ def main() -> None:
     parser.add_argument("--write-readme", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
     parser.add_argument("--keep-reports", type=Path, default=None)
+    parser.add_argument("--until", default=None, help="stop after this stage (default: all)")
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     for n in args.sizes:
-        rows.extend(run_size(n, args.keep_reports))
+        rows.extend(run_size(n, args.keep_reports, [args.until] if args.until else None))
     text = table(rows)
     print(text)
     if args.json:

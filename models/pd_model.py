@@ -73,6 +73,7 @@ class TrainConfig:
     monotone_method: str = "intermediate"
     calibration: str = "isotonic"
     pd_floor: float = 0.0003
+    baseline_max_rows: int = 200_000  # the logistic baseline gains nothing from millions of rows
     scaling: ScoreScaling = field(default_factory=ScoreScaling)
     grades: MasterScale = field(default_factory=lambda: MasterScale.from_mapping(DEFAULT_GRADES))
     seed: int = 42
@@ -118,6 +119,8 @@ class TrainConfig:
             bad("calibration", f"must be one of {list(METHODS)}", self.calibration)
         if not 0 < self.pd_floor < 0.5:
             bad("pd_floor", "must lie in (0, 0.5)", self.pd_floor)
+        if self.baseline_max_rows < 1000:
+            bad("baseline_max_rows", "must be at least 1000", self.baseline_max_rows)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], seed: int = 42) -> TrainConfig:

@@ -147,7 +147,12 @@ def run_training(
     model, fit_report = fit_pd_model(
         parts["train"], parts["validation"], catalogue, config, source=src
     )
-    baseline = LogisticBaseline(catalogue).fit(parts["train"], y["train"])
+    base_train = parts["train"]
+    if len(base_train) > config.baseline_max_rows:  # a seeded sample: same rows every run
+        base_train = base_train.sample(config.baseline_max_rows, random_state=config.seed)
+    baseline = LogisticBaseline(catalogue).fit(
+        base_train, base_train["default"].astype("int8").to_numpy()
+    )
 
     scored = model.predict_frame(df, source=src)
     by_split = {s: scored.loc[parts[s].index] for s in SPLITS}
