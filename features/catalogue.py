@@ -136,3 +136,21 @@ def _as_float(col: pd.Series, name: str, source: str) -> np.ndarray:
             source, f"value {col.iloc[row]!r} is not numeric", column=name, row=row
         )
     return numeric.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def model_matrix(x: pd.DataFrame) -> np.ndarray:
+    """A `to_model_frame` output as the float64 matrix LightGBM reads: category -> code, missing -> NaN.
+
+    Scoring with this instead of the DataFrame skips LightGBM's own pandas conversion on every
+    call (about 8 ms for a one-row request, a full copy on large batches). The codes are the ones
+    LightGBM derives itself, because training and scoring frames both carry the catalogue's fixed
+    category lists.
+    """
+    out = np.empty((len(x), x.shape[1]), dtype=np.float64)
+    for j, (_, col) in enumerate(x.items()):
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes = col.cat.codes.to_numpy()
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from features.catalogue import model_matrix
 from features.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -102,13 +103,14 @@ def shap_values(
     with tqdm(total=n, desc="TreeSHAP", unit="row", disable=progress is False) as bar:
         for start in range(0, n, batch_rows):
             chunk = X.iloc[start : start + batch_rows]
-            contrib = np.asarray(booster.predict(chunk, pred_contrib=True), dtype=np.float64)
+            matrix = model_matrix(chunk)  # one conversion for both predictions
+            contrib = np.asarray(booster.predict(matrix, pred_contrib=True), dtype=np.float64)
             if contrib.shape != (len(chunk), p + 1):
                 raise ExplanationError(
                     f"pred_contrib returned shape {contrib.shape}, expected {(len(chunk), p + 1)}: "
                     "only single-output (binary) models are supported"
                 )
-            score = np.asarray(booster.predict(chunk, raw_score=True), dtype=np.float64)
+            score = np.asarray(booster.predict(matrix, raw_score=True), dtype=np.float64)
             err = float(np.max(np.abs(contrib.sum(axis=1) - score), initial=0.0))
             if not err <= additivity_tol:
                 raise ExplanationError(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, to_model_frame
+from features.catalogue import Catalogue, model_matrix, to_model_frame
 from features.errors import ConfigError, DataValidationError, PipelineError
 from models.calibration import METHODS, calibrator_from_dict, make_calibrator
 from models.scaling import MasterScale, ScoreScaling
@@ -330,7 +330,7 @@ class PDModel:
         x = self.model_frame(frame, source)
         if len(x) == 0:
             return np.zeros(0, dtype="float64")
-        return np.asarray(self.booster.predict(x, raw_score=True), dtype="float64")
+        return np.asarray(self.booster.predict(model_matrix(x), raw_score=True), dtype="float64")
 
     def pd_from_raw(self, raw: Any) -> np.ndarray:
         return self.calibrator.transform(raw)
