@@ -262,19 +262,35 @@ def build_table_features(
         index=loans.index,
     )
     prot = pd.DataFrame({f"protected__{c}": loans[c] for c in protected}, index=loans.index)
+    # Compliance flags are never guessed for accounts in arrears: when the table has arrears
+    # columns, a missing flag stays missing (the tiers stage then stops and names it). A table
+    # without arrears columns is a current book: every account is tiered as not overdue, where
+    # flags cannot lead to escalation. Time zones are never invented: missing -> the policy's
+    # default zone, recorded by the engine as `unknown_timezone`.
+    in_arrears_data = any(p in policy_src for p in ("days_past_due", "overdue_amount"))
     policy = {}
     for p, (default, kind) in POLICY_DEFAULTS.items():
         if p in policy_src:
             raw = loans[policy_src[p]]
             if kind == "str":
-                policy[f"policy__{p}"] = raw.astype("string").fillna(str(default)).astype("str")
+                policy[f"policy__{p}"] = (
+                    raw.astype("string").astype(object).where(raw.notna(), None)
+                )
             elif kind == "bool":
-                policy[f"policy__{p}"] = raw.astype("boolean").fillna(False).astype(bool)
+                flags = raw.astype("boolean")
+                policy[f"policy__{p}"] = flags if flags.isna().any() else flags.astype(bool)
             else:
                 num = pd.to_numeric(raw, errors="coerce").fillna(default)
                 policy[f"policy__{p}"] = num.astype("int32" if kind == "int" else "float64")
+        elif kind == "bool" and in_arrears_data:
+            log.warning(
+                "table has arrears columns but no '%s' flag: left missing, never guessed", p
+            )
+            policy[f"policy__{p}"] = pd.Series(pd.NA, index=loans.index, dtype="boolean")
+        elif kind == "str":
+            policy[f"policy__{p}"] = pd.Series(None, index=loans.index, dtype=object)
         else:
-            dtype = {"int": "int32", "float": "float64", "bool": "bool", "str": "str"}[kind]
+            dtype = {"int": "int32", "float": "float64", "bool": "bool"}[kind]
             policy[f"policy__{p}"] = pd.Series(default, index=loans.index, dtype=dtype)
     frame = pd.concat([head, typed, prot, pd.DataFrame(policy, index=loans.index)], axis=1)
     log.info(

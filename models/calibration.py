@@ -121,7 +121,9 @@ def make_calibrator(method: str, pd_floor: float) -> IsotonicCalibrator | PlattC
 
 def calibrator_from_dict(data: dict[str, Any]) -> IsotonicCalibrator | PlattCalibrator:
     method = data.get("method")
-    floor = float(data.get("pd_floor", 0.0))
+    if "pd_floor" not in data:  # a PD of 0 would break points and grades downstream
+        raise ValueError("calibrator.json has no 'pd_floor'")
+    floor = float(data["pd_floor"])
     if method == "isotonic":
         return IsotonicCalibrator(
             pd_floor=floor, x=[float(v) for v in data["x"]], y=[float(v) for v in data["y"]]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError
+from features.errors import ConfigError, DataValidationError
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,9 @@ def log_and_register(
                 champ_metrics = score_registered_model(
                     f"models:/{name}/{champ.version}", inputs.test_frame, inputs.test_target
                 )
-            except Exception as exc:  # an old version may not read today's features
+            except (DataValidationError, KeyError, ValueError) as exc:
+                # an old version may not read today's features: judge on absolute limits.
+                # Anything else (I/O, a lost server) fails the stage rather than skip the comparison.
                 champ_note = (
                     f"INFO: champion v{champ.version} could not score the current test data ({exc})"
                 )

@@ -110,7 +110,12 @@ FLAG_INPUTS = ("first_time_delinquency", "dispute", "hardship", "opt_out", "dece
 
 def accounts_from_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Rename the feature table's ``policy__`` columns to the engine's names (others pass through)."""
-    return frame.rename(columns=FEATURE_COLUMN_MAP)
+    # A frame may carry both a `policy__x` input and a plain `x` (the feature table has a
+    # `first_time_delinquency` feature and a policy flag): the policy input wins.
+    shadowed = [
+        plain for pref, plain in FEATURE_COLUMN_MAP.items() if pref in frame and plain in frame
+    ]
+    return frame.drop(columns=shadowed).rename(columns=FEATURE_COLUMN_MAP)
 
 
 # ----------------------------------------------------------------------------------------------

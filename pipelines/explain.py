@@ -638,7 +638,7 @@ def main(args: argparse.Namespace) -> None:
         ml = params.get("mlflow") or {}
         if not isinstance(ml, Mapping):
             raise ConfigError("mlflow", "must be a mapping section", ml)
-        tracking_uri = resolve_tracking_uri(ml.get("tracking_uri"), Path.cwd())
+        tracking_uri = resolve_tracking_uri(ml.get("tracking_uri"), REPO_ROOT)
     paths = ExplainPaths(
         model_dir=Path(args.model_dir),
         features_dir=Path(args.features_dir),

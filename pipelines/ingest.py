@@ -28,8 +28,50 @@ class IngestConfig:
     max_reject_fraction: float
 
 
+KNOWN_KEYS = {
+    "data": {"source", "synthetic", "table"},
+    "data.synthetic": {
+        "n_customers",
+        "months",
+        "start_date",
+        "observation_months",
+        "outcome_months",
+    },
+    "data.table": {
+        "path",
+        "target_column",
+        "positive_values",
+        "id_column",
+        "date_column",
+        "drop_columns",
+        "protected_columns",
+    },
+    "ingest": {"max_reject_fraction"},
+}
+
+
+def _check_keys(name: str, value: Any) -> None:
+    """A typo (`n_customer`) must fail, not silently fall back to a default."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - KNOWN_KEYS[name])
+        if unknown:
+            raise ConfigError(
+                name, f"has unknown key(s) {unknown}; known: {sorted(KNOWN_KEYS[name])}"
+            )
+
+
+def _int(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(key, f"must be an integer >= {minimum}", value)
+    return value
+
+
 def parse_config(params: dict[str, Any]) -> IngestConfig:
     data = section(params, "data")
+    _check_keys("data", data)
+    _check_keys("ingest", params.get("ingest"))
+    for sub in ("synthetic", "table"):
+        _check_keys(f"data.{sub}", data.get(sub))
     source = data.get("source")
     if source not in ("synthetic", "table"):
         raise ConfigError("data.source", "must be 'synthetic' or 'table'", source)
@@ -43,12 +85,17 @@ def parse_config(params: dict[str, Any]) -> IngestConfig:
         seed = params.get("seed", 42)
         if not isinstance(seed, int):
             raise ConfigError("seed", "must be an integer", seed)
+        obs = s.get("observation_months", [9, 12, 15, 18])
+        if not isinstance(obs, list) or not all(isinstance(m, int) for m in obs):
+            raise ConfigError(
+                "data.synthetic.observation_months", "must be a list of month indices", obs
+            )
         synthetic = SyntheticConfig(
-            n_customers=s.get("n_customers", 50000),
-            months=s.get("months", 24),
+            n_customers=_int("data.synthetic.n_customers", s.get("n_customers", 100_000), 10),
+            months=_int("data.synthetic.months", s.get("months", 24), 6),
             start_date=str(s.get("start_date", "2024-01-01")),
-            observation_months=tuple(s.get("observation_months", (9, 12, 15, 18))),
-            outcome_months=s.get("outcome_months", 6),
+            observation_months=tuple(obs),
+            outcome_months=_int("data.synthetic.outcome_months", s.get("outcome_months", 6), 1),
             seed=seed,
         )
     else:

@@ -2,8 +2,10 @@
 
 python -m pipelines.train --features-dir data/features --truth data/truth/true_pd.parquet \
     --model-dir data/model --scores data/scores/scores.parquet --metrics reports/metrics.json \
-    --deciles reports/deciles.json --plots-dir reports/plots --promotion reports/promotion.json \
-    --policy configs/collection_policy.yaml --reasons configs/reasons.yaml
+    --deciles reports/deciles.json --plots-dir reports/plots --promotion reports/promotion.json
+
+The registered model bundles the collection policy (params `tiers.policy`) and the reason
+dictionary (params `explain.reasons`), the same files the tiers and explain stages read.
 """
 
 from __future__ import annotations
@@ -330,15 +332,20 @@ def main(args: argparse.Namespace) -> None:
     run_training(paths, train_cfg, ml_cfg, serving=serving)
 
 
-def serving_spec(params: dict[str, Any], policy: str, reasons: str) -> ServingSpec:
+def serving_spec(
+    params: dict[str, Any], policy: str | None = None, reasons: str | None = None
+) -> ServingSpec:
     """Policy, reason dictionary, tier mode and reasons per account for the registered model."""
     from models.pyfunc import ServingConfig, ServingSpec
 
     tiers = params.get("tiers") or {}
     explain = params.get("explain") or {}
-    for flag, path in (("--policy", policy), ("--reasons", reasons)):
+    # The same files the tiers and explain stages use (params), unless overridden on the command line.
+    policy = policy or tiers.get("policy", "configs/collection_policy.yaml")
+    reasons = reasons or explain.get("reasons", "configs/reasons.yaml")
+    for key, path in (("tiers.policy", policy), ("explain.reasons", reasons)):
         if not Path(path).is_file():
-            raise ConfigError(flag, "file not found", path, source="command line")
+            raise ConfigError(key, "file not found", path)
     top_k = explain.get("top_k", 4)
     if isinstance(top_k, bool) or not isinstance(top_k, int):
         raise ConfigError("explain.top_k", "must be an integer", top_k)
@@ -368,13 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-registry", action="store_true", help="skip MLflow tracking and the gate")
     p.add_argument(
         "--policy",
-        default="configs/collection_policy.yaml",
-        help="collection policy bundled into the registered model (tiers)",
+        default=None,
+        help="collection policy bundled into the registered model (default: params tiers.policy)",
     )
     p.add_argument(
         "--reasons",
-        default="configs/reasons.yaml",
-        help="reason dictionary bundled into the registered model (reason codes)",
+        default=None,
+        help="reason dictionary bundled into the registered model (default: params explain.reasons)",
     )
     return p
 

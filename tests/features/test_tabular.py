@@ -49,9 +49,8 @@ def test_types_protected_and_policy_columns():
     assert "home_ownership_x" in names  # names made safe for LightGBM/JSON
     assert cat.spec("home_ownership_x").sources == ["home ownership[x]"]
     assert list(frame.columns[:4]) == ["account_id", "observation_date", "default", "split"]
-    assert (
-        not frame["policy__dispute"].any() and (frame["policy__timezone"] == "Asia/Shanghai").all()
-    )
+    # no arrears columns: a current book, flags cannot escalate; time zones are never invented
+    assert not frame["policy__dispute"].any() and frame["policy__timezone"].isna().all()
     assert set(cat.policy_columns) <= set(frame.columns)
     pd.testing.assert_frame_equal(
         to_model_frame(frame, cat).astype("float64", errors="ignore"),
@@ -106,3 +105,20 @@ def test_policy_columns_taken_from_same_named_table_columns():
 def test_missing_protected_column_is_reported():
     with pytest.raises(DataValidationError, match="protected"):
         build_table_features(_loans(), _split(400, 300), protected=["race"])
+
+
+def test_flags_are_never_guessed_for_tables_with_arrears():
+    loans = pd.DataFrame(
+        {
+            "account_id": [str(i) for i in range(40)],
+            "observation_date": pd.NaT,
+            "default": [0, 1] * 20,
+            "amount": np.arange(40.0),
+            "days_past_due": [0, 5] * 20,
+            "dispute": [True, None] + [False] * 38,
+        }
+    )
+    frame, _ = build_table_features(loans, _split(40, 30))
+    assert frame["policy__days_past_due"].tolist()[:2] == [0, 5]
+    assert frame["policy__dispute"].isna().sum() == 1  # a missing value stays missing
+    assert frame["policy__deceased"].isna().all()  # an absent flag column is not invented
