@@ -12,11 +12,10 @@ the volume is. `strategy="uniform"` gives the textbook equal-width variant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +294,3 @@ def curve_bundle(
         "ks": ks_curve_data(y, p),
         "bad_rate_by_grade": bad_rate_by_grade(y, p, grades, grade_order),
     }
-
-
-def metrics_frame(blocks: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
-    """Side-by-side view of metric blocks (for logs and notebooks)."""
-    return pd.DataFrame({k: dict(v) for k, v in blocks.items()})

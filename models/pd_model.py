@@ -479,11 +479,6 @@ def fit_pd_model(
     return model, report
 
 
-def log_odds(p: Any) -> np.ndarray:
-    q = np.clip(np.asarray(p, dtype="float64"), 1e-12, 1 - 1e-12)
-    return np.log(q / (1 - q))
-
-
 __all__ = [
     "FitReport",
     "PDModel",
@@ -491,7 +486,6 @@ __all__ = [
     "check_monotone",
     "fit_pd_model",
     "lgb_params",
-    "log_odds",
     "monotone_vector",
     "train_booster",
 ]

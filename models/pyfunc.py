@@ -41,7 +41,6 @@ POLICY_ARTIFACT = "policy"
 REASONS_ARTIFACT = "reasons"
 PD_COLUMNS = ["pd", "score", "grade"]
 TIER_COLUMNS = ["tier", "tier_name", "handling", "channels", "caps", "offer", "rule", "guardrails"]
-OUTPUT_COLUMNS = PD_COLUMNS  # kept for callers of the first (PD-only) version
 POLICY_PREFIX = "policy__"
 
 #: Policy inputs (engine name -> MLflow type, required). Flags are never guessed: required booleans.

@@ -23,6 +23,7 @@ import pandas as pd
 from features.catalogue import Catalogue
 from features.errors import ConfigError, DataValidationError, PipelineError
 from features.io import atomic_dir, read_json, write_json, write_parquet
+from features.split import SPLITS
 from models import metrics as M
 from models.baseline import LogisticBaseline
 from models.pd_model import TrainConfig, fit_pd_model
@@ -35,18 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SPLITS = ("train", "validation", "test", "score")
 LABELLED = ("train", "validation", "test")
-SCORE_COLUMNS = [
-    "account_id",
-    "observation_date",
-    "split",
-    "default",
-    "raw_score",
-    "pd",
-    "score",
-    "grade",
-]
 
 
 @dataclass(frozen=True)
