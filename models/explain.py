@@ -224,12 +224,10 @@ def shap_by_grade(values: np.ndarray, feature_names: list[str], grades: pd.Serie
     g = pd.Series(np.asarray(grades.astype("object")), dtype="object").astype(str)
     g[pd.isna(np.asarray(grades.astype("object")))] = "missing"
     v = pd.DataFrame(np.asarray(values, dtype=np.float64), columns=feature_names)
-    v["grade"] = g.to_numpy()
-    mean = v.groupby("grade", sort=False).mean()
-    mean_abs = (
-        v.assign(**{f: v[f].abs() for f in feature_names}).groupby("grade", sort=False).mean()
-    )
-    count = v.groupby("grade", sort=False).size()
+    key = pd.Series(g.to_numpy(), name="risk_grade")  # a key apart from the features: a table may
+    mean = v.groupby(key, sort=False).mean()  # have its own feature called "grade"
+    mean_abs = v.abs().groupby(key, sort=False).mean()
+    count = v.groupby(key, sort=False).size()
     order = [x for x in grade_order(grades) if x in mean.index] + (
         ["missing"] if "missing" in mean.index else []
     )

@@ -395,31 +395,32 @@ class ExplainOutputs:
     def base_value(self) -> float:
         return float(self.shap[BASE_VALUE].iloc[0]) if len(self.shap) else float("nan")
 
-    def account_rows(self, account_id: int) -> pd.DataFrame:
+    def account_rows(self, account_id: int | str) -> pd.DataFrame:
         """SHAP rows of one account (one per observation date / split)."""
         rows = self.shap[self.shap["account_id"] == account_id]
         if rows.empty:
             raise KeyError(f"account {account_id} was not explained")
         return rows
 
-    def account_reasons(self, account_id: int) -> pd.DataFrame:
+    def account_reasons(self, account_id: int | str) -> pd.DataFrame:
         r = self.reasons[self.reasons["account_id"] == account_id]
         return r.sort_values(["observation_date", "rank"]).reset_index(drop=True)
 
-    def model_row(self, account_id: int) -> pd.Series:
+    def model_row(self, account_id: int | str) -> pd.Series:
         """The account's model inputs (latest explained row), via the catalogue."""
         from features.catalogue import Catalogue, to_model_frame
         from features.io import read_json
 
         row = self.account_rows(account_id).iloc[-1]
         cat = Catalogue.from_dict(read_json(self.catalogue_path))
-        df = pd.read_parquet(self.features_path, filters=[("account_id", "==", int(account_id))])
+        key = account_id if isinstance(account_id, str) else int(account_id)  # table ids are text
+        df = pd.read_parquet(self.features_path, filters=[("account_id", "==", key)])
         df = df[df["split"] == row["split"]]
         if "observation_date" in df and pd.notna(row["observation_date"]):
             df = df[df["observation_date"] == row["observation_date"]]
         return to_model_frame(df, cat, source=str(self.features_path)).iloc[0]
 
-    def waterfall(self, account_id: int, max_display: int = 10) -> Figure:
+    def waterfall(self, account_id: int | str, max_display: int = 10) -> Figure:
         row = self.account_rows(account_id).iloc[-1]
         x = self.model_row(account_id)
         return plot_waterfall(

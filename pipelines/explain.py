@@ -466,7 +466,7 @@ def write_report(
             pos = int(pos)
             facts = {
                 "case": row["case"],
-                "account_id": int(row["account_id"]),
+                "account_id": row["account_id"],  # int on the built-in book, text for a table
                 "observation_date": _date(row["observation_date"]),
                 "split": row["split"],
                 "PD": f"{row['pd']:.4f}",

@@ -105,3 +105,54 @@ def test_reviewer_notebook_runs_on_the_outputs(pipeline_run: Path, monkeypatch: 
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
+
+
+def test_table_source_runs_all_stages(tmp_path: Path):
+    """A user's loan table (text ids, a feature called `grade`, a protected column) goes through
+    all five stages without code changes."""
+    import numpy as np
+
+    from tests.helpers import copy_repo
+
+    repo = copy_repo(tmp_path / "repo")
+    rng = np.random.default_rng(3)
+    n = 2000
+    grade = rng.choice(list("ABCDE"), n)
+    dti = rng.uniform(0, 40, n)
+    logit = (
+        -2.5
+        + 0.5 * pd.Series(grade).map({g: i for i, g in enumerate("ABCDE")}).to_numpy()
+        + 0.03 * dti
+    )
+    bad = rng.random(n) < 1 / (1 + np.exp(-logit))
+    (repo / "data/external").mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "id": [f"L{i}" for i in range(n)],
+            "issue_d": pd.date_range("2019-01-01", periods=n, freq="6h").strftime("%Y-%m-%d"),
+            "grade": grade,
+            "dti": dti.round(2),
+            "purpose": rng.choice(["car", "home", "other"], n),
+            "gender": rng.choice(["f", "m"], n),
+            "loan_status": np.where(bad, "Charged Off", "Fully Paid"),
+        }
+    ).to_csv(repo / "data/external/loans.csv", index=False)
+    set_params(
+        repo,
+        {
+            "data.source": "table",
+            "data.table.path": "data/external/loans.csv",
+            "data.table.id_column": "id",
+            "data.table.date_column": "issue_d",
+            "data.table.protected_columns": ["gender"],
+        },
+    )
+    run = _run(repo, "dvc", "repro")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    catalogue = json.loads((repo / "data/features/catalogue.json").read_text())
+    assert "gender" not in [f["name"] for f in catalogue["features"]]
+    reasons = pd.read_parquet(repo / "data/explanations/reasons.parquet")
+    assert not reasons["feature"].str.contains("gender").any()
+    tiers = pd.read_parquet(repo / "data/tiers/tiers.parquet")
+    test = pd.read_parquet(repo / "data/features/features.parquet").query("split == 'test'")
+    assert set(tiers["account_id"]) == set(test["account_id"])  # the test split is tiered
