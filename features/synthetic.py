@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
+from features.schema import STATEMENTS
 
 log = logging.getLogger(__name__)
 
@@ -461,17 +462,4 @@ def _assemble_statements(rows: list[dict[str, np.ndarray]]) -> pd.DataFrame:
         else:
             out[key] = col
     rows.clear()
-    columns = [
-        "account_id",
-        "statement_date",
-        "due_date",
-        "bill_amount",
-        "min_due",
-        "paid_amount",
-        "payment_date",
-        "days_past_due",
-        "overdue_amount",
-        "outstanding_balance",
-        "instalment_plans",
-    ]
-    return pd.DataFrame({c: out.pop(c) for c in columns}, copy=False)
+    return pd.DataFrame({c: out.pop(c) for c in STATEMENTS.names}, copy=False)
