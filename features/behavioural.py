@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, FeatureSpec
+from features.catalogue import POLICY_INPUT_NAMES, POLICY_PREFIX, Catalogue, FeatureSpec
 from features.errors import DataValidationError
 
 log = logging.getLogger(__name__)
@@ -55,17 +55,7 @@ CUSTOMER_COLUMNS = (
     "channel",
 )
 POLICY_FLAGS = ("dispute", "hardship", "opt_out", "deceased")
-POLICY_COLUMNS = (
-    "policy__days_past_due",
-    "policy__overdue_amount",
-    "policy__first_time_delinquency",
-    "policy__dispute",
-    "policy__hardship",
-    "policy__opt_out",
-    "policy__deceased",
-    "policy__timezone",
-    "policy__outstanding_balance",
-)
+POLICY_COLUMNS = tuple(POLICY_PREFIX + name for name in POLICY_INPUT_NAMES)
 STATIC_CATEGORIES = {
     "age_band": ["18-24", "25-34", "35-44", "45-54", "55+"],
     "income_band": ["low", "mid", "high", "very_high"],

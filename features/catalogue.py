@@ -15,6 +15,21 @@ import pandas as pd
 
 from features.errors import DataValidationError
 
+#: The collection policy's per-account inputs, in contract order (docs/data_contracts.md). The
+#: feature table carries them as `policy__<name>` beside the model features, never as inputs.
+POLICY_INPUT_NAMES: tuple[str, ...] = (
+    "days_past_due",
+    "overdue_amount",
+    "first_time_delinquency",
+    "dispute",
+    "hardship",
+    "opt_out",
+    "deceased",
+    "timezone",
+    "outstanding_balance",
+)
+POLICY_PREFIX = "policy__"
+
 
 @dataclass(frozen=True)
 class FeatureSpec:

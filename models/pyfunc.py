@@ -31,7 +31,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, to_model_frame
+from features.catalogue import POLICY_PREFIX, Catalogue, to_model_frame
 from features.errors import ConfigError, DataValidationError
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ POLICY_ARTIFACT = "policy"
 REASONS_ARTIFACT = "reasons"
 PD_COLUMNS = ["pd", "score", "grade"]
 TIER_COLUMNS = ["tier", "tier_name", "handling", "channels", "caps", "offer", "rule", "guardrails"]
-POLICY_PREFIX = "policy__"
 
 #: Policy inputs (engine name -> MLflow type, required). Flags are never guessed: required booleans.
 #: A missing time zone falls back to the policy default (recorded as `unknown_timezone`).

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from features.catalogue import POLICY_INPUT_NAMES, POLICY_PREFIX
 from features.errors import DataValidationError
 from models.policy import (
     CHANNEL_INDEX,
@@ -59,20 +60,7 @@ ACCOUNT_COLUMNS: dict[str, str] = {
 }
 
 #: Feature-table column (docs/data_contracts.md) -> engine column.
-FEATURE_COLUMN_MAP: dict[str, str] = {
-    f"policy__{c}": c
-    for c in (
-        "days_past_due",
-        "overdue_amount",
-        "first_time_delinquency",
-        "dispute",
-        "hardship",
-        "opt_out",
-        "deceased",
-        "timezone",
-        "outstanding_balance",
-    )
-}
+FEATURE_COLUMN_MAP: dict[str, str] = {POLICY_PREFIX + c: c for c in POLICY_INPUT_NAMES}
 
 #: Every guardrail name a row may record, in the order they are listed.
 GUARDRAILS: tuple[str, ...] = (

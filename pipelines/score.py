@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.catalogue import POLICY_PREFIX
 from features.errors import ConfigError, DataValidationError
 from features.io import atomic_path
 from pipelines.common import base_parser, load_params, run_stage
@@ -28,7 +29,6 @@ from pipelines.common import base_parser, load_params, run_stage
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-POLICY_PREFIX = "policy__"
 
 
 def _suffix(path: Path) -> str:

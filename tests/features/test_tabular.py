@@ -122,3 +122,10 @@ def test_flags_are_never_guessed_for_tables_with_arrears():
     assert frame["policy__days_past_due"].tolist()[:2] == [0, 5]
     assert frame["policy__dispute"].isna().sum() == 1  # a missing value stays missing
     assert frame["policy__deceased"].isna().all()  # an absent flag column is not invented
+
+
+def test_table_mode_fills_every_policy_input_of_the_contract():
+    from features.catalogue import POLICY_INPUT_NAMES
+    from features.tabular import POLICY_DEFAULTS
+
+    assert tuple(POLICY_DEFAULTS) == POLICY_INPUT_NAMES

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import Catalogue, FeatureSpec
+from features.catalogue import POLICY_INPUT_NAMES, Catalogue, FeatureSpec
 from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,17 +34,7 @@ def serving_catalogue() -> Catalogue:
     return Catalogue(features=feats, protected=[], policy_columns=policy_cols)
 
 
-POLICY_FIELDS = (
-    "days_past_due",
-    "overdue_amount",
-    "first_time_delinquency",
-    "dispute",
-    "hardship",
-    "opt_out",
-    "deceased",
-    "timezone",
-    "outstanding_balance",
-)
+POLICY_FIELDS = POLICY_INPUT_NAMES
 
 
 def serving_table(n: int = 5000, seed: int = 3) -> pd.DataFrame:
