@@ -89,7 +89,7 @@ def bench_engines(booster, X: pd.DataFrame, batch_rows: int, repeats: int = 1) -
     Both end in LightGBM's C++ TreeSHAP, so on a quiet machine the ratio is about 1; the native
     path adds a raw-score predict per batch (about 1% of the cost) for its additivity check.
     """
-    from models.explain import shap_values
+    from models.explain.treeshap import shap_values
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 def save_model(dest: Path, rows: pd.DataFrame) -> None:
     import mlflow
 
-    from models.pyfunc import (
+    from models.registry import serving_requirements
+    from models.serving.pyfunc import (
         MODEL_DIR_ARTIFACT,
         POLICY_ARTIFACT,
         REASONS_ARTIFACT,
@@ -41,7 +42,6 @@ def save_model(dest: Path, rows: pd.DataFrame) -> None:
         ServingConfig,
         signature_and_example,
     )
-    from models.registry import serving_requirements
 
     policy, reasons = REPO / "configs/collection_policy.yaml", REPO / "configs/reasons.yaml"
     bundle = ServingBundle.load(REPO / "data/model", policy, reasons, ServingConfig())
@@ -82,7 +82,7 @@ def main() -> None:
     import mlflow
 
     from features.catalogue import Catalogue, to_model_frame
-    from models.pyfunc import to_request_frame
+    from models.serving.pyfunc import to_request_frame
 
     cat = Catalogue.from_dict(json.loads((REPO / "data/features/catalogue.json").read_text()))
     table = pd.read_parquet(REPO / "data/features/features.parquet")

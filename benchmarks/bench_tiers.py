@@ -21,8 +21,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from models.policy import load_policy  # noqa: E402
-from models.tiers import assign_tiers  # noqa: E402
+from collection_policy.engine import assign_tiers  # noqa: E402
+from collection_policy.loader import load_policy  # noqa: E402
 
 
 def make_book(n: int, seed: int = 0) -> pd.DataFrame:

@@ -31,6 +31,7 @@ SOURCE_ITEMS = [
     "features",
     "models",
     "pipelines",
+    "collection_policy",
     "configs",
 ]
 MARK_START, MARK_END = "<!-- pipeline-table -->", "<!-- /pipeline-table -->"

@@ -12,8 +12,8 @@ class ConfigError(PipelineError):
 
     def __init__(self, key: str, rule: str, value: object = None, source: str = "params.yaml"):
         self.key, self.rule, self.value, self.source = key, rule, value, source
-        shown = "" if value is None else f" (got {value!r})"
-        super().__init__(f"{source}: '{key}' {rule}{shown}.")
+        shown = "" if value is None else f", got {value!r}"
+        super().__init__(f"{source}: {key}: {rule}{shown}")
 
 
 class DataValidationError(PipelineError):

@@ -246,7 +246,9 @@ class RunInputs:
     tags: dict[str, str] = field(default_factory=dict)
     data_hash: str = ""
     training_window: str = ""
-    serving: Any = None  # models.pyfunc.ServingSpec: policy + reasons bundled; None = PD only
+    serving: Any = (
+        None  # models.serving.pyfunc.ServingSpec: policy + reasons bundled; None = PD only
+    )
 
 
 @dataclass
@@ -306,7 +308,7 @@ def log_and_register(
     import mlflow
     from mlflow import MlflowClient
 
-    from models.pyfunc import (
+    from models.serving.pyfunc import (
         MODEL_DIR_ARTIFACT,
         POLICY_ARTIFACT,
         REASONS_ARTIFACT,

@@ -21,7 +21,7 @@ import pandas as pd
 from features.catalogue import Catalogue, to_model_frame
 from features.errors import ConfigError, DataValidationError, PipelineError
 from features.io import atomic_dir, read_json, write_json, write_parquet
-from models.explain import POPULATIONS
+from models.explain.treeshap import POPULATIONS
 from pipelines.common import base_parser, load_params, run_stage, section
 
 log = logging.getLogger(__name__)
@@ -231,8 +231,8 @@ def choose_rows(
     book before selection and always explained, so the report shows the same accounts in either
     population mode. Returns the selection and the drill-down rows (positions into `df`).
     """
-    from models import explain as E
-    from models import report as P
+    from models.explain import report as P
+    from models.explain import treeshap as E
 
     book = "score" if (df["split"] == "score").any() else "test"
     frame = pd.DataFrame(
@@ -269,8 +269,8 @@ def run_explain(
     import matplotlib
 
     matplotlib.use("Agg")
-    from models import explain as E
-    from models import reasons as R
+    from models.explain import reasons as R
+    from models.explain import treeshap as E
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -430,7 +430,7 @@ def write_report(
     Global plots use the rows in `glob` (the test sample); `pick` holds the drill-down accounts
     (index = positions into `df`, chosen on the whole book by `choose_rows`).
     """
-    from models import report as P
+    from models.explain import report as P
 
     values = result.values
     gv, gX = values[glob], X.iloc[glob]

@@ -19,16 +19,18 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.errors import ConfigError, DataValidationError
-from features.io import atomic_path, write_json, write_parquet
-from models.policy import CollectionPolicy, load_policy, policy_markdown
-from models.tiers import (
+from collection_policy.engine import (
     FEATURE_COLUMN_MAP,
     MODES,
     accounts_from_features,
     assign_tiers,
     summarise_tiers,
 )
+from collection_policy.loader import load_policy
+from collection_policy.render import policy_markdown
+from collection_policy.schema import CollectionPolicy
+from features.errors import ConfigError, DataValidationError
+from features.io import atomic_path, write_json, write_parquet
 from pipelines.common import base_parser, load_params, run_stage, section
 
 log = logging.getLogger(__name__)

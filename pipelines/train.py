@@ -31,7 +31,7 @@ from models.registry import MlflowConfig
 from pipelines.common import base_parser, load_params, run_stage, section
 
 if TYPE_CHECKING:
-    from models.pyfunc import ServingSpec
+    from models.serving.pyfunc import ServingSpec
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ def serving_spec(
     params: dict[str, Any], policy: str | None = None, reasons: str | None = None
 ) -> ServingSpec:
     """Policy, reason dictionary, tier mode and reasons per account for the registered model."""
-    from models.pyfunc import ServingConfig, ServingSpec
+    from models.serving.pyfunc import ServingConfig, ServingSpec
 
     tiers = params.get("tiers") or {}
     explain = params.get("explain") or {}

@@ -21,6 +21,7 @@ REPO_ITEMS = [
     "features",
     "models",
     "pipelines",
+    "collection_policy",
     "configs",
     ".dvc/config",
     ".dvcignore",

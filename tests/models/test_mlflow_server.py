@@ -53,8 +53,8 @@ def test_train_register_gate_and_load_champion(
 ):
     import mlflow
 
-    from models.pyfunc import to_request_frame
     from models.registry import GateConfig, MlflowConfig
+    from models.serving.pyfunc import to_request_frame
     from pipelines.train import TrainPaths, run_training
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)

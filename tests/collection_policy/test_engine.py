@@ -8,9 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError
-from models.policy import policy_from_dict
-from models.tiers import (
+from collection_policy.engine import (
     FEATURE_COLUMN_MAP,
     OUTPUT_COLUMNS,
     accounts_from_features,
@@ -20,6 +18,8 @@ from models.tiers import (
     split_names,
     summarise_tiers,
 )
+from collection_policy.loader import policy_from_dict
+from features.errors import DataValidationError
 
 LATE = {"days_past_due": 100, "overdue_amount": 2000.0, "pd": 0.7, "outstanding_balance": 8000.0}
 

@@ -27,17 +27,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from features.catalogue import POLICY_INPUT_NAMES, POLICY_PREFIX
-from features.errors import DataValidationError
-from models.policy import (
+from collection_policy.rulespace import first_match
+from collection_policy.schema import CollectionPolicy
+from collection_policy.vocabulary import (
     CHANNEL_INDEX,
     CHANNELS,
     FIELDS,
     STOP_FLAGS,
-    CollectionPolicy,
-    first_match,
     resolve_timezone,
 )
+from features.catalogue import POLICY_INPUT_NAMES, POLICY_PREFIX
+from features.errors import DataValidationError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def prepare_accounts(
             source,
             f"missing required column(s) {missing}",
             column=missing[0],
-            hint="feature-table columns map through models.tiers.accounts_from_features",
+            hint="feature-table columns map through collection_policy.engine.accounts_from_features",
         )
     used = {c.field for r in policy.rules for c in r.conditions}
     cols: dict[str, Any] = {}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import explain as E
+from models.explain import treeshap as E
 
 
 def _frame(seed: int = 3, n_test: int = 5000, n_book: int = 4000) -> pd.DataFrame:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.policy import CHANNELS
-from models.tiers import assign_tiers, split_names
+from collection_policy.engine import assign_tiers, split_names
+from collection_policy.vocabulary import CHANNELS
 
 SEED = {
     "days_past_due": 5,

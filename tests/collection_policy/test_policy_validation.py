@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from collection_policy.loader import load_policy, policy_from_dict
+from collection_policy.render import policy_markdown
 from features.errors import ConfigError
-from models.policy import load_policy, policy_from_dict, policy_markdown
 
 
 def _rule(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def test_shipped_policy_is_valid(policy):
 
 def test_gap_is_rejected_with_the_uncovered_region(raw_policy):
     raw_policy["rules"] = [r for r in raw_policy["rules"] if r["name"] != "charge_off_review"]
-    msg = _fails(raw_policy, "'rules'", "gap", "days_past_due=")
+    msg = _fails(raw_policy, "rules:", "gap", "days_past_due=")
     assert "days_past_due=121" in msg or "days_past_due=1" in msg
 
 
@@ -74,17 +75,17 @@ def test_unknown_channel_in_rule_override(raw_policy):
 
 def test_threshold_of_wrong_type_names_rule_and_field(raw_policy):
     _rule(raw_policy, "early_low_pd")["when"]["pd"] = {"lt": "0.10"}
-    _fails(raw_policy, "rules[early_low_pd].when.pd.lt", "must be a number", "'0.10'")
+    _fails(raw_policy, "rules[early_low_pd].when.pd.lt", "expected a number", "'0.10'")
 
 
 def test_boolean_threshold_is_not_a_number(raw_policy):
     _rule(raw_policy, "early_low_pd")["when"]["pd"] = {"lt": True}
-    _fails(raw_policy, "rules[early_low_pd].when.pd.lt", "must be a number")
+    _fails(raw_policy, "rules[early_low_pd].when.pd.lt", "expected a number")
 
 
 def test_fractional_days_past_due_threshold(raw_policy):
     _rule(raw_policy, "bucket3")["when"]["days_past_due"] = {"gte": 60.5, "lte": 90}
-    _fails(raw_policy, "rules[bucket3].when.days_past_due.gte", "must be an integer")
+    _fails(raw_policy, "rules[bucket3].when.days_past_due.gte", "expected an integer")
 
 
 def test_flag_condition_must_be_boolean(raw_policy):
@@ -126,7 +127,7 @@ def test_tier_falling_with_pd_is_rejected(raw_policy):
 
 def test_unknown_tier_in_rule(raw_policy):
     _rule(raw_policy, "bucket3")["tier"] = 9
-    _fails(raw_policy, "rules[bucket3].tier", "must be in [0, 5]")
+    _fails(raw_policy, "rules[bucket3].tier", "expected an integer in [0, 5]")
 
 
 def test_duplicate_rule_name(raw_policy):
@@ -139,11 +140,11 @@ def test_duplicate_rule_name(raw_policy):
     [
         (("contact_window", "end"), "22:00", "within 08:00-21:00"),
         (("contact_window", "start"), "07:00", "within 08:00-21:00"),
-        (("call_caps", "connected_calls_per_day"), 4, "must be in [0, 3]"),
-        (("call_caps", "call_attempts_per_7_days"), 10, "must be in [0, 7]"),
-        (("field_visits", "min_days_past_due"), 30, "must be in [60,"),
-        (("first_time_small_overdue", "max_tier"), 3, "must be in [0, 1]"),
-        (("small_balance", "threshold"), "100", "must be a number"),
+        (("call_caps", "connected_calls_per_day"), 4, "expected an integer in [0, 3]"),
+        (("call_caps", "call_attempts_per_7_days"), 10, "expected an integer in [0, 7]"),
+        (("field_visits", "min_days_past_due"), 30, "expected an integer in [60,"),
+        (("first_time_small_overdue", "max_tier"), 3, "expected an integer in [0, 1]"),
+        (("small_balance", "threshold"), "100", "expected a number"),
         (("contact_window", "default_timezone"), "Mars/Olympus", "not an IANA zone"),
     ],
 )

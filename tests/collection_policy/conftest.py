@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from models.policy import CollectionPolicy, load_policy, policy_from_dict
+from collection_policy.loader import load_policy, policy_from_dict
+from collection_policy.schema import CollectionPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_PATH = REPO / "configs" / "collection_policy.yaml"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from models.pyfunc import to_request_frame
+from models.serving.pyfunc import to_request_frame
 
 from .conftest import MODEL_NAME, REPO
 
@@ -47,7 +47,7 @@ import mlflow, pandas as pd
 model = mlflow.pyfunc.load_model(sys.argv[2])
 out = model.predict(pd.read_parquet(sys.argv[3]))
 out.to_parquet(sys.argv[4])
-mods = {m: sys.modules[m].__file__ for m in ("models.pyfunc", "models.tiers", "features.catalogue")}
+mods = {m: sys.modules[m].__file__ for m in ("models.serving.pyfunc", "collection_policy.engine", "features.catalogue")}
 print(json.dumps(mods))
 """
 

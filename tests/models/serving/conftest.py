@@ -14,7 +14,7 @@ import pytest
 from features.catalogue import POLICY_INPUT_NAMES, Catalogue, FeatureSpec
 from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 POLICY = REPO / "configs" / "collection_policy.yaml"
 REASONS = REPO / "configs" / "reasons.yaml"
 MODEL_NAME = "credit-pd"
@@ -85,8 +85,8 @@ def serving_fast_config():
 @pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory, serving_fast_config) -> Trained:
     """The real train-stage code path: fit, save, log, register, gate -> champion."""
-    from models.pyfunc import ServingConfig, ServingSpec
     from models.registry import GateConfig, MlflowConfig
+    from models.serving.pyfunc import ServingConfig, ServingSpec
     from pipelines.train import TrainPaths, run_training
 
     root = tmp_path_factory.mktemp("serving")
@@ -132,10 +132,10 @@ def reference_outputs(trained: Trained, rows: pd.DataFrame) -> pd.DataFrame:
     """pd/score/grade from the train stage's scores.parquet, tiers as the tiers stage computes them
     (pipelines.tiers.tier_frame), reasons as the explain stage does (native TreeSHAP on the whole
     table, then reason_codes + reasons_wide)."""
+    from collection_policy.loader import load_policy
     from features.catalogue import to_model_frame
-    from models import explain as E
-    from models import reasons as R
-    from models.policy import load_policy
+    from models.explain import reasons as R
+    from models.explain import treeshap as E
     from pipelines.tiers import tier_frame
 
     keys = ["account_id", "observation_date"]

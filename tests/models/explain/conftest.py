@@ -17,7 +17,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from features.catalogue import Catalogue, FeatureSpec, to_model_frame  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 REASONS_YAML = REPO / "configs" / "reasons.yaml"
 GRADE_BOUNDS = [0.0, 0.02, 0.05, 0.1, 0.2, 1.0]
 GRADES = ["A", "B", "C", "D", "E"]
@@ -211,6 +211,6 @@ def helpers():
 
 @pytest.fixture(scope="session")
 def reason_dictionary():
-    from models.reasons import load_reason_dictionary
+    from models.explain.reasons import load_reason_dictionary
 
     return load_reason_dictionary(REASONS_YAML)

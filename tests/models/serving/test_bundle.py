@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.errors import DataValidationError
-from models.pyfunc import (
+from models.serving.pyfunc import (
     POLICY_INPUTS,
     ServingBundle,
     ServingConfig,
@@ -41,10 +41,10 @@ def test_collision_keeps_feature_table_name():
 
 
 def test_outputs_match_library_calls(bundle):
-    from models.explain import shap_values
-    from models.policy import load_policy
-    from models.reasons import load_reason_dictionary, reason_codes, reasons_wide
-    from models.tiers import accounts_from_features, assign_tiers
+    from collection_policy.engine import accounts_from_features, assign_tiers
+    from collection_policy.loader import load_policy
+    from models.explain.reasons import load_reason_dictionary, reason_codes, reasons_wide
+    from models.explain.treeshap import shap_values
 
     b, rows = bundle
     request = to_request_frame(rows, b.model.catalogue, with_policy=True)

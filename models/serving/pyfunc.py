@@ -1,8 +1,8 @@
 """The served model: an MLflow `PythonModel` that gives downstream services the pipeline's answer.
 
 One registered model answers per account: PD, score and grade (`PDModel`), the collection tier with
-its channels and offer (`models.tiers.assign_tiers` under the bundled policy) and the top reasons
-(native TreeSHAP via `models.explain.shap_values`, worded by `models.reasons.reason_codes` from the
+its channels and offer (`collection_policy.engine.assign_tiers` under the bundled policy) and the top reasons
+(native TreeSHAP via `models.explain.shap_values`, worded by `models.explain.reasons.reason_codes` from the
 bundled reason dictionary). Every number comes from the same package functions the DVC stages call;
 this module only moves columns between them. The package code travels with the model
 (`code_paths=["features", "models"]`), so `models:/credit-pd@champion` loads without the repository.
@@ -67,7 +67,7 @@ class ServingConfig:
     shap_batch_rows: int = 20_000
 
     def __post_init__(self) -> None:
-        from models.tiers import MODES
+        from collection_policy.engine import MODES
 
         if self.tier_mode not in MODES:
             raise ConfigError("tiers.mode", f"must be one of {list(MODES)}", self.tier_mode)
@@ -106,8 +106,8 @@ class ServingBundle:
     """Everything a request needs, loaded once: PD model, policy, reason dictionary, config."""
 
     model: Any  # models.pd_model.PDModel
-    policy: Any | None = None  # models.policy.CollectionPolicy
-    dictionary: Any | None = None  # models.reasons.ReasonDictionary
+    policy: Any | None = None  # collection_policy.schema.CollectionPolicy
+    dictionary: Any | None = None  # models.explain.reasons.ReasonDictionary
     config: ServingConfig = ServingConfig()
 
     @classmethod
@@ -118,9 +118,9 @@ class ServingBundle:
         reasons_path: str | Path | None = None,
         config: ServingConfig | None = None,
     ) -> ServingBundle:
+        from collection_policy.loader import load_policy
+        from models.explain.reasons import load_reason_dictionary, validate_dictionary
         from models.pd_model import PDModel
-        from models.policy import load_policy
-        from models.reasons import load_reason_dictionary, validate_dictionary
 
         model = PDModel.load(Path(model_dir))
         policy = load_policy(policy_path) if policy_path else None
@@ -151,7 +151,7 @@ class ServingBundle:
 
         Raises DataValidationError (column, row, rule) on inputs the pipeline would also reject.
         """
-        from models.tiers import assign_tiers
+        from collection_policy.engine import assign_tiers
 
         frame = frame.reset_index(drop=True)
         x = to_model_frame(frame, self.model.catalogue, source)
@@ -183,8 +183,8 @@ class ServingBundle:
         return pd.DataFrame(cols)
 
     def _reasons(self, x: pd.DataFrame) -> pd.DataFrame:
-        from models.explain import shap_values
-        from models.reasons import reason_codes, reasons_wide
+        from models.explain.reasons import reason_codes, reasons_wide
+        from models.explain.treeshap import shap_values
 
         k = self.config.top_k
         result = shap_values(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.pyfunc import to_request_frame
+from models.serving.pyfunc import to_request_frame
 from tests.helpers import free_port, running_server
 
 from .conftest import MODEL_NAME

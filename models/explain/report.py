@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from models.explain import BASE_VALUE, display_matrix, grade_order
+from models.explain.treeshap import BASE_VALUE, display_matrix, grade_order
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.policy import CHANNELS, CollectionPolicy
-from models.tiers import assign_tiers, split_names
+from collection_policy.engine import assign_tiers, split_names
+from collection_policy.schema import CollectionPolicy
+from collection_policy.vocabulary import CHANNELS
 
 SETTINGS = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

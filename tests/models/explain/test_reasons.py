@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from features.catalogue import Catalogue, FeatureSpec
 from features.errors import ConfigError
-from models import explain as E
-from models import reasons as R
+from models.explain import reasons as R
+from models.explain import treeshap as E
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.catalogue import to_model_frame
-from models import explain as E
+from models.explain import treeshap as E
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,119 @@
+"""Vocabulary fixed in code: fields rules may read, channels a tier may use, statutory ceilings."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+log = logging.getLogger(__name__)
+
+
+FieldKind = Literal["number", "integer", "bool", "grade"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: FieldKind
+    lo: float = -math.inf  # domain, closed where finite
+    hi: float = math.inf
+    description: str = ""
+
+
+FIELDS: dict[str, FieldSpec] = {
+    f.name: f
+    for f in (
+        FieldSpec("pd", "number", 0.0, 1.0, "calibrated probability of 90+ DPD within 6 months"),
+        FieldSpec("score", "number", description="scorecard points (higher = safer)"),
+        FieldSpec("days_past_due", "integer", 0.0, description="days past due at the book date"),
+        FieldSpec("overdue_amount", "number", 0.0, description="unpaid minimum dues (currency)"),
+        FieldSpec("outstanding_balance", "number", 0.0, description="balance owed (currency)"),
+        FieldSpec("first_time_delinquency", "bool", description="first delinquency episode"),
+        FieldSpec("dispute", "bool", description="the debt is disputed"),
+        FieldSpec("hardship", "bool", description="declared financial hardship"),
+        FieldSpec("opt_out", "bool", description="asked to stop non-written contact"),
+        FieldSpec("deceased", "bool", description="the debtor has died"),
+        FieldSpec("grade", "grade", description="master-scale grade"),
+    )
+}
+
+ChannelKind = Literal["digital", "voice", "written", "field", "referral", "queue", "third_party"]
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    kind: ChannelKind
+    description: str
+
+    @property
+    def is_contact(self) -> bool:
+        """Reaches the debtor (directly or through a licensed agent)."""
+        return self.kind in ("digital", "voice", "written", "field", "referral", "third_party")
+
+    @property
+    def is_realtime(self) -> bool:
+        """Reaches the debtor at a moment in time, so the local contact window applies."""
+        return self.kind in ("digital", "voice", "field", "referral", "third_party")
+
+    @property
+    def is_call_or_beyond(self) -> bool:
+        """Calls, visits or agency work: never for soft tiers."""
+        return self.kind in ("voice", "field", "referral", "third_party")
+
+
+CHANNELS: dict[str, Channel] = {
+    c.name: c
+    for c in (
+        Channel("app_push", "digital", "in-app push notification"),
+        Channel("sms", "digital", "text message with opt-out"),
+        Channel("email", "digital", "email with opt-out"),
+        Channel("ivr", "voice", "automated voice reminder (IVR)"),
+        Channel("agent_call", "voice", "call by an in-house collector"),
+        Channel("priority_agent_call", "voice", "call by a senior collector, priority queue"),
+        Channel("letter", "written", "collection letter by post"),
+        Channel("written_notice", "written", "formal written notice only"),
+        Channel("field_visit", "field", "home visit (two collectors, prior notice)"),
+        Channel("agency_referral", "referral", "referral to a licensed collection agency"),
+        Channel("legal_review_queue", "queue", "human decision queue: legal action or write-off"),
+        Channel("dispute_resolution_queue", "queue", "dispute team; collection paused"),
+        Channel("estate_queue", "queue", "bereavement team; dealings with the estate only"),
+        Channel("hardship_review_queue", "queue", "hardship / forbearance review team"),
+        # Known so that a policy naming them gets the specific error, never usable.
+        Channel("reference_contact", "third_party", "calling the debtor's listed references"),
+        Channel("employer_contact", "third_party", "contacting the debtor's employer"),
+        Channel("family_contact", "third_party", "contacting the debtor's family"),
+        Channel("social_media_contact", "third_party", "contacting the debtor's social contacts"),
+    )
+}
+CHANNEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(CHANNELS)}
+
+STOP_FLAGS = ("deceased", "dispute", "hardship", "opt_out")
+
+
+@dataclass(frozen=True)
+class LegalLimits:
+    """Ceilings from GB/T 45251-2025 and Regulation F; a policy may only be stricter."""
+
+    earliest_contact: time = time(8, 0)
+    latest_contact: time = time(21, 0)
+    connected_calls_per_day: int = 3
+    call_attempts_per_7_days: int = 7
+    field_visit_min_days_past_due: int = 60
+
+
+LEGAL_LIMITS = LegalLimits()
+
+
+def resolve_timezone(name: Any) -> ZoneInfo | None:
+    """The zone for an IANA name, or None when unknown / missing."""
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None

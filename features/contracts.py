@@ -1,0 +1,299 @@
+"""Every table that crosses a stage boundary, declared once: columns, dtypes, keys, file names.
+
+Writers build frames in these shapes, readers check them here (one place, one message shape),
+and the serving signature is derived from `POLICY_INPUTS`. `docs/data_contracts.md` explains the
+meaning of each column; this module is what the code holds to.
+
+Raw tables of the built-in book (`CUSTOMERS`, `STATEMENTS`, `OBSERVATIONS`) carry row-level rules
+and are validated row by row at ingest (`features.schema.validate_table`); downstream tables are
+checked at the table level when read (a missing column or a wrong dtype stops the reader).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataValidationError, PipelineError
+from features.schema import CUSTOMERS, OBSERVATIONS, STATEMENTS, Column, TableSchema
+
+# ----------------------------------------------------------------------------------------------
+# Policy inputs: the collection policy's per-account inputs beside the model features
+# ----------------------------------------------------------------------------------------------
+
+POLICY_PREFIX = "policy__"
+
+PolicyDtype = Literal["int", "float", "bool", "str"]
+_MLFLOW_TYPES = {"int": "double", "float": "double", "bool": "boolean", "str": "string"}
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    """One input of the tier engine: its name there, its type, and whether a request must carry it.
+
+    Required inputs are never guessed (a missing compliance flag is an error, not False). The
+    feature table carries the input as ``policy__<name>``; a request carries it as ``<name>``
+    unless a model feature has that name, in which case the request uses the prefixed name too.
+    """
+
+    name: str
+    dtype: PolicyDtype
+    required: bool
+    description: str
+
+    @property
+    def feature_column(self) -> str:
+        return POLICY_PREFIX + self.name
+
+    def request_column(self, model_columns: set[str] | frozenset[str]) -> str:
+        return self.feature_column if self.name in model_columns else self.name
+
+    @property
+    def mlflow_type(self) -> str:
+        return _MLFLOW_TYPES[self.dtype]
+
+
+POLICY_INPUTS: tuple[PolicyInput, ...] = (
+    PolicyInput("days_past_due", "int", True, "days past due at the book date, >= 0"),
+    PolicyInput("overdue_amount", "float", True, "unpaid minimum dues (currency), >= 0"),
+    PolicyInput("first_time_delinquency", "bool", True, "first delinquency episode"),
+    PolicyInput("dispute", "bool", True, "the debt is disputed"),
+    PolicyInput("hardship", "bool", True, "declared financial hardship"),
+    PolicyInput("opt_out", "bool", True, "asked to stop non-written contact"),
+    PolicyInput("deceased", "bool", True, "the debtor has died"),
+    PolicyInput(
+        "timezone", "str", False, "IANA time zone; missing -> the policy default, recorded"
+    ),
+    PolicyInput("outstanding_balance", "float", True, "balance owed (currency), >= 0"),
+)
+POLICY_INPUT_NAMES: tuple[str, ...] = tuple(p.name for p in POLICY_INPUTS)
+POLICY_INPUT_BY_NAME: dict[str, PolicyInput] = {p.name: p for p in POLICY_INPUTS}
+POLICY_FEATURE_COLUMNS: tuple[str, ...] = tuple(p.feature_column for p in POLICY_INPUTS)
+#: Feature-table column -> engine column.
+FEATURE_TO_POLICY: dict[str, str] = {p.feature_column: p.name for p in POLICY_INPUTS}
+
+# ----------------------------------------------------------------------------------------------
+# Table contracts
+# ----------------------------------------------------------------------------------------------
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test", "score")
+LABELLED_SPLITS: tuple[str, ...] = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """A Parquet file between stages: its name, fixed columns (in order) and key.
+
+    `open_columns` says which further columns a table may carry (the feature table's model
+    features come from its catalogue); a contract never lists them because they vary by data.
+    """
+
+    schema: TableSchema
+    file: str
+    open_columns: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.names
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self.schema.key
+
+    def check(self, df: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Table-level check: every fixed column present with its kind; returns `df`."""
+        for col in self.schema.columns:
+            if col.name not in df.columns:
+                raise DataValidationError(
+                    source, f"required column of the {self.name} table is missing", col.name
+                )
+            if not _has_kind(df[col.name], col):
+                raise DataValidationError(
+                    source,
+                    f"expected a {col.kind} column in the {self.name} table, got {df[col.name].dtype}",
+                    col.name,
+                )
+            if not col.nullable and df[col.name].isna().any():
+                row = int(np.flatnonzero(df[col.name].isna().to_numpy())[0])
+                raise DataValidationError(
+                    source, "missing value in a required column", col.name, row
+                )
+            if col.allowed is not None:
+                bad = df[col.name].notna() & ~df[col.name].astype("object").isin(col.allowed)
+                if bad.any():
+                    row = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise DataValidationError(
+                        source,
+                        f"value {df[col.name].iloc[row]!r} not in {list(col.allowed)}",
+                        col.name,
+                        row,
+                    )
+        return df
+
+    def read(
+        self, path: str | os.PathLike[str], columns: list[str] | None = None, stage: str = ""
+    ) -> pd.DataFrame:
+        """Read the Parquet file and check it; a missing file names the stage that writes it."""
+        p = Path(path)
+        if not p.is_file():
+            after = f"; run the {stage} stage first" if stage else ""
+            raise PipelineError(f"'{p}' not found{after}")
+        df = pd.read_parquet(p, columns=columns)
+        if columns is None:
+            return self.check(df, str(p))
+        sub = TableContract(
+            TableSchema(self.name, tuple(c for c in self.schema.columns if c.name in columns)),
+            self.file,
+        )
+        return sub.check(df, str(p))
+
+
+def _has_kind(s: pd.Series, col: Column) -> bool:
+    dt = s.dtype
+    if col.name == "account_id":  # int on the built-in book, text for a user's table
+        return pd.api.types.is_integer_dtype(dt) or _is_text(dt)
+    if col.kind == "int":
+        return pd.api.types.is_integer_dtype(dt) or (
+            col.nullable and pd.api.types.is_float_dtype(dt) and s.isna().all()
+        )
+    if col.kind == "float":
+        return pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
+    if col.kind == "date":
+        return pd.api.types.is_datetime64_any_dtype(dt) or (col.nullable and s.isna().all())
+    if col.kind == "bool":
+        return pd.api.types.is_bool_dtype(dt)
+    return _is_text(dt)
+
+
+def _is_text(dt: object) -> bool:
+    return (
+        pd.api.types.is_string_dtype(dt)
+        or isinstance(dt, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(dt)
+    )
+
+
+RAW_CUSTOMERS = TableContract(CUSTOMERS, "customers.parquet")
+RAW_STATEMENTS = TableContract(STATEMENTS, "statements.parquet")
+RAW_OBSERVATIONS = TableContract(OBSERVATIONS, "observations.parquet")
+
+FEATURES = TableContract(
+    TableSchema(
+        "features",
+        (
+            Column("account_id", "str"),
+            Column("observation_date", "date", nullable=True),
+            Column("default", "int", nullable=True, min_value=0, max_value=1),
+            Column("split", "str", allowed=SPLITS),
+        ),
+        key=("account_id", "observation_date"),
+    ),
+    "features.parquet",
+    open_columns="the catalogue's model features, then protected__*, then policy__* inputs",
+)
+
+TRUE_PD = TableContract(
+    TableSchema(
+        "true_pd",
+        (
+            Column("account_id", "str"),
+            Column("observation_date", "date", nullable=True),
+            Column("true_pd", "float"),
+        ),
+        key=("account_id", "observation_date"),
+    ),
+    "true_pd.parquet",
+)
+
+SCORES = TableContract(
+    TableSchema(
+        "scores",
+        (
+            Column("account_id", "str"),
+            Column("observation_date", "date", nullable=True),
+            Column("split", "str", allowed=SPLITS),
+            Column("default", "int", nullable=True, min_value=0, max_value=1),
+            Column("raw_score", "float"),
+            Column("pd", "float"),
+            Column("score", "float"),
+            Column("grade", "str"),
+        ),
+        key=("account_id", "observation_date"),
+    ),
+    "scores.parquet",
+)
+
+SHAP_VALUES = TableContract(
+    TableSchema(
+        "shap_values",
+        (
+            Column("account_id", "str"),
+            Column("observation_date", "date", nullable=True),
+            Column("split", "str", allowed=SPLITS),
+        ),
+        key=("account_id", "observation_date"),
+    ),
+    "shap_values.parquet",
+    open_columns="one float32 column per model feature, then base_value",
+)
+
+REASONS = TableContract(
+    TableSchema(
+        "reasons",
+        (
+            Column("account_id", "str"),
+            Column("observation_date", "date", nullable=True),
+            Column("rank", "int", min_value=1),
+            Column("feature", "str"),
+            Column("value", "str"),
+            Column("contribution", "float"),
+            Column("text", "str"),
+        ),
+        key=("account_id", "observation_date", "rank"),
+    ),
+    "reasons.parquet",
+)
+
+TIERS = TableContract(
+    TableSchema(
+        "tiers",
+        (
+            Column("account_id", "str"),
+            Column("pd", "float"),
+            Column("grade", "str"),
+            Column("tier", "int", min_value=0),
+            Column("tier_name", "str"),
+            Column("channels", "str"),
+            Column("rule", "str"),
+            Column("guardrails", "str"),
+        ),
+        key=("account_id",),
+    ),
+    "tiers.parquet",
+    open_columns="caps, offer, reasons, ev_tier and the policy inputs the engine read",
+)
+
+#: Contracts by table name, for docs and tests.
+STAGE_TABLES: dict[str, TableContract] = {
+    c.name: c
+    for c in (
+        RAW_CUSTOMERS,
+        RAW_STATEMENTS,
+        RAW_OBSERVATIONS,
+        FEATURES,
+        TRUE_PD,
+        SCORES,
+        SHAP_VALUES,
+        REASONS,
+        TIERS,
+    )
+}

@@ -1,0 +1,1 @@
+"""Explanations: TreeSHAP, row selection, reason codes, plots and the reviewer report."""
