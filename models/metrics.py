@@ -17,38 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from features.stats import auc, binary_arrays, has_both_classes
+from features.stats import psi as psi  # re-exported: metrics callers use M.psi
+
 log = logging.getLogger(__name__)
 
 _EPS = 1e-15
 MAX_CURVE_POINTS = 201  # plot files stay small whatever the test size
-
-
-def _arrays(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
-    y_arr = np.asarray(y, dtype="float64").ravel()
-    p_arr = np.asarray(p, dtype="float64").ravel()
-    if y_arr.shape != p_arr.shape:
-        raise ValueError(f"y and p differ in length: {y_arr.shape[0]} vs {p_arr.shape[0]}")
-    if y_arr.size == 0:
-        raise ValueError("empty input")
-    if np.isnan(y_arr).any() or not np.isin(y_arr, (0.0, 1.0)).all():
-        raise ValueError("y must be 0/1 without missing values")
-    if np.isnan(p_arr).any():
-        raise ValueError("predictions contain NaN")
-    return y_arr, p_arr
-
-
-def _has_both_classes(y: np.ndarray) -> bool:
-    return 0 < y.sum() < y.size
-
-
-def auc(y: Any, p: Any) -> float:
-    """ROC AUC (rank-based, ties count half); NaN when only one class is present."""
-    from sklearn.metrics import roc_auc_score
-
-    y_arr, p_arr = _arrays(y, p)
-    if not _has_both_classes(y_arr):
-        return float("nan")
-    return float(roc_auc_score(y_arr, p_arr))
 
 
 def gini(y: Any, p: Any) -> float:
@@ -74,21 +49,21 @@ def _cum_rates(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 def ks(y: Any, p: Any) -> float:
     """Kolmogorov-Smirnov statistic: the largest gap between the bad and good score CDFs."""
-    y_arr, p_arr = _arrays(y, p)
-    if not _has_both_classes(y_arr):
+    y_arr, p_arr = binary_arrays(y, p)
+    if not has_both_classes(y_arr):
         return float("nan")
     bad, good, _ = _cum_rates(y_arr, p_arr)
     return float(np.max(np.abs(bad - good)))
 
 
 def brier(y: Any, p: Any) -> float:
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     return float(np.mean((p_arr - y_arr) ** 2))
 
 
 def log_loss(y: Any, p: Any, eps: float = 1e-12) -> float:
     """Mean binary cross-entropy with PDs clipped to [eps, 1-eps]."""
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     q = np.clip(p_arr, eps, 1.0 - eps)
     return float(-np.mean(y_arr * np.log(q) + (1.0 - y_arr) * np.log1p(-q)))
 
@@ -107,7 +82,7 @@ def calibration_table(
     y: Any, p: Any, n_bins: int = 10, strategy: str = "quantile"
 ) -> list[dict[str, float]]:
     """Reliability data: per bin the mean predicted PD, observed default rate and count."""
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     ids = _bin_ids(p_arr, n_bins, strategy)
     rows = []
     for b in range(n_bins):
@@ -128,36 +103,14 @@ def calibration_table(
 
 def ece(y: Any, p: Any, n_bins: int = 10, strategy: str = "quantile") -> float:
     """Expected calibration error: count-weighted mean |observed rate - mean PD| over bins."""
-    y_arr, _ = _arrays(y, p)
+    y_arr, _ = binary_arrays(y, p)
     rows = calibration_table(y, p, n_bins, strategy)
     return float(sum(r["n"] * abs(r["observed_rate"] - r["mean_pd"]) for r in rows) / y_arr.size)
 
 
-def psi(expected: Any, actual: Any, n_bins: int = 10, eps: float = 1e-4) -> float:
-    """Population stability index of `actual` against `expected`.
-
-    Bin edges are the quantiles of `expected` (the reference population); empty bins get `eps`
-    share so the index stays finite. Rule of thumb: < 0.1 stable, 0.1-0.25 watch, > 0.25 shift.
-    """
-    e = np.asarray(expected, dtype="float64").ravel()
-    a = np.asarray(actual, dtype="float64").ravel()
-    e, a = e[~np.isnan(e)], a[~np.isnan(a)]
-    if e.size == 0 or a.size == 0:
-        raise ValueError("psi needs non-empty expected and actual samples")
-    edges = np.unique(np.quantile(e, np.linspace(0.0, 1.0, n_bins + 1))[1:-1])
-    e_share = (
-        np.bincount(np.searchsorted(edges, e, side="right"), minlength=edges.size + 1) / e.size
-    )
-    a_share = (
-        np.bincount(np.searchsorted(edges, a, side="right"), minlength=edges.size + 1) / a.size
-    )
-    e_share, a_share = np.maximum(e_share, eps), np.maximum(a_share, eps)
-    return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))
-
-
 def summary(y: Any, p: Any, ece_bins: int = 10) -> dict[str, float]:
     """The metrics block every report uses: auc, gini, ks, brier, log_loss, ece, n, bad_rate."""
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     return {
         "auc": auc(y_arr, p_arr),
         "gini": gini(y_arr, p_arr),
@@ -176,7 +129,7 @@ def decile_table(y: Any, p: Any, n_groups: int = 10) -> list[dict[str, float]]:
     Groups are equal-frequency by rank of `p` (descending), the way collections teams read a
     gains table: "the top 10% riskiest hold X% of the bads".
     """
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     order = np.argsort(-p_arr, kind="mergesort")
     ys, ps = y_arr[order], p_arr[order]
     ids = np.minimum((np.arange(ys.size) * n_groups) // ys.size, n_groups - 1)
@@ -218,7 +171,7 @@ def _thin(n: int, max_points: int = MAX_CURVE_POINTS) -> np.ndarray:
 
 def roc_curve_data(y: Any, p: Any) -> list[dict[str, float]]:
     """Rows {fpr, tpr, threshold} (threshold of the first point is the max PD, never inf)."""
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     tpr, fpr, thr = _cum_rates(y_arr, p_arr)
     thr = thr.copy()
     thr[0] = float(p_arr.max())
@@ -228,7 +181,7 @@ def roc_curve_data(y: Any, p: Any) -> list[dict[str, float]]:
 
 def ks_curve_data(y: Any, p: Any) -> list[dict[str, float]]:
     """Rows {population, bad_rate_cum, good_rate_cum, ks}: cumulative CDFs riskiest first."""
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     order = np.argsort(-p_arr, kind="mergesort")
     ys = y_arr[order]
     n_bad, n_good = max(ys.sum(), _EPS), max((1 - ys).sum(), _EPS)
@@ -251,7 +204,7 @@ def pr_curve_data(y: Any, p: Any) -> list[dict[str, float]]:
     """Rows {recall, precision, threshold} for the default class."""
     from sklearn.metrics import precision_recall_curve
 
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     precision, recall, thr = precision_recall_curve(y_arr, p_arr)
     thr = np.r_[thr, p_arr.max()]  # sklearn returns one threshold fewer than points
     idx = _thin(recall.size)
@@ -265,7 +218,7 @@ def bad_rate_by_grade(
     y: Any, p: Any, grades: Sequence[str], grade_order: Sequence[str]
 ) -> list[dict[str, Any]]:
     """Per master-scale grade: count, share, observed bad rate and mean PD (the per-grade check)."""
-    y_arr, p_arr = _arrays(y, p)
+    y_arr, p_arr = binary_arrays(y, p)
     g = np.asarray(grades, dtype=object)
     rows = []
     for name in grade_order:
