@@ -32,19 +32,21 @@ REPO = Path(__file__).resolve().parents[1]
 def save_model(dest: Path, rows: pd.DataFrame) -> None:
     import mlflow
 
-    from models.registry import serving_requirements
+    from models.registry import CODE_PACKAGES, serving_requirements
     from models.serving.pyfunc import (
         MODEL_DIR_ARTIFACT,
         POLICY_ARTIFACT,
         REASONS_ARTIFACT,
         PDPyfuncModel,
         ServingBundle,
-        ServingConfig,
         signature_and_example,
     )
+    from pipelines.params import load_params
+    from pipelines.params.register import read_serving
 
-    policy, reasons = REPO / "configs/collection_policy.yaml", REPO / "configs/reasons.yaml"
-    bundle = ServingBundle.load(REPO / "data/model", policy, reasons, ServingConfig())
+    spec = read_serving(load_params(REPO / "params.yaml"))  # what the register stage bundles
+    policy, reasons = REPO / spec.policy_path, REPO / spec.reasons_path
+    bundle = ServingBundle.load(REPO / "data/model", policy, reasons, spec.config)
     sig, example = signature_and_example(rows, bundle)
     mlflow.pyfunc.save_model(
         str(dest),
@@ -54,8 +56,8 @@ def save_model(dest: Path, rows: pd.DataFrame) -> None:
             POLICY_ARTIFACT: str(policy),
             REASONS_ARTIFACT: str(reasons),
         },
-        model_config=ServingConfig().to_dict(),
-        code_paths=[str(REPO / "features"), str(REPO / "models")],
+        model_config=spec.config.to_dict(),
+        code_paths=[str(REPO / package) for package in CODE_PACKAGES],
         signature=sig,
         input_example=example,
         pip_requirements=serving_requirements(),

@@ -16,6 +16,8 @@ from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the shared helpers in tests/ (copy list, servers)
+    sys.path.insert(0, str(REPO))
 
 
 @dataclass(frozen=True)

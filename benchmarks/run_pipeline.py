@@ -24,26 +24,13 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import REPO, bench_env, machine, measure  # noqa: E402
 
-SOURCE_ITEMS = [
-    "pyproject.toml",
-    "params.yaml",
-    "dvc.yaml",
-    "features",
-    "models",
-    "pipelines",
-    "collection_policy",
-    "configs",
-]
+from tests.helpers import copy_source  # noqa: E402
+
 MARK_START, MARK_END = "<!-- pipeline-table -->", "<!-- /pipeline-table -->"
 
 
 def prepare(work: Path, n_customers: int) -> list[tuple[str, str]]:
-    for item in SOURCE_ITEMS:
-        src = REPO / item
-        if src.is_dir():
-            shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, work / item)
+    copy_source(work)
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["data"]["source"] = "synthetic"
     params["data"]["synthetic"]["n_customers"] = n_customers

@@ -13,4 +13,10 @@ A policy has three parts:
   (default PD, days past due, overdue amount) rise;
 * **guardrails**: hard limits applied after the rules and in every mode. Statutory ceilings are in
   code (``LEGAL_LIMITS``): a policy file may tighten them, never loosen them.
+
+Modules: ``vocabulary`` (fields, channels, the law), ``schema`` (the typed policy), ``loader``
+(file -> validated policy), ``rulespace`` (the exact rule-space proof), ``render`` (the reviewer's
+summary), ``engine`` (``assign_tiers``), ``population`` (which accounts, joined by key),
+``backtest`` (observed bad rate per tier), ``report`` (summaries, headline, figure) and ``book``
+(``tier_book``: the one call behind the ``tiers`` stage).
 """

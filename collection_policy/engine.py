@@ -18,8 +18,7 @@ Every row records the deciding rule and the name of every guardrail that capped 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,35 +31,29 @@ from collection_policy.schema import CollectionPolicy
 from collection_policy.vocabulary import (
     CHANNEL_INDEX,
     CHANNELS,
-    FIELDS,
     STOP_FLAGS,
     resolve_timezone,
 )
-from features.catalogue import POLICY_INPUT_NAMES, POLICY_PREFIX
+from features.contracts import FEATURE_TO_POLICY, POLICY_INPUTS
 from features.errors import DataValidationError
-
-log = logging.getLogger(__name__)
 
 MODES = ("rules", "expected_value")
 
-#: Input columns of ``assign_tiers`` (engine names) and what they mean.
+#: Input columns of ``assign_tiers`` (engine names) and what they mean: the scored PD columns,
+#: then the policy inputs as `features.contracts.POLICY_INPUTS` declares them.
 ACCOUNT_COLUMNS: dict[str, str] = {
     "pd": "calibrated PD in [0, 1]",
     "score": "scorecard points",
     "grade": "master-scale grade (str)",
-    "days_past_due": "days past due, integer >= 0",
-    "overdue_amount": "unpaid minimum dues, >= 0",
-    "first_time_delinquency": "bool: first delinquency episode",
-    "dispute": "bool: debt disputed",
-    "hardship": "bool: declared hardship",
-    "opt_out": "bool: asked to stop non-written contact",
-    "deceased": "bool: debtor deceased",
-    "timezone": "IANA time zone of the debtor (str); missing -> policy default, recorded",
-    "outstanding_balance": "balance owed, >= 0",
+    **{p.name: p.description for p in POLICY_INPUTS},
 }
 
-#: Feature-table column (docs/data_contracts.md) -> engine column.
-FEATURE_COLUMN_MAP: dict[str, str] = {POLICY_PREFIX + c: c for c in POLICY_INPUT_NAMES}
+#: Numeric policy inputs (amounts, day counts), in contract order.
+_NUMERIC_POLICY = tuple(p.name for p in POLICY_INPUTS if p.dtype in ("int", "float"))
+#: Inputs that must be finite whatever the rules read.
+NUMERIC_INPUTS = ("pd", *_NUMERIC_POLICY)
+#: Compliance flags: never guessed, so a missing value is an error.
+FLAG_INPUTS = tuple(p.name for p in POLICY_INPUTS if p.dtype == "bool")
 
 #: Every guardrail name a row may record, in the order they are listed.
 GUARDRAILS: tuple[str, ...] = (
@@ -92,18 +85,15 @@ OUTPUT_COLUMNS = (
     "mode",
 )
 
-NUMERIC_INPUTS = ("pd", "days_past_due", "overdue_amount", "outstanding_balance")
-FLAG_INPUTS = ("first_time_delinquency", "dispute", "hardship", "opt_out", "deceased")
-
 
 def accounts_from_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Rename the feature table's ``policy__`` columns to the engine's names (others pass through)."""
     # A frame may carry both a `policy__x` input and a plain `x` (the feature table has a
     # `first_time_delinquency` feature and a policy flag): the policy input wins.
     shadowed = [
-        plain for pref, plain in FEATURE_COLUMN_MAP.items() if pref in frame and plain in frame
+        plain for pref, plain in FEATURE_TO_POLICY.items() if pref in frame and plain in frame
     ]
-    return frame.drop(columns=shadowed).rename(columns=FEATURE_COLUMN_MAP)
+    return frame.drop(columns=shadowed).rename(columns=FEATURE_TO_POLICY)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,7 +123,7 @@ def prepare_accounts(
         )
     used = {c.field for r in policy.rules for c in r.conditions}
     cols: dict[str, Any] = {}
-    for c in ("pd", "score", "days_past_due", "overdue_amount", "outstanding_balance"):
+    for c in ("pd", "score", *_NUMERIC_POLICY):
         s = accounts[c]
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             raise DataValidationError(source, f"must be numeric (dtype {s.dtype})", column=c)
@@ -275,166 +265,258 @@ def assign_tiers(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     cols = prepare_accounts(accounts, policy, source)
-    n = len(accounts)
-    T = policy.n_tiers
-    g = policy.guardrails
-    tier_ids = np.arange(T)
+    decided, proposed = _entry_rules(policy, cols, source)
+    limits = _guardrail_limits(policy, cols)
+    rule_final = _rules_mode_tier(limits.allowed, proposed)
+    ev = _expected_value_tiers(policy, cols, limits.allowed)
+    chosen, wanted = (rule_final, proposed) if mode == "rules" else (ev.final, ev.unconstrained)
+    gmask = _tier_guardrails(policy, cols, limits, wanted)
+    zones = _Zones.of(cols["timezone"], policy.guardrails.contact_window.default_timezone)
+    contact = _channels_and_offers(policy, cols, limits, zones, decided, proposed, chosen, gmask)
+    return pd.DataFrame(
+        {
+            "tier": chosen.astype(np.int8),
+            "tier_name": _cat(chosen, [t.label for t in policy.tiers]),
+            "handling": _cat(
+                np.where(limits.routed, limits.route, len(policy.guardrails.stop_contact)),
+                [s.route for s in policy.guardrails.stop_contact] + ["standard"],
+            ),
+            "channels": _names_from_masks(contact.channels, list(CHANNELS)),
+            "caps": _caps_column(policy, chosen, contact.channels, zones),
+            "offer": _cat(contact.offer, contact.offers),
+            "rule": _cat(decided, [r.name for r in policy.rules]),
+            "guardrails": _names_from_masks(contact.guardrails, list(GUARDRAILS)),
+            "rule_tier": rule_final.astype(np.int8),
+            "ev_tier": ev.final.astype(np.int8),
+            "ev_value": ev.value,
+            "mode": _cat(np.zeros(len(accounts), dtype=np.int64), [mode]),
+        },
+        index=accounts.index,
+    )
 
-    # 1. entry rules
+
+def _entry_rules(
+    policy: CollectionPolicy, cols: dict[str, Any], source: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1: the deciding rule per row (index into policy.rules) and the tier it proposes."""
+    n = len(cols["pd"])
     decided = first_match(policy, cols) if n else np.zeros(0, dtype=np.int32)
     if (decided < 0).any():  # impossible for a validated policy; never assign silently
         raise DataValidationError(
             source, "no entry rule matches this account (policy gap)", row=_first_bad(decided < 0)
         )
-    rule_tier_arr = np.array([r.tier for r in policy.rules], dtype=np.int64)
-    proposed = rule_tier_arr[decided]
+    rule_tier = np.array([r.tier for r in policy.rules], dtype=np.int64)
+    return decided, rule_tier[decided]
 
-    # 2. guardrail tier caps -> allowed tiers
+
+@dataclass(frozen=True)
+class _Limits:
+    """Step 2's per-row limits: each guardrail's tier cap and the tiers left allowed."""
+
+    caps: dict[str, np.ndarray]  # guardrail name -> highest tier it allows
+    route: np.ndarray  # stop-contact route index by precedence (-1: standard handling)
+    entry_ok: np.ndarray  # (rows, tiers): the tier's entry minima are met
+    allowed: np.ndarray  # (rows, tiers): tiers the guardrails allow
+    balance: np.ndarray  # max(outstanding_balance, overdue_amount)
+
+    @property
+    def routed(self) -> np.ndarray:
+        return self.route >= 0
+
+
+def _guardrail_limits(policy: CollectionPolicy, cols: dict[str, Any]) -> _Limits:
+    """Step 2: stop-contact flags, first-time small overdue, small balance and entry minima."""
+    n_tiers = policy.n_tiers
+    g = policy.guardrails
+    n = len(cols["pd"])
     dpd = cols["days_past_due"]
     overdue = cols["overdue_amount"]
     balance = np.maximum(cols["outstanding_balance"], overdue)
     caps: dict[str, np.ndarray] = {}
-    route = np.full(n, -1, dtype=np.int64)  # stop-contact route index by precedence
-    for i, s in enumerate(g.stop_contact):
-        flag = cols[s.flag]
-        caps[f"stop_contact_{s.flag}"] = np.where(flag, s.max_tier, T - 1)
+    route = np.full(n, -1, dtype=np.int64)
+    for i, stop in enumerate(g.stop_contact):
+        flag = cols[stop.flag]
+        caps[f"stop_contact_{stop.flag}"] = np.where(flag, stop.max_tier, n_tiers - 1)
         route = np.where((route < 0) & flag, i, route)
-    ft = g.first_time_small_overdue
+    first_time = g.first_time_small_overdue
     caps["first_time_small_overdue"] = np.where(
-        cols["first_time_delinquency"] & (overdue < ft.threshold), ft.max_tier, T - 1
+        cols["first_time_delinquency"] & (overdue < first_time.threshold),
+        first_time.max_tier,
+        n_tiers - 1,
     )
-    sb = g.small_balance
-    caps["small_balance"] = np.where(balance < sb.threshold, sb.max_tier, T - 1)
-    cap = np.minimum.reduce(list(caps.values())) if caps else np.full(n, T - 1)
+    small = g.small_balance
+    caps["small_balance"] = np.where(balance < small.threshold, small.max_tier, n_tiers - 1)
+    cap = np.minimum.reduce(list(caps.values())) if caps else np.full(n, n_tiers - 1)
     min_dpd = np.array([t.min_days_past_due for t in policy.tiers])
     min_amt = np.array([t.min_overdue_amount for t in policy.tiers])
     entry_ok = (dpd[:, None] >= min_dpd[None, :]) & (overdue[:, None] >= min_amt[None, :])
-    allowed = entry_ok & (tier_ids[None, :] <= cap[:, None])
+    allowed = entry_ok & (np.arange(n_tiers)[None, :] <= cap[:, None])
     allowed[:, 0] = True
+    return _Limits(caps, route, entry_ok, allowed, balance)
 
-    # rules mode: the highest allowed tier at or below the proposal
-    below = allowed & (tier_ids[None, :] <= proposed[:, None])
-    rule_final = (T - 1 - np.argmax(below[:, ::-1], axis=1)).astype(np.int64)
 
-    # expected-value mode: best allowed eligible tier on the upper envelope of value lines
+def _rules_mode_tier(allowed: np.ndarray, proposed: np.ndarray) -> np.ndarray:
+    """Rules mode: the highest allowed tier at or below the rule's proposal."""
+    n_tiers = allowed.shape[1]
+    below = allowed & (np.arange(n_tiers)[None, :] <= proposed[:, None])
+    return (n_tiers - 1 - np.argmax(below[:, ::-1], axis=1)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _ExpectedValue:
+    final: np.ndarray  # best allowed eligible tier
+    unconstrained: np.ndarray  # best eligible tier before guardrails (what the mode wanted)
+    value: np.ndarray  # expected recovery minus contact cost of `final`
+
+
+def _expected_value_tiers(
+    policy: CollectionPolicy, cols: dict[str, Any], allowed: np.ndarray
+) -> _ExpectedValue:
+    """Expected-value mode: the best allowed eligible tier on the upper envelope of value lines."""
+    n = len(cols["pd"])
     slopes = np.array([t.ev.net_cure for t in policy.tiers])
     costs = np.array([t.ev.cost for t in policy.tiers])
     eligible = np.array([t.ev.eligible for t in policy.tiers])
-    exposure = cols.get(policy.ev_exposure, overdue)
+    exposure = cols.get(policy.ev_exposure, cols["overdue_amount"])
     x = exposure * cols["pd"]
     ev_ok = allowed & eligible[None, :]
-    ev_final = np.zeros(n, dtype=np.int64)
-    set_key = (ev_ok * (1 << tier_ids)[None, :]).sum(axis=1)
+    final = np.zeros(n, dtype=np.int64)
+    set_key = (ev_ok * (1 << np.arange(policy.n_tiers))[None, :]).sum(axis=1)
     for key in np.unique(set_key):
         rows = set_key == key
         breaks, labels = _ev_envelope(slopes, costs, ev_ok[np.argmax(rows)])
-        ev_final[rows] = labels[np.searchsorted(breaks, x[rows], side="left")]
-    b_free, l_free = _ev_envelope(slopes, costs, eligible)
-    ev_free = l_free[np.searchsorted(b_free, x, side="left")]
-    ev_value = x * slopes[ev_final] - costs[ev_final]
+        final[rows] = labels[np.searchsorted(breaks, x[rows], side="left")]
+    free_breaks, free_labels = _ev_envelope(slopes, costs, eligible)
+    unconstrained = free_labels[np.searchsorted(free_breaks, x, side="left")]
+    return _ExpectedValue(final, unconstrained, x * slopes[final] - costs[final])
 
-    chosen, wanted = (rule_final, proposed) if mode == "rules" else (ev_final, ev_free)
-    rows_all = np.arange(n)
+
+def _tier_guardrails(
+    policy: CollectionPolicy, cols: dict[str, Any], limits: _Limits, wanted: np.ndarray
+) -> np.ndarray:
+    """Guardrail bits of the tier step: every cap that lowered the wanted tier, entry minima,
+    and every stop-contact flag set (recorded even if the tier was already low enough)."""
+    n = len(wanted)
     gmask = np.zeros(n, dtype=np.int64)
-    for name, c in caps.items():
-        gmask |= np.where(wanted > c, 1 << _G[name], 0)
-    gmask |= np.where(~entry_ok[rows_all, wanted], 1 << _G["tier_entry_minimum"], 0)
-    # stop-contact flags are recorded whenever set, even if the tier was already low enough
-    for s in g.stop_contact:
-        gmask |= np.where(cols[s.flag], 1 << _G[f"stop_contact_{s.flag}"], 0)
+    for name, cap in limits.caps.items():
+        gmask |= np.where(wanted > cap, 1 << _G[name], 0)
+    gmask |= np.where(~limits.entry_ok[np.arange(n), wanted], 1 << _G["tier_entry_minimum"], 0)
+    for stop in policy.guardrails.stop_contact:
+        gmask |= np.where(cols[stop.flag], 1 << _G[f"stop_contact_{stop.flag}"], 0)
+    return gmask
 
-    # 3. channels and offers
+
+@dataclass(frozen=True)
+class _Contact:
+    channels: np.ndarray  # channel bit mask per row
+    offer: np.ndarray  # index into `offers` per row
+    offers: list[str]
+    guardrails: np.ndarray  # guardrail bit mask per row (all steps)
+
+
+def _channels_and_offers(
+    policy: CollectionPolicy,
+    cols: dict[str, Any],
+    limits: _Limits,
+    zones: _Zones,
+    decided: np.ndarray,
+    proposed: np.ndarray,
+    chosen: np.ndarray,
+    gmask: np.ndarray,
+) -> _Contact:
+    """Step 3: the tier's channels and offer (the rule's overrides when its tier stands), the
+    stop-contact route, then channels the guardrails strip; plus the contact-time guardrails."""
+    g = policy.guardrails
+    n = len(chosen)
     tier_masks = np.array([_channel_mask(t.channels) for t in policy.tiers], dtype=np.int64)
     chan = tier_masks[chosen]
     offers: list[str] = [""]
     offer_index: dict[str, int] = {"": 0}
 
-    def _offer_id(text: str | None) -> int:
+    def offer_id(text: str | None) -> int:
         key = text or ""
         if key not in offer_index:
             offer_index[key] = len(offers)
             offers.append(key)
         return offer_index[key]
 
-    tier_offer = np.array([_offer_id(t.offer) for t in policy.tiers])
+    tier_offer = np.array([offer_id(t.offer) for t in policy.tiers])
     offer = tier_offer[chosen]
     stands = chosen == proposed  # the deciding rule's own tier: its overrides apply
     rule_chan = np.array(
         [_channel_mask(r.channels) if r.channels is not None else -1 for r in policy.rules],
         dtype=np.int64,
     )
-    rule_offer = np.array([_offer_id(r.offer) if r.offer else -1 for r in policy.rules])
-    rc, ro = rule_chan[decided], rule_offer[decided]
-    chan = np.where(stands & (rc >= 0), rc, chan)
-    offer = np.where(stands & (ro >= 0), ro, offer)
+    rule_offer = np.array([offer_id(r.offer) if r.offer else -1 for r in policy.rules])
+    decided_chan, decided_offer = rule_chan[decided], rule_offer[decided]
+    chan = np.where(stands & (decided_chan >= 0), decided_chan, chan)
+    offer = np.where(stands & (decided_offer >= 0), decided_offer, offer)
     route_chan = np.array([_channel_mask(s.channels) for s in g.stop_contact], dtype=np.int64)
-    route_offer = np.array([_offer_id(s.offer) if s.offer else -1 for s in g.stop_contact])
-    routed = route >= 0
-    rsafe = np.maximum(route, 0)
-    chan = np.where(routed, route_chan[rsafe], chan)
-    offer = np.where(routed & (route_offer[rsafe] >= 0), route_offer[rsafe], offer)
+    route_offer = np.array([offer_id(s.offer) if s.offer else -1 for s in g.stop_contact])
+    routed = limits.routed
+    route = np.maximum(limits.route, 0)
+    chan = np.where(routed, route_chan[route], chan)
+    offer = np.where(routed & (route_offer[route] >= 0), route_offer[route], offer)
 
-    def _strip(bits: int, where: np.ndarray, name: str) -> None:
-        nonlocal chan, gmask
-        hit = where & ((chan & bits) != 0)
-        gmask |= np.where(hit, 1 << _G[name], 0)
-        chan = np.where(hit, chan & ~bits, chan)
-
-    call_or_beyond = _kind_mask(lambda c: c.is_call_or_beyond)
-    _strip(call_or_beyond, chosen <= policy.soft_max_tier, "soft_tier_no_calls")
-    fv = g.field_visits
-    visit_ok = fv.enabled & (dpd >= fv.min_days_past_due) & (balance >= fv.min_balance)
-    _strip(1 << CHANNEL_INDEX["field_visit"], ~visit_ok, "no_field_visit")
-    _strip(
-        _kind_mask(lambda c: c.kind == "third_party"), np.ones(n, bool), "no_third_party_contact"
+    dpd = cols["days_past_due"]
+    visits = g.field_visits
+    visit_ok = (
+        visits.enabled & (dpd >= visits.min_days_past_due) & (limits.balance >= visits.min_balance)
     )
+    soft_tier = chosen <= policy.soft_max_tier
+    strips = (  # in this order: each sees the channels the previous one left
+        (_kind_mask(lambda c: c.is_call_or_beyond), soft_tier, "soft_tier_no_calls"),
+        (1 << CHANNEL_INDEX["field_visit"], ~visit_ok, "no_field_visit"),
+        (_kind_mask(lambda c: c.kind == "third_party"), np.ones(n, bool), "no_third_party_contact"),
+    )
+    for bits, where, name in strips:
+        hit = where & ((chan & bits) != 0)
+        gmask = gmask | np.where(hit, 1 << _G[name], 0)
+        chan = np.where(hit, chan & ~bits, chan)
 
     realtime = (chan & _kind_mask(lambda c: c.is_realtime)) != 0
     calls = (chan & _kind_mask(lambda c: c.kind in ("voice", "referral"))) != 0
-    tz_codes, tz_uniques = pd.factorize(cols["timezone"], use_na_sentinel=True)
-    default_tz = g.contact_window.default_timezone
-    tz_known = [resolve_timezone(z) is not None for z in tz_uniques]
-    # one label per code, plus a last one for missing zones (code -1)
-    tz_labels = [str(z) if ok else default_tz for z, ok in zip(tz_uniques, tz_known, strict=True)]
-    tz_labels.append(default_tz)
-    tz_code_all = np.where(tz_codes < 0, len(tz_labels) - 1, tz_codes)
-    unknown_tz = ~np.array([*tz_known, False], dtype=bool)[tz_code_all]
-    gmask |= np.where(realtime, 1 << _G["contact_window"], 0)
-    gmask |= np.where(realtime & unknown_tz, 1 << _G["unknown_timezone"], 0)
-    gmask |= np.where(calls, 1 << _G["call_caps"], 0)
+    gmask = gmask | np.where(realtime, 1 << _G["contact_window"], 0)
+    gmask = gmask | np.where(realtime & zones.unknown, 1 << _G["unknown_timezone"], 0)
+    gmask = gmask | np.where(calls, 1 << _G["call_caps"], 0)
+    return _Contact(chan, offer, offers, gmask)
 
-    # 4. strings, built once per distinct combination, returned as categoricals
+
+@dataclass(frozen=True)
+class _Zones:
+    """Each row's contact zone: labels (unknown or missing -> the policy default; the last label
+    is for missing), the label code per row, and whether the default replaced an unknown zone."""
+
+    labels: list[str]
+    code: np.ndarray
+    unknown: np.ndarray
+
+    @classmethod
+    def of(cls, timezones: Any, default_tz: str) -> _Zones:
+        tz_codes, tz_uniques = pd.factorize(timezones, use_na_sentinel=True)
+        tz_known = [resolve_timezone(z) is not None for z in tz_uniques]
+        labels = [str(z) if ok else default_tz for z, ok in zip(tz_uniques, tz_known, strict=True)]
+        labels.append(default_tz)
+        code = np.where(tz_codes < 0, len(labels) - 1, tz_codes)
+        unknown = ~np.array([*tz_known, False], dtype=bool)[code]
+        return cls(labels, code, unknown)
+
+
+def _caps_column(
+    policy: CollectionPolicy, chosen: np.ndarray, chan: np.ndarray, zones: _Zones
+) -> pd.Categorical:
+    """Step 4: the caps text, built once per distinct (tier, channels, zone) combination."""
     n_ch = 1 << len(CHANNELS)
-    caps_key = (chosen * n_ch + chan) * len(tz_labels) + tz_code_all
+    n_tz = len(zones.labels)
+    caps_key = (chosen * n_ch + chan) * n_tz + zones.code
     caps_codes, caps_uni = pd.factorize(caps_key)
     caps_text = [
         _caps_text(
-            policy,
-            int(k // len(tz_labels) // n_ch),
-            int(k // len(tz_labels) % n_ch),
-            tz_labels[int(k % len(tz_labels))],
+            policy, int(k // n_tz // n_ch), int(k // n_tz % n_ch), zones.labels[int(k % n_tz)]
         )
         for k in caps_uni
     ]
-    route_names = [s.route for s in g.stop_contact] + ["standard"]
-    out = pd.DataFrame(
-        {
-            "tier": chosen.astype(np.int8),
-            "tier_name": _cat(chosen, [t.label for t in policy.tiers]),
-            "handling": _cat(np.where(routed, route, len(g.stop_contact)), route_names),
-            "channels": _names_from_masks(chan, list(CHANNELS)),
-            "caps": _cat(caps_codes, caps_text),
-            "offer": _cat(offer, offers),
-            "rule": _cat(decided, [r.name for r in policy.rules]),
-            "guardrails": _names_from_masks(gmask, list(GUARDRAILS)),
-            "rule_tier": rule_final.astype(np.int8),
-            "ev_tier": ev_final.astype(np.int8),
-            "ev_value": ev_value,
-            "mode": _cat(np.zeros(n, dtype=np.int64), [mode]),
-        },
-        index=accounts.index,
-    )
-    return out
+    return _cat(caps_codes, caps_text)
 
 
 def _cat(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
@@ -483,137 +565,17 @@ def split_names(text: str) -> list[str]:
     return [s for s in str(text).split(";") if s]
 
 
-# ----------------------------------------------------------------------------------------------
-# Summaries
-# ----------------------------------------------------------------------------------------------
-
-
-def _per_tier(
-    tiers: np.ndarray,
-    pd_: np.ndarray,
-    exposure: np.ndarray,
-    cost: np.ndarray,
-    labels: np.ndarray | None,
-    policy: CollectionPolicy,
-) -> dict[str, dict[str, Any]]:
-    n = max(len(tiers), 1)
-    out: dict[str, dict[str, Any]] = {}
-    for t in policy.tiers:
-        m = tiers == t.id
-        k = int(m.sum())
-        row: dict[str, Any] = {
-            "name": t.name,
-            "accounts": k,
-            "share": k / n,
-            "exposure": float(exposure[m].sum()),
-            "expected_loss": float((pd_[m] * exposure[m]).sum()),
-            "mean_pd": float(pd_[m].mean()) if k else None,
-            "contact_cost": float(cost[m].sum()),
-        }
-        if labels is not None:
-            lab = labels[m]
-            lab = lab[~np.isnan(lab)]
-            row["labelled"] = int(lab.size)
-            row["bad_rate"] = float(lab.mean()) if lab.size else None
-        out[f"T{t.id}"] = row
-    return out
-
-
-def bad_rate_rises(
-    per_tier: Mapping[str, Mapping[str, Any]], min_labelled: int = 30
-) -> bool | None:
-    """Whether the observed bad rate is non-decreasing over tiers holding enough labelled accounts."""
-    rates = [
-        r["bad_rate"]
-        for r in per_tier.values()
-        if r.get("bad_rate") is not None and r.get("labelled", 0) >= min_labelled
-    ]
-    if len(rates) < 2:
-        return None
-    return bool(all(b >= a for a, b in zip(rates, rates[1:], strict=False)))
-
-
-def summarise_tiers(
-    accounts: pd.DataFrame,
-    result: pd.DataFrame,
-    policy: CollectionPolicy,
-    labels: pd.Series | None = None,
-) -> dict[str, Any]:
-    """Tier metrics for DVC: accounts, exposure, expected loss (PD x balance), contact cost and,
-    with labels, observed bad rate per tier, for the chosen mode and both assignments side by side.
-
-    Exposure is max(outstanding_balance, overdue_amount) with LGD 1 (a conservative ceiling);
-    contact cost is the tier's assumed cost per cycle for accounts in standard handling.
-    """
-    pd_ = accounts["pd"].to_numpy(dtype=float)
-    exposure = np.maximum(
-        accounts["outstanding_balance"].to_numpy(dtype=float),
-        accounts["overdue_amount"].to_numpy(dtype=float),
-    )
-    standard = (result["handling"] == "standard").to_numpy()
-    costs = np.array([t.ev.cost for t in policy.tiers])
-    lab = None if labels is None else pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
-    if lab is not None and np.isnan(lab).all():
-        lab = None
-
-    def block(col: str) -> dict[str, dict[str, Any]]:
-        t = result[col].to_numpy(dtype=np.int64)
-        return _per_tier(t, pd_, exposure, np.where(standard, costs[t], 0.0), lab, policy)
-
-    final, by_rules, by_ev = block("tier"), block("rule_tier"), block("ev_tier")
-    cross = pd.crosstab(result["rule_tier"], result["ev_tier"])
-    crosstab = {
-        f"T{i}": {
-            f"T{j}": int(cross.loc[i, j]) if i in cross.index and j in cross.columns else 0
-            for j in range(policy.n_tiers)
-        }
-        for i in range(policy.n_tiers)
-    }
-    g_counts = {name: 0 for name in GUARDRAILS}
-    for text, k in result["guardrails"].value_counts().items():
-        for name in split_names(text):
-            g_counts[name] += int(k)
-    summary: dict[str, Any] = {
-        "accounts": int(len(result)),
-        "exposure": float(exposure.sum()),
-        "expected_loss": float((pd_ * exposure).sum()),
-        "contact_cost": float(sum(r["contact_cost"] for r in final.values())),
-        "mode": str(result["mode"].iloc[0]) if len(result) else None,
-        "tiers": final,
-        "rules_tiers": by_rules,
-        "ev_tiers": by_ev,
-        "rules_vs_ev": {
-            "agree_share": float((result["rule_tier"] == result["ev_tier"]).mean())
-            if len(result)
-            else None,
-            "crosstab_rules_by_ev": crosstab,
-        },
-        "guardrails_applied": g_counts,
-        "handling": {str(k): int(v) for k, v in result["handling"].value_counts().items() if k},
-        "rules_fired": {str(k): int(v) for k, v in result["rule"].value_counts().items() if k},
-    }
-    if lab is not None:
-        summary["labelled"] = int((~np.isnan(lab)).sum())
-        summary["bad_rate"] = float(np.nanmean(lab))
-        summary["bad_rate_rises_with_tier"] = bad_rate_rises(final)
-        summary["bad_rate_rises_with_rules_tier"] = bad_rate_rises(by_rules)
-        summary["bad_rate_rises_with_ev_tier"] = bad_rate_rises(by_ev)
-    return summary
-
-
 __all__ = [
     "ACCOUNT_COLUMNS",
-    "FEATURE_COLUMN_MAP",
-    "FIELDS",
+    "FLAG_INPUTS",
     "GUARDRAILS",
     "MODES",
+    "NUMERIC_INPUTS",
     "OUTPUT_COLUMNS",
     "accounts_from_features",
     "assign_tiers",
-    "bad_rate_rises",
     "contact_allowed",
     "may_contact_at",
     "prepare_accounts",
     "split_names",
-    "summarise_tiers",
 ]

@@ -1,9 +1,13 @@
-"""Loading and structural validation of a collection policy file."""
+"""Loading and structural validation of a collection policy file.
+
+The policy is configuration a compliance reviewer edits by hand, so every mistake must stop the
+run with the tier/rule and field named (on the shared `features.config.Parser` message shape)
+before any account is tiered; the rule-space proof (`rulespace`) runs last, on the typed policy.
+"""
 
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import os
 from collections.abc import Sequence
@@ -37,8 +41,6 @@ from collection_policy.vocabulary import (
 )
 from features.config import Parser
 from features.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 def load_policy(path: str | os.PathLike[str]) -> CollectionPolicy:

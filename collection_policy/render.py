@@ -1,24 +1,13 @@
-"""Human-readable policy summary, generated from the policy itself."""
+"""The reviewer-facing policy summary (reports/policy_summary.md), generated from the policy.
+
+Reviewers read the policy in words, never the YAML; generating the text from the validated
+object means the summary cannot drift from what the engine applies.
+"""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-import numpy as np
-
 from collection_policy.schema import CollectionPolicy, fmt_num
 from collection_policy.vocabulary import CHANNELS, LEGAL_LIMITS
-
-log = logging.getLogger(__name__)
-
-
-def _fmt_val(v: Any) -> str:
-    if isinstance(v, bool | np.bool_):
-        return str(bool(v))
-    if isinstance(v, float | int | np.floating | np.integer):
-        return f"{float(v):g}"
-    return str(v)
 
 
 def policy_markdown(policy: CollectionPolicy) -> str:

@@ -1,9 +1,14 @@
-"""Rule-space validation: exact, on the grid of cells the rules' thresholds cut the space into."""
+"""Rule-space validation: exact, on the grid of cells the rules' thresholds cut the space into.
+
+A policy is only safe to run if every possible account matches a rule, rules of one priority
+never overlap, every rule can fire and tiers never fall as risk rises. Sampling accounts cannot
+prove that; the rules' own thresholds cut each field into finitely many cells, so checking one
+representative per cell is exact. `first_match` is shared with the engine so both decide alike.
+"""
 
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,13 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collection_policy.render import _fmt_val
-from collection_policy.schema import CollectionPolicy
+from collection_policy.schema import CollectionPolicy, fmt_value
 from collection_policy.vocabulary import FIELDS, FieldSpec
 from features.errors import ConfigError
-
-log = logging.getLogger(__name__)
-
 
 MAX_GRID_CELLS = 2_000_000
 OTHER_GRADE = "__other__"
@@ -63,7 +64,7 @@ class RuleGrid:
     def describe_cell(self, i: int) -> str:
         idx = np.unravel_index(i, self.shape)
         parts = [
-            f"{f}={_fmt_val(ax[j])}" for f, ax, j in zip(self.fields, self.axes, idx, strict=True)
+            f"{f}={fmt_value(ax[j])}" for f, ax, j in zip(self.fields, self.axes, idx, strict=True)
         ]
         return ", ".join(parts) or "(every account)"
 

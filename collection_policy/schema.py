@@ -1,10 +1,14 @@
-"""The typed collection policy: tiers, rules, guardrails (validated by `loader`)."""
+"""The typed collection policy: tiers, rules and guardrails as frozen dataclasses.
+
+Kept apart from the loader so the engine, the rule-space check and the renderer share one
+vocabulary of types without importing the YAML parsing; a `CollectionPolicy` is only ever built
+by `collection_policy.loader`, which validates it, so the other modules can trust it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -15,8 +19,6 @@ import numpy as np
 import pandas as pd
 
 from collection_policy.vocabulary import FIELDS, FieldKind
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,15 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def fmt_value(v: Any) -> str:
+    """A grid value as the rule-space errors show it: True, 0.5, 30, grade text."""
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, float | int | np.floating | np.integer):
+        return f"{float(v):g}"
+    return str(v)
 
 
 def fmt_num(v: float) -> str:

@@ -1,16 +1,20 @@
-"""Vocabulary fixed in code: fields rules may read, channels a tier may use, statutory ceilings."""
+"""Vocabulary fixed in code: the fields rules may read, the channels a tier may use, the law.
+
+A policy file may only name what the engine knows how to evaluate and what the law allows, so
+these lists live in code and the loader checks every name in the file against them. The rule
+fields are the engine's own columns (PD, score, grade) plus the policy inputs declared once in
+`features.contracts.POLICY_INPUTS` (all but free text such as the time zone).
+"""
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from datetime import time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-log = logging.getLogger(__name__)
-
+from features.contracts import POLICY_INPUTS, PolicyInput
 
 FieldKind = Literal["number", "integer", "bool", "grade"]
 
@@ -24,20 +28,25 @@ class FieldSpec:
     description: str = ""
 
 
+#: Policy-input dtype -> rule-field kind (text inputs are not rule fields).
+_KIND_OF: dict[str, FieldKind] = {"int": "integer", "float": "number", "bool": "bool"}
+
+
+def _input_field(p: PolicyInput) -> FieldSpec:
+    """A policy input as a rule field. Numeric inputs are amounts and day counts: never negative
+    (`engine.prepare_accounts` rejects negatives), so their domain starts at 0."""
+    kind = _KIND_OF[p.dtype]
+    lo = 0.0 if kind in ("number", "integer") else -math.inf
+    return FieldSpec(p.name, kind, lo, description=p.description)
+
+
 FIELDS: dict[str, FieldSpec] = {
     f.name: f
     for f in (
         FieldSpec("pd", "number", 0.0, 1.0, "calibrated probability of 90+ DPD within 6 months"),
         FieldSpec("score", "number", description="scorecard points (higher = safer)"),
-        FieldSpec("days_past_due", "integer", 0.0, description="days past due at the book date"),
-        FieldSpec("overdue_amount", "number", 0.0, description="unpaid minimum dues (currency)"),
-        FieldSpec("outstanding_balance", "number", 0.0, description="balance owed (currency)"),
-        FieldSpec("first_time_delinquency", "bool", description="first delinquency episode"),
-        FieldSpec("dispute", "bool", description="the debt is disputed"),
-        FieldSpec("hardship", "bool", description="declared financial hardship"),
-        FieldSpec("opt_out", "bool", description="asked to stop non-written contact"),
-        FieldSpec("deceased", "bool", description="the debtor has died"),
         FieldSpec("grade", "grade", description="master-scale grade"),
+        *(_input_field(p) for p in POLICY_INPUTS if p.dtype in _KIND_OF),
     )
 }
 

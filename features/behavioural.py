@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalogue import POLICY_INPUT_NAMES, POLICY_PREFIX, Catalogue, FeatureSpec
+from features.catalogue import Catalogue, FeatureSpec
+from features.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUTS
 from features.errors import DataValidationError
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,6 @@ CUSTOMER_COLUMNS = (
     "channel",
 )
 POLICY_FLAGS = ("dispute", "hardship", "opt_out", "deceased")
-POLICY_COLUMNS = tuple(POLICY_PREFIX + name for name in POLICY_INPUT_NAMES)
 STATIC_CATEGORIES = {
     "age_band": ["18-24", "25-34", "35-44", "45-54", "55+"],
     "income_band": ["low", "mid", "high", "very_high"],
@@ -448,12 +448,12 @@ def _direction_specs(windows: Sequence[int]) -> list[FeatureSpec]:
     return specs
 
 
-def behavioural_catalogue(windows: Sequence[int] = (3, 6, 12)) -> Catalogue:
+def behavioural_catalogue(windows: Sequence[int]) -> Catalogue:
     """The catalogue `build_behavioural_features` produces for these windows."""
     return Catalogue(
         features=_direction_specs(_check_windows(windows)),
         protected=[f"protected__{c}" for c in PROTECTED_ATTRIBUTES],
-        policy_columns=list(POLICY_COLUMNS),
+        policy_columns=list(POLICY_FEATURE_COLUMNS),
     )
 
 
@@ -468,7 +468,7 @@ def build_behavioural_features(
     customers: pd.DataFrame,
     statements: pd.DataFrame,
     observations: pd.DataFrame,
-    windows: Sequence[int] = (3, 6, 12),
+    windows: Sequence[int],
 ) -> tuple[pd.DataFrame, Catalogue]:
     """One feature row per row of `observations`, from statements strictly before its date.
 
@@ -595,17 +595,23 @@ def build_behavioural_features(
     for name in PROTECTED_ATTRIBUTES:
         if name in cust:
             out[f"protected__{name}"] = cust[name].astype(str).to_numpy()[obs_pos]
-    out["policy__days_past_due"] = np.nan_to_num(dpd_now).astype(np.int32)
-    out["policy__overdue_amount"] = np.nan_to_num(overdue_now)
-    out["policy__first_time_delinquency"] = first_time
+    # The policy inputs, by contract name; written in contract order (a new input fails here
+    # with a KeyError until it is computed).
+    policy: dict[str, object] = {
+        "days_past_due": np.nan_to_num(dpd_now).astype(np.int32),
+        "overdue_amount": np.nan_to_num(overdue_now),
+        "first_time_delinquency": first_time,
+    }
     for flag in POLICY_FLAGS:
         col = obs_cust[flag] if flag in obs_cust else pd.Series(False, index=obs_cust.index)
-        out[f"policy__{flag}"] = col.fillna(False).astype(bool).to_numpy()
+        policy[flag] = col.fillna(False).astype(bool).to_numpy()
     tz = obs_cust["timezone"] if "timezone" in obs_cust else pd.Series(None, index=obs_cust.index)
-    out["policy__timezone"] = tz.fillna(DEFAULT_TIMEZONE).astype(str).to_numpy()
-    out["policy__outstanding_balance"] = np.nan_to_num(
+    policy["timezone"] = tz.fillna(DEFAULT_TIMEZONE).astype(str).to_numpy()
+    policy["outstanding_balance"] = np.nan_to_num(
         hist.last(stmt["outstanding_balance"].to_numpy(np.float64, na_value=np.nan))
     )
+    for spec_input in POLICY_INPUTS:
+        out[spec_input.feature_column] = policy[spec_input.name]
     frame = pd.DataFrame(out, index=pd.RangeIndex(n))
     log.info(
         "behavioural features: %d rows x %d features from %d statements",
@@ -620,7 +626,7 @@ def core_window_aggregates(
     statements: pd.DataFrame,
     observations: pd.DataFrame,
     credit_limit: pd.Series,
-    windows: Sequence[int] = (3, 6, 12),
+    windows: Sequence[int],
 ) -> pd.DataFrame:
     """The benchmark subset (max dpd, mean utilisation, late payments per window) on this engine.
 

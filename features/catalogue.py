@@ -8,27 +8,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError
+from features.errors import DataValidationError, PipelineError
 
-#: The collection policy's per-account inputs, in contract order (docs/data_contracts.md). The
-#: feature table carries them as `policy__<name>` beside the model features, never as inputs.
-POLICY_INPUT_NAMES: tuple[str, ...] = (
-    "days_past_due",
-    "overdue_amount",
-    "first_time_delinquency",
-    "dispute",
-    "hardship",
-    "opt_out",
-    "deceased",
-    "timezone",
-    "outstanding_balance",
-)
-POLICY_PREFIX = "policy__"
+#: The catalogue's file name beside features.parquet in the features directory.
+CATALOGUE_FILE = "catalogue.json"
 
 
 @dataclass(frozen=True)
@@ -169,3 +158,41 @@ def model_matrix(x: pd.DataFrame) -> np.ndarray:
         else:
             out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
     return out
+
+
+def read_catalogue(features_dir: str | Path) -> Catalogue:
+    """data/features/catalogue.json; it must list at least one feature."""
+    from features.io import read_json
+
+    path = Path(features_dir) / CATALOGUE_FILE
+    if not path.is_file():
+        raise PipelineError(f"'{path}' not found; run the features stage first")
+    catalogue = Catalogue.from_dict(read_json(path))
+    if not catalogue.features:
+        raise DataValidationError(str(path), "catalogue lists no features")
+    return catalogue
+
+
+def read_feature_dir(
+    features_dir: str | Path,
+    columns: list[str] | None = None,
+    splits: tuple[str, ...] | None = None,
+) -> tuple[pd.DataFrame, Catalogue]:
+    """The features stage's output: the table (FEATURES contract) and its catalogue.
+
+    The one reader of data/features for train, register and explain. `columns` narrows the
+    table (the id and model columns must be among them to be checked), `splits` keeps only rows
+    of those splits (read with a Parquet filter, so wide tables stay cheap).
+    """
+    from features.contracts import FEATURES
+
+    root = Path(features_dir)
+    catalogue = read_catalogue(root)
+    filters = None if splits is None else [("split", "in", list(splits))]
+    table_path = root / FEATURES.file
+    table = FEATURES.read(table_path, columns=columns, stage="features", filters=filters)
+    if columns is None:  # requested columns were checked by the read
+        missing = [c for c in (catalogue.id_column, *catalogue.model_columns) if c not in table]
+        if missing:
+            raise DataValidationError(str(table_path), "required column is missing", missing[0])
+    return table, catalogue

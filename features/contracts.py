@@ -119,7 +119,7 @@ class TableContract:
             if not _has_kind(df[col.name], col):
                 raise DataValidationError(
                     source,
-                    f"expected a {col.kind} column in the {self.name} table, got {df[col.name].dtype}",
+                    f"expected a column of kind '{col.kind}' in the {self.name} table, got {df[col.name].dtype}",
                     col.name,
                 )
             if not col.nullable and df[col.name].isna().any():
@@ -140,14 +140,28 @@ class TableContract:
         return df
 
     def read(
-        self, path: str | os.PathLike[str], columns: list[str] | None = None, stage: str = ""
+        self,
+        path: str | os.PathLike[str],
+        columns: list[str] | None = None,
+        stage: str = "",
+        filters: list[tuple[str, str, object]] | None = None,
     ) -> pd.DataFrame:
-        """Read the Parquet file and check it; a missing file names the stage that writes it."""
+        """Read the Parquet file (optionally some columns, rows matching pyarrow `filters`) and
+        check it; a missing file names the stage that writes it, a missing column names itself."""
+        import pyarrow.parquet as pq
+
         p = Path(path)
         if not p.is_file():
             after = f"; run the {stage} stage first" if stage else ""
             raise PipelineError(f"'{p}' not found{after}")
-        df = pd.read_parquet(p, columns=columns)
+        wanted = self.columns if columns is None else columns
+        present = set(pq.read_schema(p).names)
+        missing = [c for c in wanted if c not in present]
+        if missing:
+            raise DataValidationError(
+                str(p), f"required column of the {self.name} table is missing", missing[0]
+            )
+        df = pd.read_parquet(p, columns=columns, filters=filters)
         if columns is None:
             return self.check(df, str(p))
         sub = TableContract(
@@ -161,10 +175,14 @@ def _has_kind(s: pd.Series, col: Column) -> bool:
     dt = s.dtype
     if col.name == "account_id":  # int on the built-in book, text for a user's table
         return pd.api.types.is_integer_dtype(dt) or _is_text(dt)
-    if col.kind == "int":
-        return pd.api.types.is_integer_dtype(dt) or (
-            col.nullable and pd.api.types.is_float_dtype(dt) and s.isna().all()
-        )
+    if col.kind == "int":  # a nullable integer may arrive as float64 with NaN: whole numbers only
+        if pd.api.types.is_integer_dtype(dt):
+            return True
+        if not (col.nullable and pd.api.types.is_float_dtype(dt)):
+            return False
+        values = s.to_numpy(dtype="float64", na_value=np.nan)
+        values = values[~np.isnan(values)]
+        return bool(np.all(values == np.round(values)))
     if col.kind == "float":
         return pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
     if col.kind == "date":
@@ -185,6 +203,20 @@ def _is_text(dt: object) -> bool:
 RAW_CUSTOMERS = TableContract(CUSTOMERS, "customers.parquet")
 RAW_STATEMENTS = TableContract(STATEMENTS, "statements.parquet")
 RAW_OBSERVATIONS = TableContract(OBSERVATIONS, "observations.parquet")
+#: A user's loan table after ingest (table source): the mapped columns, then the user's own.
+RAW_LOANS = TableContract(
+    TableSchema(
+        "loans",
+        (
+            Column("account_id", "str"),
+            Column("observation_date", "date", nullable=True),
+            Column("default", "int", nullable=True, min_value=0, max_value=1),
+        ),
+        key=("account_id",),
+    ),
+    "loans.parquet",
+    open_columns="the table's own columns, less data.table.drop_columns",
+)
 
 FEATURES = TableContract(
     TableSchema(
@@ -192,6 +224,8 @@ FEATURES = TableContract(
         (
             Column("account_id", "str"),
             Column("observation_date", "date", nullable=True),
+            # The 0/1 label, missing for the current book (float64 with NaN on the built-in
+            # book, Int8 for a loan table: both are a nullable integer column).
             Column("default", "int", nullable=True, min_value=0, max_value=1),
             Column("split", "str", allowed=SPLITS),
         ),
@@ -289,6 +323,7 @@ STAGE_TABLES: dict[str, TableContract] = {
         RAW_CUSTOMERS,
         RAW_STATEMENTS,
         RAW_OBSERVATIONS,
+        RAW_LOANS,
         FEATURES,
         TRUE_PD,
         SCORES,

@@ -37,3 +37,17 @@ class DataValidationError(PipelineError):
         if hint:
             msg += f" {hint}"
         super().__init__(msg)
+
+
+class InvalidConfig(ValueError):
+    """A library config object got values its invariants reject (say, overlapping date windows).
+
+    The library names its own field, not a params.yaml key: it does not know the YAML layout. The
+    params readers turn this into a `ConfigError` naming the key (`data.synthetic.<field>`).
+    `field` is empty when the rule is about the object as a whole.
+    """
+
+    def __init__(self, field: str, rule: str, value: object = None):
+        self.field, self.rule, self.value = field, rule, value
+        shown = "" if value is None else f", got {value!r}"
+        super().__init__(f"{field or 'config'}: {rule}{shown}")

@@ -15,12 +15,12 @@ import pandas as pd
 
 from features.catalogue import Catalogue
 from features.errors import PipelineError
+from features.stats import auc, bin_index, bin_shares, decile_edges, psi_from_shares
 
 log = logging.getLogger(__name__)
 
 MISSING = "__missing__"
 OTHER = "__other__"
-_EPS = 1e-4
 
 
 class LeakageError(PipelineError):
@@ -38,14 +38,18 @@ class LeakageError(PipelineError):
         )
 
 
-def _auc_from_scores(scores: np.ndarray, y: np.ndarray) -> float:
-    """Mann-Whitney AUC with average ranks for ties (scores must be finite or +-inf)."""
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+def _rank_auc(scores: np.ndarray, y: np.ndarray) -> float:
+    """`stats.auc` on finite or +-inf scores (inf stands for "missing placed at that end").
+
+    The infinities are replaced by the nearest floats beyond the finite range, which keeps every
+    rank (sklearn's AUC rejects infinite scores).
+    """
+    finite = np.isfinite(scores)
+    if not finite.all():
+        lo, hi = (scores[finite].min(), scores[finite].max()) if finite.any() else (0.0, 0.0)
+        below, above = np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)
+        scores = np.where(scores == -np.inf, below, np.where(scores == np.inf, above, scores))
+    return auc(y, scores)
 
 
 def _is_categorical(x: pd.Series) -> bool:
@@ -86,15 +90,14 @@ def single_feature_auc(x: pd.Series, y: pd.Series | np.ndarray, seed: int = 0) -
             )
             rate = (stats["sum"] + prior) / (stats["count"] + 1.0)
             score[~train] = pd.Series(labels[~train]).map(rate).fillna(prior).to_numpy()
-        auc = _auc_from_scores(score, yy)
-        return max(auc, 1 - auc)
+        strength = _rank_auc(score, yy)
+        return max(strength, 1 - strength)
     v = pd.to_numeric(x, errors="coerce").to_numpy(np.float64)
     nan = np.isnan(v)
     best = float("nan")
     for fill in (-np.inf, np.inf) if nan.any() else (0.0,):
-        s = np.where(nan, fill, v)
-        auc = _auc_from_scores(s, yy)
-        strength = max(auc, 1 - auc)
+        value = _rank_auc(np.where(nan, fill, v), yy)
+        strength = max(value, 1 - value)
         best = strength if np.isnan(best) else max(best, strength)
     return best
 
@@ -105,10 +108,12 @@ def _auc_sign(x: pd.Series, y: np.ndarray) -> int:
         return 0
     v = pd.to_numeric(x, errors="coerce").to_numpy(np.float64)
     ok = ~np.isnan(v)
-    auc = _auc_from_scores(v[ok], y[ok])
-    if np.isnan(auc) or abs(auc - 0.5) < 0.01:
+    if not ok.any():
         return 0
-    return 1 if auc > 0.5 else -1
+    value = _rank_auc(v[ok], y[ok])
+    if np.isnan(value) or abs(value - 0.5) < 0.01:
+        return 0
+    return 1 if value > 0.5 else -1
 
 
 def _numeric_edges(v: np.ndarray, bins: int) -> np.ndarray:
@@ -167,17 +172,34 @@ def information_value(x: pd.Series, y: pd.Series | np.ndarray, bins: int = 10) -
 
 
 def population_stability(reference: pd.Series, current: pd.Series, bins: int = 10) -> float:
-    """PSI of `current` against bins fixed on `reference` (missing its own bin)."""
+    """PSI of `current` against `reference`: `features.stats`' bins and formula, plus a missing bin.
+
+    Numeric: the reference's deciles (`stats.decile_edges`), as for score PSI. Text: the
+    reference's most frequent categories, the rest as one "other" bin. Missing values get a bin
+    of their own when either side has any, so a change in missingness counts as a shift.
+    """
     if len(reference) == 0 or len(current) == 0:
         return float("nan")
-    edges, cats = _binning(reference, bins)
-    ref = _bin_codes(reference, edges, cats)
-    cur = _bin_codes(current, edges, cats)
-    keys = np.union1d(np.unique(ref), np.unique(cur))
-    e = pd.Series(ref).value_counts(normalize=True).reindex(keys, fill_value=0).to_numpy()
-    a = pd.Series(cur).value_counts(normalize=True).reindex(keys, fill_value=0).to_numpy()
-    e, a = np.maximum(e, _EPS), np.maximum(a, _EPS)
-    return float(np.sum((a - e) * np.log(a / e)))
+    if _is_categorical(reference):
+        _, cats = _binning(reference, bins)
+        ref_codes = _bin_codes(reference, None, cats)
+        cur_codes = _bin_codes(current, None, cats)
+        n_codes = len(cats) + 1  # + OTHER when the reference had no rare categories
+    else:
+        ref_values = pd.to_numeric(reference, errors="coerce").to_numpy(np.float64)
+        cur_values = pd.to_numeric(current, errors="coerce").to_numpy(np.float64)
+        present = ref_values[~np.isnan(ref_values)]
+        edges = decile_edges(present, bins) if present.size else np.array([])
+        ref_codes, cur_codes = bin_index(ref_values, edges), bin_index(cur_values, edges)
+        ref_codes[np.isnan(ref_values)] = -1
+        cur_codes[np.isnan(cur_values)] = -1
+        n_codes = edges.size + 1
+    missing = (ref_codes == -1).any() or (cur_codes == -1).any()
+    if missing:  # missing as the last bin
+        ref_codes = np.where(ref_codes == -1, n_codes, ref_codes)
+        cur_codes = np.where(cur_codes == -1, n_codes, cur_codes)
+        n_codes += 1
+    return psi_from_shares(bin_shares(ref_codes, n_codes), bin_shares(cur_codes, n_codes))
 
 
 def data_quality_report(

@@ -13,27 +13,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError
+from features.errors import InvalidConfig
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "validation", "test", "score")
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    validation_fraction: float = 0.2
-    test_fraction: float = 0.2
-    seed: int = 42
+    """Shares of the labelled rows held out, and the seed of every random draw; no defaults."""
+
+    validation_fraction: float
+    test_fraction: float
+    seed: int
 
     def __post_init__(self) -> None:
-        for key in ("validation_fraction", "test_fraction"):
-            v = getattr(self, key)
-            if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v < 1:
-                raise ConfigError(f"features.split.{key}", "must be a number in (0, 1)", v)
         if self.validation_fraction + self.test_fraction >= 0.9:
-            raise ConfigError(
-                "features.split",
+            raise InvalidConfig(
+                "",
                 "validation_fraction + test_fraction must leave at least 10% for training",
                 self.validation_fraction + self.test_fraction,
             )

@@ -39,6 +39,42 @@ def auc(y: Any, p: Any) -> float:
     return float(roc_auc_score(y_arr, p_arr))
 
 
+def decile_edges(reference: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    """Interior bin edges at the reference's quantiles (ties merged), point masses apart.
+
+    A value holding at least 1/n_bins of the reference (zero days past due, zero overdue) gets a
+    bin of its own: without it the mass and the values just above it share one bin, and a shift
+    between them (the book falling behind) reads as PSI 0. Continuous scores have no such mass,
+    so their bins are the plain deciles. `reference` must be non-empty and free of NaN. Bin i
+    holds [edges[i-1], edges[i]); see `bin_index`.
+    """
+    edges = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, n_bins + 1))[1:-1])
+    values, counts = np.unique(reference, return_counts=True)
+    masses = values[counts >= reference.size / n_bins]
+    above = np.nextafter(masses[np.isin(masses, edges)], np.inf)
+    return np.unique(np.concatenate([edges, above]))
+
+
+def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The bin of each value for `decile_edges` (0 .. edges.size)."""
+    return np.searchsorted(edges, values, side="right")
+
+
+def bin_shares(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """Share of rows in each bin 0 .. n_codes - 1."""
+    return np.bincount(codes, minlength=n_codes) / codes.size
+
+
+def psi_from_shares(expected_share: Any, actual_share: Any, eps: float = 1e-4) -> float:
+    """PSI of two share vectors over the same bins; empty bins count as `eps` so it stays finite.
+
+    The one PSI formula: `psi` and the data-quality report (categories, a missing bin) use it.
+    """
+    e_share = np.maximum(np.asarray(expected_share, dtype="float64"), eps)
+    a_share = np.maximum(np.asarray(actual_share, dtype="float64"), eps)
+    return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))
+
+
 def psi(expected: Any, actual: Any, n_bins: int = 10, eps: float = 1e-4) -> float:
     """Population stability index of `actual` against `expected`.
 
@@ -50,12 +86,8 @@ def psi(expected: Any, actual: Any, n_bins: int = 10, eps: float = 1e-4) -> floa
     e, a = e[~np.isnan(e)], a[~np.isnan(a)]
     if e.size == 0 or a.size == 0:
         raise ValueError("psi needs non-empty expected and actual samples")
-    edges = np.unique(np.quantile(e, np.linspace(0.0, 1.0, n_bins + 1))[1:-1])
-    e_share = (
-        np.bincount(np.searchsorted(edges, e, side="right"), minlength=edges.size + 1) / e.size
+    edges = decile_edges(e, n_bins)
+    n_codes = edges.size + 1
+    return psi_from_shares(
+        bin_shares(bin_index(e, edges), n_codes), bin_shares(bin_index(a, edges), n_codes), eps
     )
-    a_share = (
-        np.bincount(np.searchsorted(edges, a, side="right"), minlength=edges.size + 1) / a.size
-    )
-    e_share, a_share = np.maximum(e_share, eps), np.maximum(a_share, eps)
-    return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError
+from features.errors import InvalidConfig
 from features.schema import STATEMENTS
 
 log = logging.getLogger(__name__)
@@ -57,44 +57,43 @@ DEFAULT_DPD = 90
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Size and shape of the generated book (from params ``data.synthetic`` and ``seed``)."""
+    """Size and shape of the generated book; no defaults (params.yaml states every value).
+
+    Types and single-value ranges are checked where the values are read (the params layer);
+    the rules here tie the fields together, so they hold for every caller.
+    """
 
     n_customers: int
-    months: int = 24
-    start_date: str = "2024-01-01"
-    observation_months: tuple[int, ...] = (9, 12, 15, 18)
-    outcome_months: int = 6
-    seed: int = 42
+    months: int
+    start_date: str
+    observation_months: tuple[int, ...]
+    outcome_months: int
+    seed: int
 
     def __post_init__(self) -> None:
-        key = "data.synthetic"
-        if not isinstance(self.n_customers, int) or self.n_customers < 10:
-            raise ConfigError(f"{key}.n_customers", "must be an integer >= 10", self.n_customers)
-        if not isinstance(self.months, int) or self.months < 6:
-            raise ConfigError(f"{key}.months", "must be an integer >= 6", self.months)
         try:
             pd.Timestamp(self.start_date)
         except (ValueError, TypeError):
-            raise ConfigError(f"{key}.start_date", "must be a date", self.start_date) from None
+            raise InvalidConfig("start_date", "must be a date", self.start_date) from None
         obs = list(self.observation_months)
         if len(obs) < 3 or obs != sorted(set(obs)):
-            raise ConfigError(
-                f"{key}.observation_months",
+            raise InvalidConfig(
+                "observation_months",
                 "must list at least 3 distinct increasing month indices (train, validation, test)",
                 obs,
             )
         if obs[0] < 3:
-            raise ConfigError(f"{key}.observation_months", "must start at month 3 or later", obs)
+            raise InvalidConfig("observation_months", "must start at month 3 or later", obs)
         if obs[-1] + self.outcome_months > self.months:
-            raise ConfigError(
-                f"{key}.observation_months",
+            raise InvalidConfig(
+                "observation_months",
                 f"last date + outcome_months ({self.outcome_months}) must not pass months ({self.months})",
                 obs,
             )
         for phase in (obs[0::2], obs[1::2]):
             if any(b - a < self.outcome_months for a, b in zip(phase, phase[1:], strict=False)):
-                raise ConfigError(
-                    f"{key}.observation_months",
+                raise InvalidConfig(
+                    "observation_months",
                     "every other date must be at least outcome_months apart so a customer's outcome windows never overlap",
                     obs,
                 )

@@ -8,46 +8,45 @@ used are kept in a rejects table with the rule they broke.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
-from features.errors import ConfigError, DataValidationError
+from features.errors import DataValidationError, InvalidConfig
 
 log = logging.getLogger(__name__)
 
 RESERVED = ("account_id", "observation_date", "default", "split")
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".gz")
 
 
 @dataclass(frozen=True)
 class TableConfig:
-    """The `data.table` section of params.yaml."""
+    """Where the user's loan table is and what its columns mean; no defaults (params.yaml has them).
+
+    `positive_values`, `id_column` and `date_column` are None when not used: then the target must
+    already be 0/1, ids are generated, and there is no out-of-time split.
+    """
 
     path: str
     target_column: str
-    positive_values: tuple[str, ...] | None = None
-    id_column: str | None = None
-    date_column: str | None = None
-    drop_columns: tuple[str, ...] = ()
-    protected_columns: tuple[str, ...] = field(default_factory=tuple)
+    positive_values: tuple[str, ...] | None
+    id_column: str | None
+    date_column: str | None
+    drop_columns: tuple[str, ...]
+    protected_columns: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, str) or not self.path:
-            raise ConfigError("data.table.path", "must be a file path", self.path)
-        if Path(self.path).suffix.lower() not in (".csv", ".parquet", ".pq", ".gz"):
-            raise ConfigError("data.table.path", "must be a .csv or .parquet file", self.path)
-        if not isinstance(self.target_column, str) or not self.target_column:
-            raise ConfigError(
-                "data.table.target_column", "must be a column name", self.target_column
-            )
+        if Path(self.path).suffix.lower() not in TABLE_SUFFIXES:
+            raise InvalidConfig("path", "must be a .csv or .parquet file", self.path)
         overlap = set(self.drop_columns) & set(self.protected_columns)
         if overlap:
-            raise ConfigError(
-                "data.table.protected_columns",
-                "must not also be listed in drop_columns",
-                sorted(overlap),
+            raise InvalidConfig(
+                "protected_columns", "must not also be listed in drop_columns", sorted(overlap)
             )
 
 
@@ -62,7 +61,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if p.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(p)
         return pd.read_csv(p, low_memory=False)
-    except Exception as exc:  # any parser error is the user's file, not our bug
+    except (ValueError, OSError, EOFError, zlib.error, ArrowException) as exc:
+        # parse, encoding, decompression and Parquet errors are the user's file, not our bug
         raise DataValidationError(
             str(p), f"could not be read as a table ({type(exc).__name__}: {exc})"
         ) from None

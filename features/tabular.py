@@ -16,43 +16,44 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import Catalogue, FeatureSpec, to_model_frame
-from features.errors import ConfigError, DataValidationError
+from features.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUTS
+from features.errors import DataValidationError, InvalidConfig
 
 log = logging.getLogger(__name__)
 
 ID = "account_id"
 RESERVED = ("account_id", "observation_date", "default", "split", "is_current")
-DEFAULT_TIMEZONE = "Asia/Shanghai"
-# policy input -> (default, kind); taken from a same-named table column when present
-POLICY_DEFAULTS: dict[str, tuple[object, str]] = {
-    "days_past_due": (0, "int"),
-    "overdue_amount": (0.0, "float"),
-    "first_time_delinquency": (False, "bool"),
-    "dispute": (False, "bool"),
-    "hardship": (False, "bool"),
-    "opt_out": (False, "bool"),
-    "deceased": (False, "bool"),
-    "timezone": (DEFAULT_TIMEZONE, "str"),
-    "outstanding_balance": (0.0, "float"),
+#: What a policy input is when the loan table has no column of that name (contract order and
+#: types: `features.contracts.POLICY_INPUTS`). Flags are only defaulted for a book without
+#: arrears columns, and time zones are never invented (see `build_table_features`).
+POLICY_DEFAULTS: dict[str, object] = {
+    "days_past_due": 0,
+    "overdue_amount": 0.0,
+    "first_time_delinquency": False,
+    "dispute": False,
+    "hardship": False,
+    "opt_out": False,
+    "deceased": False,
+    "timezone": None,
+    "outstanding_balance": 0.0,
 }
+_POLICY_DTYPES = {"int": "int32", "float": "float64", "bool": "bool"}
+#: Text that parses as numbers this often is a numeric column with typos (the stage stops on it).
+NUMERIC_SHARE = 0.9
 _NUMERIC_NOISE = re.compile(r"[,\s%]|^[¥$€£]")
 
 
 @dataclass(frozen=True)
 class TableFeatureConfig:
-    date_parts: bool = False
-    max_categories: int = 50  # most frequent training values kept; rarer ones become missing
-    numeric_share: float = 0.9  # text parsing as numbers this often is a numeric column with typos
+    """How a loan table's columns become features; no defaults for values params.yaml states."""
+
+    date_parts: bool
+    max_categories: int  # most frequent training values kept; rarer ones become missing
+    numeric_share: float = NUMERIC_SHARE  # a library rule, not a parameter
 
     def __post_init__(self) -> None:
-        if not isinstance(self.date_parts, bool):
-            raise ConfigError("features.date_parts", "must be true or false", self.date_parts)
-        if not isinstance(self.max_categories, int) or self.max_categories < 2:
-            raise ConfigError(
-                "features.max_categories", "must be an integer >= 2", self.max_categories
-            )
         if not 0.5 <= self.numeric_share <= 1.0:
-            raise ConfigError("features.numeric_share", "must be in [0.5, 1]", self.numeric_share)
+            raise InvalidConfig("numeric_share", "must be in [0.5, 1]", self.numeric_share)
 
 
 def _safe_name(name: str, taken: set[str]) -> str:
@@ -112,14 +113,14 @@ def build_table_features(
     loans: pd.DataFrame,
     split: pd.Series,
     protected: Sequence[str] = (),
-    cfg: TableFeatureConfig | None = None,
+    *,
+    cfg: TableFeatureConfig,
     source: str = "loans.parquet",
 ) -> tuple[pd.DataFrame, Catalogue]:
     """Feature frame (contract layout, with `split`) and catalogue for a standardised loan table.
 
     `split` (aligned with `loans`) decides where categories are learned: training rows only.
     """
-    cfg = cfg or TableFeatureConfig()
     for c in (ID, "default"):
         if c not in loans.columns:
             raise DataValidationError(source, "required column missing", column=c)
@@ -131,7 +132,9 @@ def build_table_features(
     if missing_prot:
         raise DataValidationError(source, "protected column not found", column=missing_prot[0])
 
-    policy_src = {p: c for c in loans.columns for p in POLICY_DEFAULTS if str(c).lower() == p}
+    policy_src = {
+        p.name: c for c in loans.columns for p in POLICY_INPUTS if str(c).lower() == p.name
+    }
     dates = (
         pd.to_datetime(loans["observation_date"], errors="coerce")
         if "observation_date" in loans
@@ -237,7 +240,7 @@ def build_table_features(
     catalogue = Catalogue(
         features=specs,
         protected=[f"protected__{c}" for c in protected],
-        policy_columns=[f"policy__{p}" for p in POLICY_DEFAULTS],
+        policy_columns=list(POLICY_FEATURE_COLUMNS),
     )
     typed = to_model_frame(pd.DataFrame(values, index=loans.index), catalogue, source)
     for spec in specs:
@@ -269,29 +272,28 @@ def build_table_features(
     # default zone, recorded by the engine as `unknown_timezone`.
     in_arrears_data = any(p in policy_src for p in ("days_past_due", "overdue_amount"))
     policy = {}
-    for p, (default, kind) in POLICY_DEFAULTS.items():
-        if p in policy_src:
-            raw = loans[policy_src[p]]
+    for spec in POLICY_INPUTS:
+        name, kind, column = spec.name, spec.dtype, spec.feature_column
+        default = POLICY_DEFAULTS[name]
+        if name in policy_src:
+            raw = loans[policy_src[name]]
             if kind == "str":
-                policy[f"policy__{p}"] = (
-                    raw.astype("string").astype(object).where(raw.notna(), None)
-                )
+                policy[column] = raw.astype("string").astype(object).where(raw.notna(), None)
             elif kind == "bool":
                 flags = raw.astype("boolean")
-                policy[f"policy__{p}"] = flags if flags.isna().any() else flags.astype(bool)
+                policy[column] = flags if flags.isna().any() else flags.astype(bool)
             else:
                 num = pd.to_numeric(raw, errors="coerce").fillna(default)
-                policy[f"policy__{p}"] = num.astype("int32" if kind == "int" else "float64")
+                policy[column] = num.astype(_POLICY_DTYPES[kind])
         elif kind == "bool" and in_arrears_data:
             log.warning(
-                "table has arrears columns but no '%s' flag: left missing, never guessed", p
+                "table has arrears columns but no '%s' flag: left missing, never guessed", name
             )
-            policy[f"policy__{p}"] = pd.Series(pd.NA, index=loans.index, dtype="boolean")
+            policy[column] = pd.Series(pd.NA, index=loans.index, dtype="boolean")
         elif kind == "str":
-            policy[f"policy__{p}"] = pd.Series(None, index=loans.index, dtype=object)
+            policy[column] = pd.Series(None, index=loans.index, dtype=object)
         else:
-            dtype = {"int": "int32", "float": "float64", "bool": "bool"}[kind]
-            policy[f"policy__{p}"] = pd.Series(default, index=loans.index, dtype=dtype)
+            policy[column] = pd.Series(default, index=loans.index, dtype=_POLICY_DTYPES[kind])
     frame = pd.concat([head, typed, prot, pd.DataFrame(policy, index=loans.index)], axis=1)
     log.info(
         "table features: %d rows x %d features (%d categorical), %d protected",

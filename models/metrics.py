@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from features.stats import auc, binary_arrays, has_both_classes
-from features.stats import psi as psi  # re-exported: metrics callers use M.psi
+from features.stats import psi as psi  # re-exported: the model's metrics in one module
 
 log = logging.getLogger(__name__)
 

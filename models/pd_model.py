@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import Catalogue, model_matrix, to_model_frame
-from features.errors import ConfigError, DataValidationError, PipelineError
-from models.calibration import METHODS, calibrator_from_dict, make_calibrator
+from features.errors import DataValidationError, PipelineError
+from models.calibration import calibrator_from_dict, make_calibrator
 from models.scaling import MasterScale, ScoreScaling
 
 log = logging.getLogger(__name__)
@@ -35,125 +34,42 @@ CALIBRATOR_FILE = "calibrator.json"
 META_FILE = "model_meta.json"
 FORMAT_VERSION = 1
 
-DEFAULT_GRADES = {
-    "A": 0.005,
-    "B": 0.01,
-    "C": 0.02,
-    "D": 0.04,
-    "E": 0.08,
-    "F": 0.16,
-    "G": 1.0,
-}
-
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """LightGBM and post-processing settings (the `train:` section of params.yaml)."""
+    """LightGBM and post-processing settings, all stated (params.yaml `train:` via its reader).
 
-    objective: str = "binary"
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    max_depth: int = -1
-    min_child_samples: int = 100
-    feature_fraction: float = 0.8
-    bagging_fraction: float = 0.8
-    bagging_freq: int = 1
-    lambda_l1: float = 0.0
-    lambda_l2: float = 1.0
-    min_gain_to_split: float = 0.0
-    cat_smooth: float = 10.0
-    min_data_per_group: int = 100
-    max_cat_to_onehot: int = 4
-    path_smooth: float = 0.0
-    extra_trees: bool = False
-    num_boost_round: int = 1000
-    early_stopping_rounds: int = 50
-    num_threads: int = 2
-    monotone_constraints: bool = True
-    monotone_method: str = "intermediate"
-    calibration: str = "isotonic"
-    pd_floor: float = 0.0003
-    baseline_max_rows: int = 200_000  # the logistic baseline gains nothing from millions of rows
-    scaling: ScoreScaling = field(default_factory=ScoreScaling)
-    grades: MasterScale = field(default_factory=lambda: MasterScale.from_mapping(DEFAULT_GRADES))
-    seed: int = 42
+    No defaults: the values and their ranges live in params.yaml and `pipelines.params.train`;
+    tests build a config from the real params (tests/models/train_helpers.py).
+    """
 
-    def __post_init__(self) -> None:
-        def bad(key: str, rule: str, value: Any) -> None:
-            raise ConfigError(f"train.{key}", rule, value)
-
-        if self.objective not in ("binary", "cross_entropy"):
-            bad("objective", "must be 'binary' or 'cross_entropy'", self.objective)
-        if not 0 < self.learning_rate <= 1:
-            bad("learning_rate", "must lie in (0, 1]", self.learning_rate)
-        if self.num_leaves < 2:
-            bad("num_leaves", "must be at least 2", self.num_leaves)
-        if self.min_child_samples < 1:
-            bad("min_child_samples", "must be at least 1", self.min_child_samples)
-        for key in ("feature_fraction", "bagging_fraction"):
-            v = getattr(self, key)
-            if not 0 < v <= 1:
-                bad(key, "must lie in (0, 1]", v)
-        for key in (
-            "bagging_freq",
-            "lambda_l1",
-            "lambda_l2",
-            "min_gain_to_split",
-            "cat_smooth",
-            "path_smooth",
-        ):
-            if getattr(self, key) < 0:
-                bad(key, "must not be negative", getattr(self, key))
-        if self.num_boost_round < 1:
-            bad("num_boost_round", "must be at least 1", self.num_boost_round)
-        if self.early_stopping_rounds < 1:
-            bad("early_stopping_rounds", "must be at least 1", self.early_stopping_rounds)
-        if self.num_threads < 0:
-            bad("num_threads", "must be >= 0 (0 = all cores)", self.num_threads)
-        if self.monotone_method not in ("basic", "intermediate", "advanced"):
-            bad("monotone_method", "must be basic, intermediate or advanced", self.monotone_method)
-        if self.monotone_constraints and self.path_smooth > 0:
-            # Measured with LightGBM 4.7: path smoothing let a constrained feature step backwards.
-            bad("path_smooth", "must be 0 when monotone_constraints is on", self.path_smooth)
-        if self.calibration not in METHODS:
-            bad("calibration", f"must be one of {list(METHODS)}", self.calibration)
-        if not 0 < self.pd_floor < 0.5:
-            bad("pd_floor", "must lie in (0, 0.5)", self.pd_floor)
-        if self.baseline_max_rows < 1000:
-            bad("baseline_max_rows", "must be at least 1000", self.baseline_max_rows)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], seed: int = 42) -> TrainConfig:
-        """Build from the params section; unknown keys are an error so typos do not pass silently."""
-        if not isinstance(data, Mapping):
-            raise ConfigError("train", "must be a mapping", data)
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError("train", f"has unknown key(s) {unknown}; known: {sorted(known)}")
-        kwargs: dict[str, Any] = {"seed": int(data.get("seed", seed))}
-        for name, value in data.items():
-            if name == "scaling":
-                kwargs[name] = ScoreScaling.from_dict(value or {})
-            elif name == "grades":
-                kwargs[name] = MasterScale.from_mapping(value)
-            elif name in ("objective", "calibration", "monotone_method"):
-                kwargs[name] = str(value)
-            elif name in ("monotone_constraints", "extra_trees"):
-                if not isinstance(value, bool):
-                    raise ConfigError(f"train.{name}", "must be true or false", value)
-                kwargs[name] = value
-            elif name == "seed":
-                continue
-            else:
-                default = known[name].default
-                try:
-                    kwargs[name] = int(value) if isinstance(default, int) else float(value)
-                except (TypeError, ValueError):
-                    raise ConfigError(f"train.{name}", "must be a number", value) from None
-                if isinstance(default, int) and float(value) != int(value):
-                    raise ConfigError(f"train.{name}", "must be a whole number", value)
-        return cls(**kwargs)
+    objective: str
+    learning_rate: float
+    num_leaves: int
+    max_depth: int
+    min_child_samples: int
+    feature_fraction: float
+    bagging_fraction: float
+    bagging_freq: int
+    lambda_l1: float
+    lambda_l2: float
+    min_gain_to_split: float
+    cat_smooth: float
+    min_data_per_group: int
+    max_cat_to_onehot: int
+    path_smooth: float
+    extra_trees: bool
+    num_boost_round: int
+    early_stopping_rounds: int
+    num_threads: int
+    monotone_constraints: bool
+    monotone_method: str
+    calibration: str
+    pd_floor: float
+    baseline_max_rows: int  # the logistic baseline gains nothing from millions of rows
+    scaling: ScoreScaling
+    grades: MasterScale
+    seed: int
 
     def to_flat_dict(self) -> dict[str, Any]:
         """Flat params for experiment tracking."""
@@ -421,6 +337,20 @@ class FitReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> FitReport:
+        """The report of a saved model, from its meta (`train_pd` records the counts there).
+
+        A saved model has no monotone violations: `fit_pd_model` refuses to return one that has.
+        """
+        return cls(
+            best_iteration=int(meta["best_iteration"]),
+            n_train=int(meta["n_train"]),
+            n_validation=int(meta["n_validation"]),
+            monotone_violations={},
+            feature_importance=dict(meta["feature_importance"]),
+        )
 
 
 def fit_pd_model(

@@ -1,11 +1,12 @@
 """Experiment tracking, model registry and the promotion gate.
 
-Every training run is logged (params, metrics, plots, catalogue, data summary, git commit, data
-hashes) and its model registered as a new version with alias `challenger`. The gate then compares
-the challenger with the current `champion` *on the same current test data*: the champion's saved
-model is re-scored here rather than trusting the metrics it was registered with, which came from
-older data. `champion` moves only when the gate passes; a failed gate is a verdict, not an error.
-Registry stages are deprecated in MLflow, so only aliases are used.
+The register stage (`register_pd`) logs every training run (params, metrics, plots, catalogue,
+data summary, git commit, data hashes) and registers its model as a new version with alias
+`challenger`. The gate then compares the challenger with the current `champion` *on the same
+current test data*: the champion's saved model is re-scored here rather than trusting the metrics
+it was registered with, which came from older data. `champion` moves only when the gate passes; a
+failed gate is a verdict, not an error. Registry stages are deprecated in MLflow, so only aliases
+are used.
 """
 
 from __future__ import annotations
@@ -20,19 +21,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError, DataValidationError
+from features.errors import DataValidationError, PipelineError
+from features.io import read_json
+
+if TYPE_CHECKING:
+    from features.catalogue import Catalogue
+    from models.pd_model import TrainConfig
+    from models.serving.pyfunc import ServingSpec
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_ARTIFACT_NAME = "model"
-# What the served model imports (features/ and models/ travel as code_paths).
+#: The repository packages the served model imports; they travel with it as code_paths.
+CODE_PACKAGES = ("features", "models", "collection_policy")
+# What the served model imports from PyPI.
 SERVING_REQUIREMENTS = (
     "mlflow",
     "lightgbm",
@@ -47,53 +57,23 @@ SERVING_REQUIREMENTS = (
 
 @dataclass(frozen=True)
 class GateConfig:
-    auc_tolerance: float = 0.005
-    max_ece: float = 0.02
-    max_psi: float = 0.25
-    min_auc: float = 0.60
+    """Promotion limits (params `mlflow.gate`, checked by its reader)."""
 
-    def __post_init__(self) -> None:
-        for key in ("auc_tolerance", "max_ece", "max_psi", "min_auc"):
-            v = getattr(self, key)
-            if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-                raise ConfigError(f"mlflow.gate.{key}", "must be a non-negative number", v)
-        if self.min_auc > 1:
-            raise ConfigError("mlflow.gate.min_auc", "must not exceed 1", self.min_auc)
+    auc_tolerance: float  # challenger AUC >= champion AUC - tolerance
+    max_ece: float
+    max_psi: float
+    min_auc: float  # absolute floor, also for the first version
 
 
 @dataclass(frozen=True)
 class MlflowConfig:
-    tracking_uri: str | None = None
-    experiment: str = "credit-pd"
-    model_name: str = "credit-pd"
-    gate: GateConfig = field(default_factory=GateConfig)
+    """Where runs and versions go (params `mlflow`); tracking_uri None = the repo's SQLite file."""
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> MlflowConfig:
-        if not isinstance(data, Mapping):
-            raise ConfigError("mlflow", "must be a mapping", data)
-        unknown = sorted(set(data) - {"tracking_uri", "experiment", "model_name", "gate"})
-        if unknown:
-            raise ConfigError("mlflow", f"has unknown key(s) {unknown}")
-        gate_raw = data.get("gate") or {}
-        if not isinstance(gate_raw, Mapping):
-            raise ConfigError("mlflow.gate", "must be a mapping", gate_raw)
-        bad_gate = sorted(set(gate_raw) - set(GateConfig.__dataclass_fields__))
-        if bad_gate:
-            raise ConfigError("mlflow.gate", f"has unknown key(s) {bad_gate}")
-        for key in ("experiment", "model_name"):
-            v = data.get(key, getattr(cls, key))
-            if not isinstance(v, str) or not v.strip():
-                raise ConfigError(f"mlflow.{key}", "must be a non-empty string", v)
-        uri = data.get("tracking_uri")
-        if uri is not None and not isinstance(uri, str):
-            raise ConfigError("mlflow.tracking_uri", "must be a string or null", uri)
-        return cls(
-            tracking_uri=uri or None,
-            experiment=data.get("experiment", "credit-pd"),
-            model_name=data.get("model_name", "credit-pd"),
-            gate=GateConfig(**{k: float(v) for k, v in gate_raw.items()}),
-        )
+    tracking_uri: str | None
+    experiment: str
+    model_name: str
+    gate: GateConfig
+    max_shap_values_mb: float  # attach shap_values.parquet to the run only up to this size
 
 
 def resolve_tracking_uri(configured: str | None, repo_root: str | Path) -> str:
@@ -232,7 +212,7 @@ def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, f
 
 @dataclass
 class RunInputs:
-    """Everything the train stage hands to tracking and the gate."""
+    """Everything a registration hands to tracking and the gate (built by `register_pd`)."""
 
     model_dir: Path
     metrics: dict[str, Any]
@@ -241,9 +221,10 @@ class RunInputs:
     test_target: np.ndarray
     gate_metrics: dict[str, float]
     catalogue: dict[str, Any]
-    artifacts: dict[str, Path] = field(default_factory=dict)  # name -> file or directory
+    artifacts: dict[str, Path | tuple[Path, ...]] = field(default_factory=dict)  # dir -> files/dirs
     json_artifacts: dict[str, Any] = field(default_factory=dict)  # file name -> object
     tags: dict[str, str] = field(default_factory=dict)
+    extra_metrics: dict[str, float] = field(default_factory=dict)  # e.g. the explain checks
     data_hash: str = ""
     training_window: str = ""
     serving: Any = (
@@ -286,7 +267,7 @@ def score_registered_model(model_uri: str, frame: pd.DataFrame, y: np.ndarray) -
     import mlflow
     import yaml
 
-    from models import metrics
+    from models.metrics import auc, ece
     from models.pd_model import PDModel
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -295,7 +276,7 @@ def score_registered_model(model_uri: str, frame: pd.DataFrame, y: np.ndarray) -
         rel = conf["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
         model = PDModel.load(local / rel)
         pd_values = model.predict_pd(frame, source=model_uri)
-    return {"auc": metrics.auc(y, pd_values), "ece": metrics.ece(y, pd_values)}
+    return {"auc": auc(y, pd_values), "ece": ece(y, pd_values)}
 
 
 def log_and_register(
@@ -324,7 +305,7 @@ def log_and_register(
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     if code_paths is None:
         root = Path(__file__).resolve().parents[1]
-        code_paths = [root / "features", root / "models"]
+        code_paths = [root / package for package in CODE_PACKAGES]
     name = config.model_name
     log.info("MLflow tracking at %s, experiment '%s'", tracking_uri, config.experiment)
 
@@ -344,12 +325,14 @@ def log_and_register(
         mlflow.log_dict(inputs.metrics, "metrics.json")
         for fname, obj in inputs.json_artifacts.items():
             mlflow.log_dict(obj, fname)
-        for art_name, path in inputs.artifacts.items():
-            p = Path(path)
-            if p.is_dir():
-                mlflow.log_artifacts(str(p), art_name)
-            elif p.is_file():
-                mlflow.log_artifact(str(p), art_name)
+        for art_name, paths in inputs.artifacts.items():
+            for p in map(Path, paths if isinstance(paths, tuple) else (paths,)):
+                if p.is_dir():
+                    mlflow.log_artifacts(str(p), art_name)
+                elif p.is_file():
+                    mlflow.log_artifact(str(p), art_name)
+        if inputs.extra_metrics:
+            mlflow.log_metrics(inputs.extra_metrics)
 
         spec = inputs.serving
         model_artifacts = {MODEL_DIR_ARTIFACT: str(inputs.model_dir)}
@@ -442,3 +425,243 @@ def log_and_register(
             decision=decision,
             tracking_uri=tracking_uri,
         )
+
+
+# ------------------------------------------------------------------------------ the register stage
+@dataclass(frozen=True)
+class RegisterInputs:
+    """What a registration logs: the train stage's outputs and the feature table it used."""
+
+    model_dir: Path
+    metrics: dict[str, Any]  # reports/metrics.json (gate inputs: test auc/ece, score PSI)
+    deciles: list[dict[str, Any]]
+    plots_dir: Path
+    features: pd.DataFrame  # the whole table; the gate re-scores the champion on its test split
+    catalogue: Catalogue
+    data_files: tuple[Path, ...]  # md5 of each goes into the run's tags
+    data_reports: tuple[Path, ...] = ()  # logged under data/ when present
+    explanations: ExplainOutputs | None = None  # the explain stage's report and tables
+
+
+@dataclass(frozen=True)
+class ExplainOutputs:
+    """What the explain stage wrote; the register stage attaches it to the model's run."""
+
+    report_dir: Path  # report.html and its PNGs
+    tables_dir: Path  # shap_values, reasons and the global views (Parquet)
+    summary: dict[str, Any]  # reports/explain.json
+
+    @classmethod
+    def read(cls, report_dir: Path, tables_dir: Path, summary: Path) -> ExplainOutputs:
+        for path in (report_dir, tables_dir, summary):
+            if not path.exists():
+                raise PipelineError(f"'{path}' not found; run the explain stage first")
+        return cls(report_dir, tables_dir, read_json(summary))
+
+    def run_entries(
+        self, max_shap_values_mb: float
+    ) -> tuple[dict[str, Path | tuple[Path, ...]], dict[str, str], dict[str, float]]:
+        """Artifacts, tags and metrics for the run. shap_values.parquet (rows x features) goes
+        only up to `max_shap_values_mb`; above it a tag says where it lives (the DVC out)."""
+        from features.contracts import SHAP_VALUES
+
+        shap = self.tables_dir / SHAP_VALUES.file
+        shap_mb = shap.stat().st_size / 2**20 if shap.is_file() else 0.0
+        with_shap = shap.is_file() and shap_mb <= max_shap_values_mb
+        note = (
+            "logged"
+            if with_shap
+            else f"not logged: {shap_mb:.1f} MB > mlflow.max_shap_values_mb "
+            f"{max_shap_values_mb:g} MB; see {shap.name} in the explain stage's DVC out"
+        )
+        tables = tuple(
+            p for p in sorted(self.tables_dir.glob("*.parquet")) if p != shap or with_shap
+        )
+        s = self.summary
+        tags = {
+            "explain.top_features": ",".join(s.get("top_features", [])),
+            "explain.population": str(s.get("population", {}).get("mode", "")),
+            "explain.shap_values": note,
+        }
+        metrics = {
+            f"explain_{k}": float(s[k])
+            for k in ("check_max_abs_diff", "additivity_max_abs_err", "rows")
+            if isinstance(s.get(k), int | float)
+        }
+        artifacts = {"explain/report": self.report_dir, "explain/tables": tables}
+        return artifacts, tags, metrics
+
+
+def read_register_inputs(
+    model_dir: Path,
+    features_dir: Path,
+    metrics: Path,
+    deciles: Path,
+    plots_dir: Path,
+    data_reports: Sequence[Path] = (),
+    explanations: ExplainOutputs | None = None,
+) -> RegisterInputs:
+    """Read what the train and features stages wrote; a missing file names the stage to run."""
+    from features.catalogue import CATALOGUE_FILE
+    from features.contracts import FEATURES
+    from models.training import read_features
+
+    for path in (metrics, deciles, plots_dir):
+        if not path.exists():
+            raise PipelineError(f"'{path}' not found; run the train stage first")
+    table, catalogue = read_features(features_dir)
+    return RegisterInputs(
+        model_dir=model_dir,
+        metrics=read_json(metrics),
+        deciles=read_json(deciles),
+        plots_dir=plots_dir,
+        features=table,
+        catalogue=catalogue,
+        data_files=(features_dir / FEATURES.file, features_dir / CATALOGUE_FILE),
+        data_reports=tuple(data_reports),
+        explanations=explanations,
+    )
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registered version, its gate verdict and where it was tracked (portable form)."""
+
+    result: RegistryResult
+    model_name: str
+    tracking_uri: str  # a local store relative to the repository; never a machine's own path
+    tracking_store: str  # environment | params | default
+
+    def promotion(self) -> dict[str, Any]:
+        """reports/promotion.json: the gate's verdict, the version and the run that logged it."""
+        return {
+            **self.result.decision.to_dict(),
+            "model_name": self.model_name,
+            "run_id": self.result.run_id,
+            "tracking_uri": self.tracking_uri,
+            "tracking_store": self.tracking_store,
+        }
+
+    def headline(self) -> dict[str, Any]:
+        """reports/headline/register.json: the verdict and the version it concerns."""
+        return {
+            "promote": self.result.decision.promote,
+            "version": int(self.result.version),
+        }
+
+
+def tracking_store(configured: str | None) -> str:
+    """Which setting chose the tracking URI (the order `resolve_tracking_uri` applies)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return "environment"
+    return "params" if configured else "default"
+
+
+def portable_tracking_uri(uri: str, repo_root: str | Path) -> str:
+    """The URI as a report may record it: a local store relative to the repository root (or
+    named only by its file when it lies elsewhere); a server URI without user credentials."""
+    root = Path(repo_root).resolve()
+    for prefix in ("sqlite:///", "file://"):
+        if uri.startswith(prefix):
+            path = Path(uri[len(prefix) :])
+            if not path.is_absolute():
+                return uri
+            try:
+                return prefix + path.resolve().relative_to(root).as_posix()
+            except ValueError:
+                return f"{prefix}<outside the repository>/{path.name}"
+    parts = urlsplit(uri)
+    if parts.scheme and parts.netloc and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return uri
+
+
+def _number(value: Any) -> float:
+    """A metric read back from JSON, where NaN was written as null."""
+    return float("nan") if value is None else float(value)
+
+
+def register_pd(
+    inputs: RegisterInputs,
+    train_config: TrainConfig,
+    mlflow_config: MlflowConfig,
+    serving: ServingSpec | None,
+    repo_root: str | Path,
+) -> Registration:
+    """Log the training run, register the serving model as `challenger` and run the gate.
+
+    `serving` bundles the collection policy and reason dictionary into the registered model;
+    without it the model answers PD, score and grade only. MLflow and I/O failures become a
+    PipelineError (one message); the caller writes its reports only after this returns.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from models.pd_model import FitReport, PDModel
+
+    model = PDModel.load(inputs.model_dir)
+    frame = inputs.features
+    test = frame[frame["split"] == "test"]
+    hashes = data_hashes(inputs.data_files)
+    combined = hashlib.md5("".join(sorted(hashes.values())).encode()).hexdigest()
+    artifacts: dict[str, Path | tuple[Path, ...]] = {"plots": inputs.plots_dir}
+    for report in inputs.data_reports:
+        if report.is_file():
+            artifacts[f"data/{report.name}"] = report
+    params: dict[str, Any] = {
+        **train_config.to_flat_dict(),
+        **{f"gate.{k}": v for k, v in asdict(mlflow_config.gate).items()},
+    }
+    if serving is not None:
+        params.update(
+            {
+                "serving.tier_mode": serving.config.tier_mode,
+                "serving.top_k": serving.config.top_k,
+                "serving.policy": str(serving.policy_path),
+                "serving.reasons": str(serving.reasons_path),
+            }
+        )
+    tags = {f"data_md5.{Path(k).name}": v for k, v in hashes.items()}
+    tags["model_md5"] = file_md5(inputs.model_dir / "booster.txt")
+    extra_metrics: dict[str, float] = {}
+    if inputs.explanations is not None:
+        explain_artifacts, explain_tags, extra_metrics = inputs.explanations.run_entries(
+            mlflow_config.max_shap_values_mb
+        )
+        artifacts.update(explain_artifacts)
+        tags.update(explain_tags)
+    metrics = inputs.metrics
+    run_inputs = RunInputs(
+        model_dir=inputs.model_dir,
+        metrics=metrics,
+        params=params,
+        test_frame=test,
+        test_target=test["default"].astype("int8").to_numpy(),
+        gate_metrics={
+            "auc": _number(metrics["test"]["auc"]),
+            "ece": _number(metrics["test"]["ece"]),
+            "psi": _number(metrics["score_psi_train_test"]),
+        },
+        catalogue=inputs.catalogue.to_dict(),
+        artifacts=artifacts,
+        json_artifacts={
+            "deciles.json": inputs.deciles,
+            "fit_report.json": FitReport.from_meta(model.meta).to_dict(),
+            "data_hashes.json": hashes,
+        },
+        tags=tags,
+        extra_metrics=extra_metrics,
+        data_hash=combined,
+        training_window=str(model.meta.get("training_window", "")),
+        serving=serving,
+    )
+    store = tracking_store(mlflow_config.tracking_uri)  # before MLflow exports its URI to the env
+    try:
+        result = log_and_register(run_inputs, mlflow_config, repo_root)
+    except (MlflowException, OSError) as exc:
+        raise PipelineError(f"MLflow tracking/registry failed: {exc}") from exc
+    return Registration(
+        result=result,
+        model_name=mlflow_config.model_name,
+        tracking_uri=portable_tracking_uri(result.tracking_uri, repo_root),
+        tracking_store=store,
+    )

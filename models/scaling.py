@@ -15,24 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from features.errors import ConfigError
-
 
 @dataclass(frozen=True)
 class ScoreScaling:
-    base_points: float = 600.0
-    base_odds: float = 50.0
-    pdo: float = 20.0
+    """Points = offset + factor * ln(odds good:bad), anchored at `base_points` for `base_odds`."""
+
+    base_points: float
+    base_odds: float
+    pdo: float
 
     def __post_init__(self) -> None:
-        if not (self.base_odds > 0 and math.isfinite(self.base_odds)):
-            raise ConfigError(
-                "train.scaling.base_odds", "must be a positive number", self.base_odds
+        # A sanity check for direct construction and model files; params are checked by their reader.
+        finite = all(math.isfinite(v) for v in (self.base_points, self.base_odds, self.pdo))
+        if not (finite and self.base_odds > 0 and self.pdo > 0):
+            raise ValueError(
+                f"score scaling needs finite values and positive base odds and PDO, got {self}"
             )
-        if not (self.pdo > 0 and math.isfinite(self.pdo)):
-            raise ConfigError("train.scaling.pdo", "must be a positive number", self.pdo)
-        if not math.isfinite(self.base_points):
-            raise ConfigError("train.scaling.base_points", "must be a number", self.base_points)
 
     @property
     def factor(self) -> float:
@@ -59,52 +57,40 @@ class ScoreScaling:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScoreScaling:
-        try:
-            return cls(
-                base_points=float(data.get("base_points", 600)),
-                base_odds=float(data.get("base_odds", 50)),
-                pdo=float(data.get("pdo", 20)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError("train.scaling", f"must hold numbers ({exc})", dict(data)) from None
+        """Read back `to_dict` (a saved model's meta); every key must be there."""
+        return cls(
+            base_points=float(data["base_points"]),
+            base_odds=float(data["base_odds"]),
+            pdo=float(data["pdo"]),
+        )
 
 
 @dataclass(frozen=True)
 class MasterScale:
-    """Ordered grades with upper PD bounds; the last bound must be 1.0 so every PD gets a grade."""
+    """Ordered grades with upper PD bounds; the last bound must be 1.0 so every PD gets a grade.
+
+    The rules live here (ValueError); the params reader reports a broken `train.grades` with them.
+    """
 
     names: tuple[str, ...]
     upper_bounds: tuple[float, ...]
 
     def __post_init__(self) -> None:
         if not self.names or len(self.names) != len(self.upper_bounds):
-            raise ConfigError(
-                "train.grades", "must map at least one grade name to an upper PD bound"
-            )
+            raise ValueError("must map at least one grade name to an upper PD bound")
         if len(set(self.names)) != len(self.names):
-            raise ConfigError("train.grades", "grade names must be unique", list(self.names))
+            raise ValueError(f"grade names must be unique, got {list(self.names)}")
         b = self.upper_bounds
         if any(not (0 < x <= 1) for x in b):
-            raise ConfigError("train.grades", "upper PD bounds must lie in (0, 1]", list(b))
+            raise ValueError(f"upper PD bounds must lie in (0, 1], got {list(b)}")
         if any(b2 <= b1 for b1, b2 in zip(b, b[1:], strict=False)):
-            raise ConfigError(
-                "train.grades", "upper PD bounds must increase, best grade first", list(b)
-            )
+            raise ValueError(f"upper PD bounds must increase, best grade first, got {list(b)}")
         if b[-1] != 1.0:
-            raise ConfigError("train.grades", "the last grade's upper bound must be 1.0", b[-1])
-
-    @classmethod
-    def from_mapping(cls, grades: Mapping[str, Any]) -> MasterScale:
-        if not isinstance(grades, Mapping) or not grades:
-            raise ConfigError("train.grades", "must be a mapping grade -> upper PD bound", grades)
-        try:
-            bounds = tuple(float(v) for v in grades.values())
-        except (TypeError, ValueError):
-            raise ConfigError("train.grades", "bounds must be numbers", dict(grades)) from None
-        return cls(names=tuple(str(k) for k in grades), upper_bounds=bounds)
+            raise ValueError(f"the last grade's upper bound must be 1.0, got {b[-1]}")
 
     @classmethod
     def from_pairs(cls, pairs: Sequence[Sequence[Any]]) -> MasterScale:
+        """Read back `to_list` (a saved model's meta)."""
         return cls(
             names=tuple(str(p[0]) for p in pairs), upper_bounds=tuple(float(p[1]) for p in pairs)
         )

@@ -1,4 +1,6 @@
-"""Wiring shared by the stage entrypoints: params loading, logging, clean error exits."""
+"""Wiring shared by the stage entrypoints: the command line, logging, clean error exits.
+
+Params are read by `pipelines.params`."""
 
 from __future__ import annotations
 
@@ -7,38 +9,11 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import yaml
-
-from features.errors import ConfigError, PipelineError
+from features.errors import PipelineError
+from pipelines.params import DEFAULT_PARAMS
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PARAMS = "params.yaml"
-
-
-def load_params(path: str | os.PathLike[str] = DEFAULT_PARAMS) -> dict[str, Any]:
-    """Read params.yaml; only entrypoints call this."""
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError("params", f"file not found at {p}", source=str(p))
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError("params", f"is not valid YAML: {exc}", source=str(p)) from None
-    if not isinstance(data, dict):
-        raise ConfigError("params", "must be a mapping at the top level", source=str(p))
-    return data
-
-
-def section(params: dict[str, Any], key: str) -> dict[str, Any]:
-    """Return params[key] as a mapping, with a clear error if absent."""
-    value = params.get(key)
-    if not isinstance(value, dict):
-        raise ConfigError(key, "must be a mapping section", value)
-    return value
 
 
 def setup_logging(verbose: bool = False) -> None:

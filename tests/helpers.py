@@ -1,4 +1,6 @@
-"""Test helpers: environment for subprocesses and a temp copy of the repo for end-to-end runs."""
+"""Test and benchmark helpers: subprocess environment, a temp copy of the repo, real servers.
+
+The benchmarks import these too (`benchmarks/harness.py`), so each exists once."""
 
 from __future__ import annotations
 
@@ -43,8 +45,8 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def copy_repo(dest: Path) -> Path:
-    """Copy the project's source (not data) into `dest` and make it a git+dvc repo with one commit."""
+def copy_source(dest: Path) -> Path:
+    """Copy the project's source and configuration (not data, envs or caches) into `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
     for item in REPO_ITEMS:
         src = REPO / item
@@ -56,6 +58,12 @@ def copy_repo(dest: Path) -> Path:
             shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, target)
+    return dest
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the project's source into `dest` and make it a git+dvc repo with one commit."""
+    copy_source(dest)
     env = subprocess_env()
     env["PYTHONPATH"] = str(dest)
     for cmd in (

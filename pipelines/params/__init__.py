@@ -46,6 +46,17 @@ class Params:
         """Top-level section `key`, which must hold exactly `keys`."""
         return self.parser.section(self.data[key], key, keys)
 
+    def keys(self, key: str, names: Iterable[str]) -> Section:
+        """Some keys of a section another stage owns: each must be present; the rest are not
+        read here (the owning stage's reader checks them)."""
+        parser = self.parser
+        data = parser.mapping(self.data[key], key)
+        names = tuple(names)
+        for name in names:
+            if name not in data:
+                raise parser.fail(f"{key}.{name}", "is required")
+        return Section(parser, {name: data[name] for name in names}, key)
+
     def seed(self) -> int:
         return self.parser.integer(self.data["seed"], "seed", lo=0, hi=2**32 - 1)
 

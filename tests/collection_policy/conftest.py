@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -67,3 +68,60 @@ def accounts() -> Callable[..., pd.DataFrame]:
         return pd.DataFrame(rows)
 
     return make
+
+
+def book_tables(n: int = 400, with_score_split: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores and feature tables of a small book, as the train and features stages write them:
+    half current book ('score', or 'validation' without one), half labelled 'test'; the feature
+    table is shuffled (joins must go by key)."""
+    rng = np.random.default_rng(11)
+    split = np.where(np.arange(n) < n // 2, "score" if with_score_split else "validation", "test")
+    dates = np.where(split == "test", np.datetime64("2025-01-01"), np.datetime64("2026-01-01"))
+    dpd = rng.choice([0, 0, 0, 3, 12, 40, 75, 100, 150], n)
+    pd_ = np.clip(0.02 + dpd / 200 + rng.normal(0, 0.05, n), 0.001, 0.999)
+    default = (rng.random(n) < pd_).astype(int)
+    scores = pd.DataFrame(
+        {
+            "account_id": np.arange(n, dtype=np.int64),
+            "observation_date": pd.to_datetime(dates),
+            "split": split,
+            "default": pd.array(np.where(split == "score", pd.NA, default), dtype="Int8"),
+            "raw_score": np.log(pd_ / (1 - pd_)),
+            "pd": pd_,
+            "score": 600 - 20 * np.log2(pd_ / (1 - pd_) * 50),
+            "grade": rng.choice(list("ABCDEFG"), n),
+        }
+    )
+    overdue = np.where(dpd > 0, rng.choice([40.0, 300.0, 900.0, 3000.0], n), 0.0)
+    features = pd.DataFrame(
+        {
+            "account_id": scores["account_id"],
+            "observation_date": scores["observation_date"],
+            "default": scores["default"],
+            "split": split,
+            "some_feature": rng.normal(size=n),
+            "policy__days_past_due": dpd.astype(np.int16),
+            "policy__overdue_amount": overdue,
+            "policy__first_time_delinquency": rng.random(n) < 0.4,
+            "policy__dispute": rng.random(n) < 0.02,
+            "policy__hardship": rng.random(n) < 0.02,
+            "policy__opt_out": rng.random(n) < 0.02,
+            "policy__deceased": rng.random(n) < 0.005,
+            "policy__timezone": rng.choice(["Asia/Shanghai", "Asia/Urumqi"], n),
+            "policy__outstanding_balance": overdue + rng.choice([0.0, 500.0, 8000.0], n),
+        }
+    ).sample(frac=1.0, random_state=1)  # order must not matter
+    return scores, features
+
+
+def tiers_config(**overrides: Any) -> Any:
+    """The shipped params' tiers settings as a TiersConfig, with overrides."""
+    from collection_policy.book import TiersConfig
+
+    values: dict[str, Any] = {
+        "policy": POLICY_PATH,
+        "mode": "rules",
+        "score_file": None,
+        "backtest_split": "test",
+    }
+    return TiersConfig(**{**values, **overrides})

@@ -9,16 +9,15 @@ import pandas as pd
 import pytest
 
 from collection_policy.engine import (
-    FEATURE_COLUMN_MAP,
     OUTPUT_COLUMNS,
     accounts_from_features,
     assign_tiers,
     contact_allowed,
     may_contact_at,
     split_names,
-    summarise_tiers,
 )
 from collection_policy.loader import policy_from_dict
+from features.contracts import FEATURE_TO_POLICY
 from features.errors import DataValidationError
 
 LATE = {"days_past_due": 100, "overdue_amount": 2000.0, "pd": 0.7, "outstanding_balance": 8000.0}
@@ -302,8 +301,8 @@ def test_flags_accept_nullable_boolean_and_01(policy, accounts):
 
 def test_accounts_from_features_maps_policy_columns(policy, accounts):
     base = accounts(LATE)
-    feat = base.rename(columns={v: k for k, v in FEATURE_COLUMN_MAP.items()})
-    assert all(c.startswith("policy__") for c in FEATURE_COLUMN_MAP)
+    feat = base.rename(columns={v: k for k, v in FEATURE_TO_POLICY.items()})
+    assert all(c.startswith("policy__") for c in FEATURE_TO_POLICY)
     pd.testing.assert_frame_equal(
         assign_tiers(accounts_from_features(feat), policy), assign_tiers(base, policy)
     )
@@ -327,20 +326,3 @@ def test_row_order_does_not_matter(policy, accounts):
         perm = rng.permutation(len(df))
         b = assign_tiers(df.iloc[perm], policy, mode)
         pd.testing.assert_frame_equal(a.iloc[perm], b)
-
-
-def test_summary_totals(policy, accounts):
-    df = accounts({}, {"pd": 0.4}, LATE, {**LATE, "days_past_due": 150}, {**LATE, "dispute": True})
-    out = assign_tiers(df, policy)
-    labels = pd.Series([0, 0, 1, 1, pd.NA], dtype="Int8")
-    s = summarise_tiers(df, out, policy, labels)
-    assert s["accounts"] == 5
-    assert sum(t["accounts"] for t in s["tiers"].values()) == 5
-    exposure = np.maximum(df["outstanding_balance"], df["overdue_amount"])
-    assert s["expected_loss"] == pytest.approx(float((df["pd"] * exposure).sum()))
-    assert sum(t["expected_loss"] for t in s["tiers"].values()) == pytest.approx(s["expected_loss"])
-    assert s["tiers"]["T4"]["bad_rate"] == 1.0 and s["tiers"]["T0"]["labelled"] == 2
-    assert s["handling"]["dispute_resolution"] == 1
-    assert s["guardrails_applied"]["stop_contact_dispute"] == 1
-    assert s["tiers"]["T0"]["contact_cost"] == 0.0  # the disputed account costs nothing
-    assert s["rules_vs_ev"]["crosstab_rules_by_ev"]["T4"]["T4"] >= 1

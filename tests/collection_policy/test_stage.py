@@ -10,50 +10,21 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.errors import DataValidationError
+from features.errors import ConfigError, DataValidationError, PipelineError
 from pipelines.tiers import build_parser, main
 
-POLICY_PATH = Path(__file__).resolve().parents[2] / "configs" / "collection_policy.yaml"
+from .conftest import POLICY_PATH, REPO, book_tables
+
+
+def _write_params(path: Path, **tiers: object) -> None:
+    """The repository's params.yaml with the tiers section changed."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["tiers"] = {**params["tiers"], "policy": str(POLICY_PATH), **tiers}
+    path.write_text(yaml.safe_dump(params))
 
 
 def _inputs(tmp: Path, n: int = 400, with_score_split: bool = True) -> dict[str, Path]:
-    rng = np.random.default_rng(11)
-    split = np.where(np.arange(n) < n // 2, "score" if with_score_split else "validation", "test")
-    dates = np.where(split == "test", np.datetime64("2025-01-01"), np.datetime64("2026-01-01"))
-    dpd = rng.choice([0, 0, 0, 3, 12, 40, 75, 100, 150], n)
-    pd_ = np.clip(0.02 + dpd / 200 + rng.normal(0, 0.05, n), 0.001, 0.999)
-    default = (rng.random(n) < pd_).astype(int)
-    scores = pd.DataFrame(
-        {
-            "account_id": np.arange(n, dtype=np.int64),
-            "observation_date": pd.to_datetime(dates),
-            "split": split,
-            "default": pd.array(np.where(split == "score", pd.NA, default), dtype="Int8"),
-            "raw_score": np.log(pd_ / (1 - pd_)),
-            "pd": pd_,
-            "score": 600 - 20 * np.log2(pd_ / (1 - pd_) * 50),
-            "grade": rng.choice(list("ABCDEFG"), n),
-        }
-    )
-    overdue = np.where(dpd > 0, rng.choice([40.0, 300.0, 900.0, 3000.0], n), 0.0)
-    features = pd.DataFrame(
-        {
-            "account_id": scores["account_id"],
-            "observation_date": scores["observation_date"],
-            "default": scores["default"],
-            "split": split,
-            "some_feature": rng.normal(size=n),
-            "policy__days_past_due": dpd.astype(np.int16),
-            "policy__overdue_amount": overdue,
-            "policy__first_time_delinquency": rng.random(n) < 0.4,
-            "policy__dispute": rng.random(n) < 0.02,
-            "policy__hardship": rng.random(n) < 0.02,
-            "policy__opt_out": rng.random(n) < 0.02,
-            "policy__deceased": rng.random(n) < 0.005,
-            "policy__timezone": rng.choice(["Asia/Shanghai", "Asia/Urumqi"], n),
-            "policy__outstanding_balance": overdue + rng.choice([0.0, 500.0, 8000.0], n),
-        }
-    ).sample(frac=1.0, random_state=1)  # order must not matter
+    scores, features = book_tables(n, with_score_split)
     paths = {
         "scores": tmp / "scores.parquet",
         "features": tmp / "features.parquet",
@@ -61,9 +32,7 @@ def _inputs(tmp: Path, n: int = 400, with_score_split: bool = True) -> dict[str,
     }
     scores.to_parquet(paths["scores"], index=False)
     features.to_parquet(paths["features"], index=False)
-    paths["params"].write_text(
-        yaml.safe_dump({"tiers": {"policy": str(POLICY_PATH), "mode": "rules", "score_file": None}})
-    )
+    _write_params(paths["params"], mode="rules", score_file=None)
     return paths
 
 
@@ -71,6 +40,7 @@ def _run(tmp: Path, paths: dict[str, Path], *extra: str) -> dict[str, Path]:
     out = {
         "out": tmp / "out" / "tiers.parquet",
         "summary": tmp / "reports" / "tiers.json",
+        "headline": tmp / "reports" / "headline" / "tiers.json",
         "plot": tmp / "reports" / "tiers.png",
         "policy_summary": tmp / "reports" / "policy_summary.md",
     }
@@ -81,6 +51,7 @@ def _run(tmp: Path, paths: dict[str, Path], *extra: str) -> dict[str, Path]:
         "--reasons", str(paths.get("reasons", tmp / "no_reasons.parquet")),
         "--out", str(out["out"]),
         "--summary", str(out["summary"]),
+        "--headline", str(out["headline"]),
         "--plot", str(out["plot"]),
         "--policy-summary", str(out["policy_summary"]),
         *extra,
@@ -111,6 +82,14 @@ def test_stage_tiers_the_current_book(tmp_path):
     assert s["backtest"]["split"] == "test" and s["backtest"]["labelled"] == 200
     assert "bad_rate" in s["backtest"]["tiers"]["T0"]
     assert out["plot"].stat().st_size > 10_000
+    headline = json.loads(out["headline"].read_text())
+    assert headline["accounts"] == 200
+    assert headline["tier_share"] == {k: t["share"] for k, t in s["tiers"].items()}
+    assert (
+        headline["bad_rate_rises_with_rules_tier"]
+        == s["backtest"]["bad_rate_rises_with_rules_tier"]
+    )
+    assert "fingerprint" not in json.dumps(headline)  # only numbers a reviewer compares
     md = out["policy_summary"].read_text()
     assert md.startswith("# Collection policy") and "first_time_small_overdue_grace" in md
 
@@ -139,9 +118,7 @@ def test_stage_joins_top_reasons(tmp_path):
 
 def test_stage_expected_value_mode_and_test_split_fallback(tmp_path):
     paths = _inputs(tmp_path, with_score_split=False)
-    params = yaml.safe_load(paths["params"].read_text())
-    params["tiers"]["mode"] = "expected_value"
-    paths["params"].write_text(yaml.safe_dump(params))
+    _write_params(paths["params"], mode="expected_value")
     out = _run(tmp_path, paths)
     tiers = pd.read_parquet(out["out"])
     assert set(tiers["split"]) == {"test"} and (tiers["mode"] == "expected_value").all()
@@ -168,11 +145,24 @@ def test_stage_tiers_a_score_file_when_no_current_book(tmp_path):
     )
     book = scores.drop(columns=["split", "observation_date"]).merge(feats, on="account_id")
     book.to_parquet(tmp_path / "book.parquet", index=False)
-    params = yaml.safe_load(paths["params"].read_text())
-    params["tiers"]["score_file"] = str(tmp_path / "book.parquet")
-    paths["params"].write_text(yaml.safe_dump(params))
+    _write_params(paths["params"], score_file=str(tmp_path / "book.parquet"))
     out = _run(tmp_path, paths)
     tiers = pd.read_parquet(out["out"])
     assert len(tiers) == 50 and set(tiers["split"]) == {"score_file"}
     s = json.loads(out["summary"].read_text())
     assert s["population"].startswith("score_file:") and s["backtest"]["split"] == "test"
+
+
+def test_stage_rejects_a_bad_tiers_param_before_reading_data(tmp_path):
+    paths = _inputs(tmp_path)
+    _write_params(paths["params"], backtest_split="score")
+    with pytest.raises(ConfigError, match="tiers.backtest_split: expected one of"):
+        _run(tmp_path, paths)
+    assert not (tmp_path / "out").exists()
+
+
+def test_stage_names_the_stage_to_run_when_scores_are_missing(tmp_path):
+    paths = _inputs(tmp_path)
+    paths["scores"].unlink()
+    with pytest.raises(PipelineError, match="run the train stage"):
+        _run(tmp_path, paths)

@@ -10,15 +10,17 @@ from hypothesis import strategies as st
 
 from features.behavioural import (
     NEVER_DELINQUENT_MONTHS,
-    POLICY_COLUMNS,
     build_behavioural_features,
     core_window_aggregates,
 )
 from features.catalogue import to_model_frame
+from features.contracts import POLICY_FEATURE_COLUMNS
 from features.errors import DataValidationError
 
+WINDOWS = (3, 6, 12)  # explicit: the tests name columns such as max_dpd_3m
 
-def _reference(customers, statements, obs_row, windows=(3, 6, 12)) -> dict:
+
+def _reference(customers, statements, obs_row, windows=WINDOWS) -> dict:
     """Straightforward per-observation computation the vectorised engine must match."""
     acc, date = obs_row["account_id"], obs_row["observation_date"]
     cust = customers.set_index("account_id").loc[acc]
@@ -71,7 +73,7 @@ def _reference(customers, statements, obs_row, windows=(3, 6, 12)) -> dict:
 
 def test_matches_per_row_reference(book):
     customers, statements, observations = book
-    frame, _ = build_behavioural_features(customers, statements, observations)
+    frame, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
     for i in range(len(observations)):
         ref = _reference(customers, statements, observations.iloc[i])
         for name, expected in ref.items():
@@ -84,19 +86,21 @@ def test_matches_per_row_reference(book):
 
 def test_row_order_and_statement_order_do_not_matter(book):
     customers, statements, observations = book
-    base, _ = build_behavioural_features(customers, statements, observations)
+    base, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
     shuffled = statements.sample(frac=1.0, random_state=3)
-    again, _ = build_behavioural_features(customers, shuffled, observations)
+    again, _ = build_behavioural_features(customers, shuffled, observations, WINDOWS)
     pd.testing.assert_frame_equal(base, again)
 
 
 def test_frame_layout_follows_contract(book):
     customers, statements, observations = book
-    frame, cat = build_behavioural_features(customers, statements, observations)
+    frame, cat = build_behavioural_features(customers, statements, observations, WINDOWS)
     assert len(frame) == len(observations)
     assert list(frame.columns[:4]) == ["account_id", "observation_date", "default", "is_current"]
     assert list(frame.columns[4 : 4 + len(cat.features)]) == cat.model_columns
-    assert list(frame.columns[4 + len(cat.features) :]) == cat.protected + list(POLICY_COLUMNS)
+    assert list(frame.columns[4 + len(cat.features) :]) == cat.protected + list(
+        POLICY_FEATURE_COLUMNS
+    )
     # protected attributes sit beside the features, never inside them
     assert cat.protected == ["protected__age_band"]
     assert "age_band" not in cat.model_columns
@@ -165,21 +169,21 @@ def test_point_in_time_future_statements_do_not_change_features(
 def test_past_statement_change_does_change_features(book):
     """Guard against the property test passing vacuously."""
     customers, statements, observations = book
-    before, _ = build_behavioural_features(customers, statements, observations)
+    before, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
     s = statements.copy()
     date = observations["observation_date"].iloc[0]
     hit = s.index[s["statement_date"] == date - pd.DateOffset(months=1)][0]
     s.loc[hit, "days_past_due"] = np.int16(250)
-    after, _ = build_behavioural_features(customers, s, observations)
+    after, _ = build_behavioural_features(customers, s, observations, WINDOWS)
     assert not before["max_dpd_3m"].equals(after["max_dpd_3m"])
 
 
 def test_current_book_uses_the_same_code_path(book):
     customers, statements, observations = book
-    frame, _ = build_behavioural_features(customers, statements, observations)
+    frame, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
     current = observations[observations["is_current"]].copy()
     as_labelled = current.assign(is_current=False, default=pd.array([0] * len(current), "Int8"))
-    alone, cat = build_behavioural_features(customers, statements, as_labelled)
+    alone, cat = build_behavioural_features(customers, statements, as_labelled, WINDOWS)
     mixed = frame[frame["is_current"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(
         mixed[cat.model_columns], alone[cat.model_columns], check_dtype=True
@@ -188,9 +192,9 @@ def test_current_book_uses_the_same_code_path(book):
 
 def test_core_aggregates_match_full_build(book):
     customers, statements, observations = book
-    frame, _ = build_behavioural_features(customers, statements, observations)
+    frame, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
     core = core_window_aggregates(
-        statements, observations, customers.set_index("account_id")["credit_limit"]
+        statements, observations, customers.set_index("account_id")["credit_limit"], WINDOWS
     )
     for col in core.columns:
         np.testing.assert_allclose(core[col], frame[col].astype(float), rtol=1e-5, equal_nan=True)
@@ -204,7 +208,7 @@ def test_account_without_history_gets_missing_not_zero(book):
             "observation_date": [pd.Timestamp("2023-06-01")],
         }
     )
-    frame, _ = build_behavioural_features(customers, statements, obs)
+    frame, _ = build_behavioural_features(customers, statements, obs, WINDOWS)
     assert np.isnan(frame.at[0, "max_dpd_3m"])
     assert np.isnan(frame.at[0, "late_payments_12m"])
     assert frame.at[0, "policy__days_past_due"] == 0
@@ -215,7 +219,7 @@ def test_duplicate_statement_is_rejected(book):
     customers, statements, observations = book
     dup = pd.concat([statements, statements.iloc[[5]]], ignore_index=True)
     with pytest.raises(DataValidationError, match="two statements"):
-        build_behavioural_features(customers, dup, observations)
+        build_behavioural_features(customers, dup, observations, WINDOWS)
 
 
 def test_unknown_account_is_rejected(book):
@@ -223,4 +227,4 @@ def test_unknown_account_is_rejected(book):
     obs = observations.copy()
     obs.loc[0, "account_id"] = 999_999
     with pytest.raises(DataValidationError, match="account_id"):
-        build_behavioural_features(customers, statements, obs)
+        build_behavioural_features(customers, statements, obs, WINDOWS)

@@ -96,3 +96,32 @@ def test_leakage_guard_names_feature_and_remedies():
     assert "data.table.drop_columns" in msg and "features.allow_leaky_features" in msg
     assert isinstance(err.value, PipelineError)
     assert check_leakage(rep, 0.95, allowed=["leak"]) == ["leak"]
+
+
+def test_numeric_psi_is_the_stats_psi():
+    """One PSI: without missing values the report's PSI is `stats.psi` (deciles, ten bins)."""
+    from features.stats import psi
+
+    ref, cur = pd.Series(RNG.normal(0, 1, N)), pd.Series(RNG.normal(0.3, 1, N // 2))
+    assert population_stability(ref, cur) == psi(ref.to_numpy(), cur.to_numpy())
+    dpd = pd.Series(np.where(RNG.random(N) < 0.8, 0.0, RNG.integers(1, 90, N)))
+    later = pd.Series(np.where(RNG.random(N) < 0.6, 0.0, RNG.integers(1, 90, N)))
+    assert population_stability(dpd, later) == psi(dpd.to_numpy(), later.to_numpy())
+
+
+def test_a_change_in_missingness_is_a_shift():
+    ref = pd.Series(RNG.normal(0, 1, N))
+    cur = pd.Series(np.where(RNG.random(N) < 0.3, np.nan, RNG.normal(0, 1, N)))
+    assert population_stability(ref, cur) > 0.25
+    assert population_stability(cur, cur.sample(frac=1, random_state=2)) < 1e-9
+
+
+def test_single_feature_auc_is_the_stats_auc():
+    """Missing placed at either end gives the same AUC as stats.auc on finite stand-ins."""
+    from features.stats import auc
+
+    v = np.where(RNG.random(N) < 0.2, np.nan, Y + RNG.normal(0, 1, N))
+    low = auc(Y, np.where(np.isnan(v), np.nanmin(v) - 1, v))
+    high = auc(Y, np.where(np.isnan(v), np.nanmax(v) + 1, v))
+    expected = max(max(low, 1 - low), max(high, 1 - high))
+    assert single_feature_auc(pd.Series(v), Y) == pytest.approx(expected, abs=1e-12)

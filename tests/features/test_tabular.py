@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from features.catalogue import Catalogue, to_model_frame
-from features.errors import DataValidationError
+from features.errors import DataValidationError, InvalidConfig
 from features.tabular import TableFeatureConfig, build_table_features
+
+CFG = TableFeatureConfig(date_parts=False, max_categories=50)
 
 
 def _loans(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -37,7 +39,7 @@ def _split(n: int, train: int) -> pd.Series:
 
 def test_types_protected_and_policy_columns():
     loans = _loans()
-    frame, cat = build_table_features(loans, _split(400, 300), protected=["gender"])
+    frame, cat = build_table_features(loans, _split(400, 300), protected=["gender"], cfg=CFG)
     names = cat.model_columns
     assert "gender" not in names and "protected__gender" in frame
     assert cat.protected == ["protected__gender"]
@@ -62,7 +64,7 @@ def test_types_protected_and_policy_columns():
 
 def test_date_parts_when_asked():
     frame, cat = build_table_features(
-        _loans(), _split(400, 300), cfg=TableFeatureConfig(date_parts=True)
+        _loans(), _split(400, 300), cfg=TableFeatureConfig(date_parts=True, max_categories=50)
     )
     assert {"issue_d_year", "issue_d_month", "issue_d_dayofweek", "observation_month"} <= set(
         cat.model_columns
@@ -73,7 +75,7 @@ def test_date_parts_when_asked():
 def test_categories_learned_on_training_rows_only_and_unseen_scores_missing():
     loans = _loans()
     loans.loc[300:, "grade"] = "Z"  # appears only outside training
-    frame, cat = build_table_features(loans, _split(400, 300))
+    frame, cat = build_table_features(loans, _split(400, 300), cfg=CFG)
     assert "Z" not in cat.spec("grade").categories
     assert frame.loc[300:, "grade"].isna().all()
     # scoring later: an unseen value maps to missing instead of failing
@@ -90,21 +92,21 @@ def test_numeric_column_with_a_typo_names_column_and_row():
     loans["loan_amnt"] = loans["loan_amnt"].astype(str)
     loans.loc[17, "loan_amnt"] = "12k"
     with pytest.raises(DataValidationError) as err:
-        build_table_features(loans, _split(400, 300))
+        build_table_features(loans, _split(400, 300), cfg=CFG)
     assert err.value.column == "loan_amnt" and err.value.row == 17
     assert "12k" in str(err.value) and "drop_columns" in str(err.value)
 
 
 def test_policy_columns_taken_from_same_named_table_columns():
     loans = _loans().assign(days_past_due=np.arange(400) % 3, dispute=np.arange(400) % 2 == 0)
-    frame, _ = build_table_features(loans, _split(400, 300))
+    frame, _ = build_table_features(loans, _split(400, 300), cfg=CFG)
     np.testing.assert_array_equal(frame["policy__days_past_due"], np.arange(400) % 3)
     assert frame["policy__dispute"].sum() == 200
 
 
 def test_missing_protected_column_is_reported():
     with pytest.raises(DataValidationError, match="protected"):
-        build_table_features(_loans(), _split(400, 300), protected=["race"])
+        build_table_features(_loans(), _split(400, 300), protected=["race"], cfg=CFG)
 
 
 def test_flags_are_never_guessed_for_tables_with_arrears():
@@ -118,14 +120,22 @@ def test_flags_are_never_guessed_for_tables_with_arrears():
             "dispute": [True, None] + [False] * 38,
         }
     )
-    frame, _ = build_table_features(loans, _split(40, 30))
+    frame, _ = build_table_features(loans, _split(40, 30), cfg=CFG)
     assert frame["policy__days_past_due"].tolist()[:2] == [0, 5]
     assert frame["policy__dispute"].isna().sum() == 1  # a missing value stays missing
     assert frame["policy__deceased"].isna().all()  # an absent flag column is not invented
 
 
 def test_table_mode_fills_every_policy_input_of_the_contract():
-    from features.catalogue import POLICY_INPUT_NAMES
+    from features.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUT_NAMES
     from features.tabular import POLICY_DEFAULTS
 
     assert tuple(POLICY_DEFAULTS) == POLICY_INPUT_NAMES
+    frame, cat = build_table_features(_loans(), _split(400, 300), cfg=CFG)
+    assert tuple(cat.policy_columns) == POLICY_FEATURE_COLUMNS
+    assert list(frame.columns[-len(POLICY_FEATURE_COLUMNS) :]) == list(POLICY_FEATURE_COLUMNS)
+
+
+def test_numeric_share_is_a_library_rule():
+    with pytest.raises(InvalidConfig, match="numeric_share"):
+        TableFeatureConfig(date_parts=False, max_categories=50, numeric_share=0.2)

@@ -27,6 +27,14 @@ def test_dvc_repro_ingest_synthetic_then_failed_table_run_keeps_outputs(repo_cop
     assert run.returncode == 0, run.stderr + run.stdout
     summary = json.loads((repo_copy / "reports/ingest.json").read_text())
     assert summary["rows_rejected"] == 0 and summary["rows_in"] == summary["rows_kept"] > 800
+    headline = json.loads((repo_copy / "reports/headline/ingest.json").read_text())
+    assert headline == {
+        k: summary[k] for k in ("rows_in", "rows_kept", "rows_rejected", "default_rate")
+    }
+    shown = _dvc(repo_copy, "metrics", "show", "--json")
+    assert shown.returncode == 0 and "reports/headline/ingest.json" in shown.stdout
+    assert "reports/ingest.json" not in shown.stdout  # the detailed summary is a plain output
+    assert str(repo_copy) not in (repo_copy / "reports/ingest.json").read_text()
     obs = pd.read_parquet(repo_copy / "data/raw/observations.parquet")
     assert obs["is_current"].any() and obs.loc[~obs["is_current"], "default"].notna().all()
     assert (

@@ -108,3 +108,25 @@ def test_unreadable_and_missing_files(tmp_path: Path):
     bad.write_text("not parquet")
     with pytest.raises(DataValidationError, match="could not be read"):
         read_table(bad)
+
+
+def test_config_rules_name_the_field():
+    from features.errors import InvalidConfig
+
+    with pytest.raises(InvalidConfig, match="path") as err:
+        _cfg(path="loans.xlsx")
+    assert err.value.field == "path"
+    with pytest.raises(InvalidConfig, match="drop_columns") as err:
+        _cfg(drop_columns=("gender",))
+    assert err.value.field == "protected_columns"
+
+
+def test_unreadable_file_is_a_data_error_not_a_crash(tmp_path: Path):
+    bad = tmp_path / "loans.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(DataValidationError, match="could not be read as a table"):
+        read_table(bad)
+    gz = tmp_path / "loans.csv.gz"
+    gz.write_bytes(b"\x1f\x8b broken gzip")
+    with pytest.raises(DataValidationError, match="could not be read as a table"):
+        read_table(gz)

@@ -115,17 +115,10 @@ def feature_table() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def fast_config():
-    from models.pd_model import TrainConfig
+    """params.yaml's `train:` (what production uses) with small-data speedups."""
+    from tests.models.train_helpers import fast_train_config
 
-    return TrainConfig(
-        learning_rate=0.1,
-        num_leaves=15,
-        min_child_samples=40,
-        min_data_per_group=50,
-        num_boost_round=300,
-        early_stopping_rounds=30,
-        num_threads=1,
-    )
+    return fast_train_config()
 
 
 @pytest.fixture(scope="session")

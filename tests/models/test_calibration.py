@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from models import metrics as M
 from models.calibration import (
     IsotonicCalibrator,
     PlattCalibrator,
     calibrator_from_dict,
     make_calibrator,
 )
+from models.metrics import auc, ece, log_loss
 
 
 def _miscalibrated(n: int, seed: int):
@@ -31,9 +31,9 @@ def test_calibration_improves_log_loss_and_ece(method):
     naive = 1 / (1 + np.exp(-raw_test))
     cal = make_calibrator(method, pd_floor=0.0003).fit(raw_fit, y_fit)
     p = cal.transform(raw_test)
-    assert M.log_loss(y_test, p) < M.log_loss(y_test, naive) - 0.05
-    assert M.ece(y_test, p) < 0.01 < M.ece(y_test, naive)
-    assert M.auc(y_test, p) == pytest.approx(M.auc(y_test, naive), abs=0.005)
+    assert log_loss(y_test, p) < log_loss(y_test, naive) - 0.05
+    assert ece(y_test, p) < 0.01 < ece(y_test, naive)
+    assert auc(y_test, p) == pytest.approx(auc(y_test, naive), abs=0.005)
 
 
 @pytest.mark.parametrize("method", ["isotonic", "platt"])

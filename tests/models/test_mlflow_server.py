@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import replace
@@ -53,38 +52,28 @@ def test_train_register_gate_and_load_champion(
 ):
     import mlflow
 
-    from models.registry import GateConfig, MlflowConfig
     from models.serving.pyfunc import to_request_frame
-    from pipelines.train import TrainPaths, run_training
+    from tests.models.train_helpers import mlflow_config, train_and_register
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     fdir, truth = write_features(tmp_path, feature_table, catalogue)
-    paths = TrainPaths(
-        features_dir=fdir,
-        model_dir=tmp_path / "model",
-        scores=tmp_path / "scores.parquet",
-        metrics=tmp_path / "reports" / "metrics.json",
-        deciles=tmp_path / "reports" / "deciles.json",
-        plots_dir=tmp_path / "reports" / "plots",
-        promotion=tmp_path / "reports" / "promotion.json",
-        truth=truth,
-    )
     # The fixture's test split is small (~900 rows, ~40 defaults): ECE noise alone is ~0.02.
-    ml_cfg = MlflowConfig(experiment="it", model_name="pd-it", gate=GateConfig(max_ece=0.06))
+    ml_cfg = mlflow_config(None, experiment="it", model_name="pd-it", max_ece=0.06)
 
-    first = run_training(paths, fast_config, ml_cfg, repo_root=tmp_path)
-    promo1 = json.loads(paths.promotion.read_text())
+    first = train_and_register(tmp_path, fdir, truth, fast_config, ml_cfg)
+    promo1 = first.promotion
     assert promo1["promote"] is True and promo1["challenger_version"] == "1"
     assert promo1["tracking_uri"] == mlflow_server
-    v1_scores = pd.read_parquet(paths.scores)
+    assert promo1["tracking_store"] == "environment"
+    v1_scores = pd.read_parquet(first.paths.train.scores)
 
     # A deliberately weak challenger (two shallow trees) must not replace the champion.
     weak = replace(fast_config, num_boost_round=2, num_leaves=2, early_stopping_rounds=1)
-    second = run_training(paths, weak, ml_cfg, repo_root=tmp_path)
-    promo2 = json.loads(paths.promotion.read_text())
-    assert second["test"]["auc"] < first["test"]["auc"] - 0.005
+    second = train_and_register(tmp_path, fdir, truth, weak, ml_cfg)
+    promo2 = second.promotion
+    assert second.train.metrics["test"]["auc"] < first.train.metrics["test"]["auc"] - 0.005
     assert promo2["promote"] is False and promo2["champion_version"] == "1"
-    assert promo2["champion"]["auc"] == pytest.approx(first["test"]["auc"], abs=1e-9)
+    assert promo2["champion"]["auc"] == pytest.approx(first.train.metrics["test"]["auc"], abs=1e-9)
     assert any(r.startswith("FAIL") and "champion" in r for r in promo2["reasons"])
 
     client = mlflow.MlflowClient(tracking_uri=mlflow_server)
@@ -95,7 +84,7 @@ def test_train_register_gate_and_load_champion(
         "test_auc" in v2.tags and v2.tags["training_window"] and "Gate: rejected" in v2.description
     )
     run = client.get_run(promo1["run_id"])
-    assert run.data.metrics["test_auc"] == pytest.approx(first["test"]["auc"])
+    assert run.data.metrics["test_auc"] == pytest.approx(first.train.metrics["test"]["auc"])
     assert run.data.tags["gate_verdict"] == "promoted"
 
     mlflow.set_tracking_uri(mlflow_server)

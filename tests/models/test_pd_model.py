@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from features.catalogue import Catalogue
-from features.errors import ConfigError, DataValidationError
-from models import metrics as M
+from features.errors import DataValidationError
+from models.metrics import auc
 from models.pd_model import (
     PDModel,
-    TrainConfig,
     check_monotone,
     lgb_params,
     monotone_vector,
     train_booster,
 )
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.models.train_helpers import FAST, production_train_config, train_and_register
 
 
 def _split(df, name):
@@ -35,8 +31,8 @@ def test_discrimination_and_calibration_near_truth(trained, feature_table):
     test = _split(feature_table, "test")
     y = test["default"].astype(int).to_numpy()
     p = model.predict_pd(test)
-    oracle = M.auc(y, feature_table.attrs["true_pd"][test.index])
-    assert M.auc(y, p) > oracle - 0.05
+    oracle = auc(y, feature_table.attrs["true_pd"][test.index])
+    assert auc(y, p) > oracle - 0.05
     assert abs(p.mean() - y.mean()) < 0.015  # calibrated on held-out data: mean PD ~ bad rate
     assert report.best_iteration >= 1 and not report.monotone_violations
     assert p.min() >= model.pd_floor
@@ -114,42 +110,21 @@ def test_missing_column_is_data_error(trained, feature_table):
         model.predict_pd(feature_table.drop(columns=["utilisation"]))
 
 
-def test_config_from_params_yaml_and_errors():
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    cfg = TrainConfig.from_mapping(params["train"], seed=params["seed"])
-    assert cfg.grades.names[0] == "A" and cfg.grades.upper_bounds[-1] == 1.0
-    assert cfg.scaling.base_points == 600
-    with pytest.raises(ConfigError, match="unknown"):
-        TrainConfig.from_mapping({"learning_rte": 0.1})
-    with pytest.raises(ConfigError, match="learning_rate"):
-        TrainConfig.from_mapping({"learning_rate": 2})
-    with pytest.raises(ConfigError, match="calibration"):
-        TrainConfig.from_mapping({"calibration": "beta"})
-    with pytest.raises(ConfigError, match="whole number"):
-        TrainConfig.from_mapping({"num_leaves": 3.5})
-    with pytest.raises(ConfigError, match="path_smooth"):
-        TrainConfig.from_mapping({"path_smooth": 5.0, "monotone_constraints": True})
-    with pytest.raises(ConfigError, match="true or false"):
-        TrainConfig.from_mapping({"extra_trees": "yes"})
+def test_tests_train_what_production_trains(fast_config):
+    """The model tests use params.yaml's config; only the declared speedups differ."""
+    production = production_train_config()
+    assert production.calibration == "platt" and fast_config.calibration == "platt"
+    assert production.grades.names[0] == "A" and production.grades.upper_bounds[-1] == 1.0
+    assert production.scaling.base_points == 600
+    assert replace(fast_config, **{k: getattr(production, k) for k in FAST}) == production
 
 
 def test_stage_writes_contract_outputs(
     tmp_path, feature_table, catalogue, fast_config, write_features
 ):
-    from pipelines.train import TrainPaths, run_training
-
     fdir, truth = write_features(tmp_path, feature_table, catalogue)
-    paths = TrainPaths(
-        features_dir=fdir,
-        model_dir=tmp_path / "model",
-        scores=tmp_path / "scores" / "scores.parquet",
-        metrics=tmp_path / "reports" / "metrics.json",
-        deciles=tmp_path / "reports" / "deciles.json",
-        plots_dir=tmp_path / "reports" / "plots",
-        promotion=tmp_path / "reports" / "promotion.json",
-        truth=truth,
-    )
-    run_training(paths, fast_config, None)
+    run = train_and_register(tmp_path, fdir, truth, fast_config)
+    paths = run.paths.train
     doc = json.loads(paths.metrics.read_text())
     block = {"auc", "gini", "ks", "brier", "log_loss", "ece", "n", "bad_rate"}
     assert set(doc) == {
@@ -185,13 +160,18 @@ def test_stage_writes_contract_outputs(
         rows = json.loads((paths.plots_dir / f"{name}.json").read_text())
         assert isinstance(rows, list) and rows
     assert json.loads(paths.deciles.read_text())[0]["decile"] == 1
-    assert json.loads(paths.promotion.read_text())["promote"] is None
+    # train leaves the registry to the register stage: no promotion record, no registration
+    assert run.registration is None and not run.paths.register.promotion.exists()
+    headline = json.loads(paths.headline.read_text())
+    assert headline["test_auc"] == doc["test"]["auc"]
+    assert headline["oracle_test_auc"] == doc["oracle_test"]["auc"]
+    assert run.train.metrics == doc
     loaded = PDModel.load(paths.model_dir)
     assert loaded.meta["metrics"]["test"]["auc"] == pytest.approx(doc["test"]["auc"])
 
 
 def test_stage_rejects_bad_split(tmp_path, feature_table, catalogue, write_features):
-    from pipelines.train import read_features
+    from models.training import read_features
 
     bad = feature_table.copy()
     bad["split"] = bad["split"].replace({"validation": "valid"})

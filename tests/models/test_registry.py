@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from features.errors import ConfigError
 from models.registry import (
+    Decision,
     GateConfig,
-    MlflowConfig,
+    Registration,
+    RegistryResult,
     data_hashes,
     decide_promotion,
     file_md5,
     flatten_metrics,
+    portable_tracking_uri,
     resolve_tracking_uri,
     serving_requirements,
+    tracking_store,
 )
 
 GATE = GateConfig(auc_tolerance=0.005, max_ece=0.02, max_psi=0.25, min_auc=0.6)
@@ -68,17 +68,40 @@ def test_tracking_uri_precedence(monkeypatch, tmp_path):
     assert resolve_tracking_uri("http://x:5000", tmp_path) == "http://env:1"
 
 
-def test_mlflow_config_from_params_and_errors():
-    repo = Path(__file__).resolve().parents[2]
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    cfg = MlflowConfig.from_mapping(params["mlflow"])
-    assert cfg.model_name == "credit-pd" and cfg.gate.max_ece > 0
-    with pytest.raises(ConfigError, match="unknown"):
-        MlflowConfig.from_mapping({"gate": {"max_eec": 0.1}})
-    with pytest.raises(ConfigError, match="model_name"):
-        MlflowConfig.from_mapping({"model_name": ""})
-    with pytest.raises(ConfigError):
-        GateConfig(min_auc=-1)
+def test_tracking_uri_in_reports_is_portable(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    default = f"sqlite:///{repo.resolve()}/mlflow.db"
+    assert portable_tracking_uri(default, repo) == "sqlite:///mlflow.db"
+    assert portable_tracking_uri(f"file://{repo.resolve()}/mlruns", repo) == "file://mlruns"
+    elsewhere = portable_tracking_uri(f"sqlite:///{tmp_path.resolve()}/other.db", repo)
+    assert elsewhere == "sqlite:///<outside the repository>/other.db"
+    assert str(tmp_path) not in elsewhere
+    assert portable_tracking_uri("http://127.0.0.1:5000", repo) == "http://127.0.0.1:5000"
+    assert portable_tracking_uri("https://me:secret@host/mlflow", repo) == "https://host/mlflow"
+    assert portable_tracking_uri("sqlite:///mlflow.db", repo) == "sqlite:///mlflow.db"
+
+
+def test_tracking_store_names_the_setting_that_won(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_store(None) == "default"
+    assert tracking_store("http://x:5000") == "params"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:1")
+    assert tracking_store(None) == "environment"
+
+
+def test_promotion_record_and_headline():
+    decision = decide_promotion(GOOD, None, GATE)
+    decision.challenger_version = "3"
+    result = RegistryResult("abc123", "models:/pd/3", "3", decision, "/abs/path/not/recorded")
+    registration = Registration(result, "pd", "sqlite:///mlflow.db", "default")
+    promotion = registration.promotion()
+    assert promotion["run_id"] == "abc123"  # the explain stage finds the MLflow run by this
+    assert promotion["tracking_uri"] == "sqlite:///mlflow.db"
+    assert promotion["promote"] is True and promotion["model_name"] == "pd"
+    assert "/abs/path" not in str(promotion)
+    assert registration.headline() == {"promote": True, "version": 3}
+    assert isinstance(decision, Decision)
 
 
 def test_flatten_and_hashes(tmp_path):

@@ -107,18 +107,23 @@ class Book:
 
     @property
     def paths(self):
-        from pipelines.explain import ExplainPaths
+        return stage_paths(self.root)
 
-        return ExplainPaths(
-            model_dir=self.root / "data/model",
-            features_dir=self.root / "data/features",
-            scores=self.root / "data/scores/scores.parquet",
-            metrics=self.root / "reports/metrics.json",
-            out_dir=self.root / "data/explanations",
-            report_dir=self.root / "reports/explain",
-            summary=self.root / "reports/explain.json",
-            promotion=self.root / "reports/promotion.json",
-        )
+
+def stage_paths(root: Path):
+    """The explain stage's paths under a book written by `write_book`."""
+    from pipelines.explain import ExplainPaths
+
+    return ExplainPaths(
+        model_dir=root / "data/model",
+        features_dir=root / "data/features",
+        scores=root / "data/scores/scores.parquet",
+        metrics=root / "reports/metrics.json",
+        out_dir=root / "data/explanations",
+        report_dir=root / "reports/explain",
+        summary=root / "reports/explain.json",
+        headline=root / "reports/headline/explain.json",
+    )
 
 
 def write_book(root: Path, df: pd.DataFrame, catalogue: Catalogue, booster) -> None:
@@ -168,19 +173,23 @@ def book(tmp_path_factory) -> Book:
 
 @pytest.fixture(scope="session")
 def explain_config():
-    from pipelines.explain import ExplainConfig
+    """A small, explicit configuration (the library carries no defaults)."""
+    from models.explain.run import ExplainConfig
 
     return ExplainConfig(
         top_k=4,
         sample_check_rows=100,
+        check_tolerance=1e-6,
+        raw_score_tolerance=1e-6,
         batch_rows=300,
-        reasons=str(REASONS_YAML),
+        reasons=REASONS_YAML,
         dependence_features=3,
         plot_rows=500,
         report_top_pd=3,
         population="actionable",
         actionable_min_pd=0.10,
         test_sample_rows=200,
+        seed=42,
     )
 
 
@@ -189,7 +198,7 @@ def explain_run(book, explain_config):
     """One run of the stage on the tiny book; returns (root, summary)."""
     from pipelines.explain import run_explain
 
-    summary = run_explain(book.paths, explain_config, tracking_uri=None, progress=False)
+    summary = run_explain(book.paths, explain_config, progress=False)
     return book.root, summary
 
 
@@ -206,6 +215,7 @@ def helpers():
         REPO=REPO,
         REASONS_YAML=REASONS_YAML,
         Book=Book,
+        stage_paths=stage_paths,
     )
 
 

@@ -12,20 +12,19 @@ from hypothesis import strategies as st
 
 from features.catalogue import Catalogue, FeatureSpec
 from features.errors import ConfigError
-from models.explain import reasons as R
-from models.explain import treeshap as E
+from models.explain import reasons, treeshap
 
 
 @pytest.fixture(scope="module")
 def explained(book):
     X = book.X[book.df["split"].isin(["test", "score"]).to_numpy()].reset_index(drop=True)
-    return X, E.shap_values(book.booster, X, progress=False)
+    return X, treeshap.shap_values(book.booster, X, progress=False)
 
 
 def test_top_k_positive_contributions_in_order(book, explained, reason_dictionary):
     X, res = explained
-    long = R.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=3)
-    assert list(long.columns) == R.REASON_COLUMNS
+    long = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=3)
+    assert list(long.columns) == reasons.REASON_COLUMNS
     assert (long["contribution"] > 0).all()
     assert long["rank"].between(1, 3).all()
     for row, g in long.groupby("row"):
@@ -42,7 +41,7 @@ def test_top_k_positive_contributions_in_order(book, explained, reason_dictionar
 
 def test_text_comes_from_dictionary_with_value(book, explained, reason_dictionary):
     X, res = explained
-    long = R.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=6)
+    long = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=6)
     dpd = long[(long["feature"] == "max_dpd_6m") & (long["value"] == "45")]
     assert not dpd.empty
     assert set(dpd["text"]) == {"Payments up to 45 days late in the last 6 months"}
@@ -55,28 +54,30 @@ def test_text_comes_from_dictionary_with_value(book, explained, reason_dictionar
 
 def test_fallback_phrase_for_features_not_in_dictionary(book, explained, reason_dictionary):
     X, res = explained
-    long = R.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=6)
+    long = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=6)
     mystery = long[long["feature"] == "mystery_score_x"]
     assert not mystery.empty
     first = mystery.iloc[0]
     assert first["text"] == f"High value of mystery score x ({first['value']})"
-    assert R.fallback_text("payment_ratio", 0.2, -1, False) == "Low value of payment ratio (0.2)"
-    assert R.fallback_text("region_code", "north", 0, True) == "Region code: north"
-    assert R.fallback_text("x_6m", float("nan"), 1, False) == "X 6 months not available"
+    assert (
+        reasons.fallback_text("payment_ratio", 0.2, -1, False) == "Low value of payment ratio (0.2)"
+    )
+    assert reasons.fallback_text("region_code", "north", 0, True) == "Region code: north"
+    assert reasons.fallback_text("x_6m", float("nan"), 1, False) == "X 6 months not available"
 
 
 def test_protected_attributes_never_appear(book, explained, reason_dictionary):
     """Even if a protected attribute became a model input, it is filtered out of the reasons."""
     X, res = explained
-    plain = R.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=6)
+    plain = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=6)
     assert "channel" in set(plain["feature"])  # it is a real, frequent reason...
     guarded = dataclasses.replace(book.catalogue, protected=["protected__gender", "channel"])
-    long = R.reason_codes(res.values, X, guarded, reason_dictionary, top_k=6)
+    long = reasons.reason_codes(res.values, X, guarded, reason_dictionary, top_k=6)
     assert "channel" not in set(long["feature"])  # ...until it is declared protected
     assert not long["feature"].str.startswith("protected__").any()
     assert not long["text"].str.contains("channel").any()
     # the next-best features move up instead: every row with a positive eligible feature has reasons
-    eligible = R.eligible_features(list(X.columns), guarded)
+    eligible = reasons.eligible_features(list(X.columns), guarded)
     has_pos = (res.values[:, eligible] > 0).any(axis=1)
     assert set(long["row"]) == set(np.flatnonzero(has_pos))
 
@@ -94,8 +95,8 @@ def test_protected_property(book, contribs, protected, top_k):
     c = np.asarray(contribs, dtype=np.float32)
     X = book.X.iloc[: len(c)].reset_index(drop=True)
     cat = dataclasses.replace(book.catalogue, protected=sorted(protected))
-    d = R.parse_reason_dictionary({"max_dpd_6m": "late {value:.0f}"})
-    long = R.reason_codes(c, X, cat, d, top_k=top_k)
+    d = reasons.parse_reason_dictionary({"max_dpd_6m": "late {value:.0f}"})
+    long = reasons.reason_codes(c, X, cat, d, top_k=top_k)
     assert not set(long["feature"]) & protected
     assert (long["contribution"] > 0).all()
     assert long.empty or long.groupby("row").size().max() <= top_k
@@ -104,9 +105,9 @@ def test_protected_property(book, contribs, protected, top_k):
 def test_row_wise_use_matches_batch(book, explained, reason_dictionary):
     """The served model calls it on one account: same result as the batch run."""
     X, res = explained
-    batch = R.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=4)
+    batch = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=4)
     for i in (0, 5, 17):
-        one = R.reason_codes(
+        one = reasons.reason_codes(
             res.values[i : i + 1], X.iloc[i : i + 1], book.catalogue, reason_dictionary, top_k=4
         )
         expected = batch[batch["row"] == X.index[i]].reset_index(drop=True)
@@ -115,19 +116,19 @@ def test_row_wise_use_matches_batch(book, explained, reason_dictionary):
 
 def test_wide_helper(book, explained, reason_dictionary):
     X, res = explained
-    long = R.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=4)
-    wide = R.reasons_wide(long, 4, index=X.index)
+    long = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=4)
+    wide = reasons.reasons_wide(long, 4, index=X.index)
     assert list(wide.columns) == ["reason_1", "reason_2", "reason_3", "reason_4"]
     assert len(wide) == len(X)
     r = int(long["row"].iloc[0])
     assert wide.loc[r, "reason_1"] == long[(long["row"] == r) & (long["rank"] == 1)]["text"].iloc[0]
-    dist = R.reason_distribution(long)
+    dist = reasons.reason_distribution(long)
     assert dist["accounts"].sum() == long["row"].nunique()
     assert dist["share"].sum() == pytest.approx(1.0)
 
 
 def test_dictionary_patterns_values_and_missing():
-    d = R.parse_reason_dictionary(
+    d = reasons.parse_reason_dictionary(
         {
             "max_dpd_{w}m": {
                 "text": "Up to {value:.0f} days late in {w} months",
@@ -137,50 +138,50 @@ def test_dictionary_patterns_values_and_missing():
             "flag": {"text": "Flag {value}", "missing": "Flag unknown"},
         }
     )
-    assert R.sentence("max_dpd_12m", 30.0, d) == "Up to 30 days late in 12 months"
-    assert R.sentence("max_dpd_3m", np.float32(0), d) == "Never late in 3 months"
-    assert R.sentence("max_dpd_6m", 30.0, d) == "Exact entry wins (30)"
-    assert R.sentence("flag", float("nan"), d) == "Flag unknown"
+    assert reasons.sentence("max_dpd_12m", 30.0, d) == "Up to 30 days late in 12 months"
+    assert reasons.sentence("max_dpd_3m", np.float32(0), d) == "Never late in 3 months"
+    assert reasons.sentence("max_dpd_6m", 30.0, d) == "Exact entry wins (30)"
+    assert reasons.sentence("flag", float("nan"), d) == "Flag unknown"
     # a template that cannot render on a value falls back instead of failing the batch
-    d2 = R.parse_reason_dictionary({"channel": "Channel {value:.0f}"})
-    assert R.sentence("channel", "web", d2, categorical=True) == "Channel: web"
+    d2 = reasons.parse_reason_dictionary({"channel": "Channel {value:.0f}"})
+    assert reasons.sentence("channel", "web", d2, categorical=True) == "Channel: web"
 
 
 def test_bad_dictionary_is_a_config_error(book):
     with pytest.raises(ConfigError, match="non-empty 'text'"):
-        R.parse_reason_dictionary({"max_dpd_6m": {"txt": "typo"}})
+        reasons.parse_reason_dictionary({"max_dpd_6m": {"txt": "typo"}})
     with pytest.raises(ConfigError, match="unknown field"):
-        R.parse_reason_dictionary({"max_dpd_6m": {"text": "x", "value": {}}})
-    broken = R.parse_reason_dictionary({"max_dpd_6m": "Late {valu:.0f} days"})
+        reasons.parse_reason_dictionary({"max_dpd_6m": {"text": "x", "value": {}}})
+    broken = reasons.parse_reason_dictionary({"max_dpd_6m": "Late {valu:.0f} days"})
     with pytest.raises(ConfigError, match="does not render for feature 'max_dpd_6m'"):
-        R.validate_dictionary(broken, book.catalogue)
+        reasons.validate_dictionary(broken, book.catalogue)
 
 
 def test_repo_dictionary_covers_the_behavioural_features(reason_dictionary):
     """Every feature the behavioural stage creates has a sentence that renders."""
     behavioural = pytest.importorskip("features.behavioural")
     cat = behavioural.behavioural_catalogue((3, 6, 12))
-    assert R.validate_dictionary(reason_dictionary, cat) == []
+    assert reasons.validate_dictionary(reason_dictionary, cat) == []
     for spec in cat.features:
         value = (spec.categories or ["x"])[0] if spec.dtype == "category" else 2.0
-        text = R.sentence(
+        text = reasons.sentence(
             spec.name, value, reason_dictionary, spec.direction, spec.dtype == "category"
         )
         assert text and "{" not in text and "nan" not in text
 
 
 def test_value_formatting():
-    assert R.format_value(45.0) == "45"
-    assert R.format_value(0.123456) == "0.1235"
-    assert R.format_value(None) == "missing"
-    assert R.format_value(float("nan")) == "missing"
-    assert R.format_value("web") == "web"
+    assert reasons.format_value(45.0) == "45"
+    assert reasons.format_value(0.123456) == "0.1235"
+    assert reasons.format_value(None) == "missing"
+    assert reasons.format_value(float("nan")) == "missing"
+    assert reasons.format_value("web") == "web"
 
 
 def test_shape_mismatch_and_bad_k(book, reason_dictionary):
     cat = Catalogue(features=[FeatureSpec("a", "float")])
     X = pd.DataFrame({"a": [1.0, 2.0]})
     with pytest.raises(ValueError, match="does not match"):
-        R.reason_codes(np.zeros((3, 1)), X, cat, reason_dictionary)
+        reasons.reason_codes(np.zeros((3, 1)), X, cat, reason_dictionary)
     with pytest.raises(ValueError, match="top_k"):
-        R.reason_codes(np.zeros((2, 1)), X, cat, reason_dictionary, top_k=0)
+        reasons.reason_codes(np.zeros((2, 1)), X, cat, reason_dictionary, top_k=0)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import POLICY_INPUT_NAMES, Catalogue, FeatureSpec
+from features.catalogue import Catalogue, FeatureSpec
+from features.contracts import POLICY_INPUT_NAMES
 from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,6 +36,17 @@ def serving_catalogue() -> Catalogue:
 
 
 POLICY_FIELDS = POLICY_INPUT_NAMES
+
+
+def serving_config(**changes: object):
+    """The serving config the register stage builds from the real params.yaml (tiers.mode,
+    explain.top_k, explain.batch_rows), with a test's changes; the dataclass has no defaults."""
+    from dataclasses import replace
+
+    from pipelines.params import load_params
+    from pipelines.params.register import read_serving
+
+    return replace(read_serving(load_params(REPO / "params.yaml")).config, **changes)
 
 
 def serving_table(n: int = 5000, seed: int = 3) -> pd.DataFrame:
@@ -83,43 +95,31 @@ def serving_fast_config():
 
 
 @pytest.fixture(scope="session")
-def trained_registry(tmp_path_factory, serving_fast_config) -> Trained:
-    """The real train-stage code path: fit, save, log, register, gate -> champion."""
-    from models.registry import GateConfig, MlflowConfig
+def trained_registry(tmp_path_factory) -> Trained:
+    """The real train and register stages: fit, save, log, register, gate -> champion."""
     from models.serving.pyfunc import ServingConfig, ServingSpec
-    from pipelines.train import TrainPaths, run_training
+    from tests.models.train_helpers import fast_train_config, mlflow_config, train_and_register
 
     root = tmp_path_factory.mktemp("serving")
     df = serving_table()
     catalogue = serving_catalogue()
     fdir, truth = write_feature_dir(root, df, catalogue)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    paths = TrainPaths(
-        features_dir=fdir,
-        model_dir=root / "model",
-        scores=root / "scores.parquet",
-        metrics=root / "reports" / "metrics.json",
-        deciles=root / "reports" / "deciles.json",
-        plots_dir=root / "reports" / "plots",
-        promotion=root / "reports" / "promotion.json",
-        truth=truth,
-    )
-    ml = MlflowConfig(
-        tracking_uri=uri,
-        experiment="serving",
-        model_name=MODEL_NAME,
-        gate=GateConfig(max_ece=0.08, max_psi=0.5),
-    )
-    spec = ServingSpec(POLICY, REASONS, ServingConfig(tier_mode="rules", top_k=TOP_K))
+    ml = mlflow_config(uri, "serving", MODEL_NAME, max_ece=0.08, max_psi=0.5)
+    serving = ServingConfig(tier_mode="rules", top_k=TOP_K, shap_batch_rows=20_000)
+    spec = ServingSpec(POLICY, REASONS, serving)
     saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
-        doc = run_training(paths, serving_fast_config, ml, repo_root=root, serving=spec)
+        run = train_and_register(
+            root, fdir, truth, fast_train_config(num_boost_round=200), ml, spec
+        )
     finally:
         if saved is not None:
             os.environ["MLFLOW_TRACKING_URI"] = saved
-    assert doc["_promotion"]["promote"] is True, doc["_promotion"]["reasons"]
+    assert run.promotion["promote"] is True, run.promotion["reasons"]
     table = pd.read_parquet(fdir / "features.parquet")
-    return Trained(root, uri, paths.model_dir, table, catalogue, pd.read_parquet(paths.scores))
+    scores = pd.read_parquet(run.paths.train.scores)
+    return Trained(root, uri, run.paths.train.model_dir, table, catalogue, scores)
 
 
 @pytest.fixture(scope="session")
@@ -130,13 +130,13 @@ def pipeline_reference():
 
 def reference_outputs(trained: Trained, rows: pd.DataFrame) -> pd.DataFrame:
     """pd/score/grade from the train stage's scores.parquet, tiers as the tiers stage computes them
-    (pipelines.tiers.tier_frame), reasons as the explain stage does (native TreeSHAP on the whole
-    table, then reason_codes + reasons_wide)."""
+    (collection_policy.population.tier_population), reasons as the explain stage does (native
+    TreeSHAP on the whole table, then reason_codes + reasons_wide)."""
     from collection_policy.loader import load_policy
+    from collection_policy.population import tier_population
     from features.catalogue import to_model_frame
-    from models.explain import reasons as R
-    from models.explain import treeshap as E
-    from pipelines.tiers import tier_frame
+    from models.explain.reasons import load_reason_dictionary, reason_codes, reasons_wide
+    from models.explain.treeshap import load_booster, shap_values
 
     keys = ["account_id", "observation_date"]
     scores = trained.scores.set_index(keys).loc[pd.MultiIndex.from_frame(rows[keys])]
@@ -148,15 +148,15 @@ def reference_outputs(trained: Trained, rows: pd.DataFrame) -> pd.DataFrame:
         ],
         axis=1,
     )
-    _, tiers = tier_frame(population, load_policy(POLICY), "rules", "reference")
+    _, tiers = tier_population(population, load_policy(POLICY), "rules", "reference")
     table = trained.features
-    X = to_model_frame(table, trained.catalogue)
-    booster = E.load_booster(str(trained.model_dir / "booster.txt"))
-    shap = E.shap_values(booster, X, progress=False)
-    long = R.reason_codes(
-        shap.values, X, trained.catalogue, R.load_reason_dictionary(REASONS), top_k=TOP_K
+    model_frame = to_model_frame(table, trained.catalogue)
+    booster = load_booster(str(trained.model_dir / "booster.txt"))
+    shap = shap_values(booster, model_frame, progress=False)
+    long = reason_codes(
+        shap.values, model_frame, trained.catalogue, load_reason_dictionary(REASONS), top_k=TOP_K
     )
-    wide = R.reasons_wide(long, TOP_K, index=X.index)
+    wide = reasons_wide(long, TOP_K, index=model_frame.index)
     pos = pd.Index(pd.MultiIndex.from_frame(table[keys])).get_indexer(
         pd.MultiIndex.from_frame(rows[keys])
     )

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError
+from features.contracts import POLICY_INPUT_NAMES, POLICY_INPUTS
+from features.errors import ConfigError, DataValidationError
 from models.serving.pyfunc import (
-    POLICY_INPUTS,
     ServingBundle,
     ServingConfig,
     request_columns,
@@ -16,28 +16,34 @@ from models.serving.pyfunc import (
     to_request_frame,
 )
 
-from .conftest import POLICY, REASONS, TOP_K, serving_catalogue, serving_table
+from .conftest import POLICY, REASONS, TOP_K, serving_catalogue, serving_config, serving_table
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory, serving_fast_config):
+def model_dir(tmp_path_factory):
     from models.pd_model import fit_pd_model
+    from tests.models.train_helpers import fast_train_config
 
     df = serving_table(n=3000, seed=5)
-    cat = serving_catalogue()
+    train, validation = df[df["split"] == "train"], df[df["split"] == "validation"]
     model, _ = fit_pd_model(
-        df[df["split"] == "train"], df[df["split"] == "validation"], cat, serving_fast_config
+        train, validation, serving_catalogue(), fast_train_config(num_boost_round=200)
     )
-    d = tmp_path_factory.mktemp("bundle") / "model"
-    model.save(d)
-    b = ServingBundle.load(d, POLICY, REASONS, ServingConfig(top_k=TOP_K))
-    return b, df[df["split"] == "test"].head(300).reset_index(drop=True)
+    path = tmp_path_factory.mktemp("bundle") / "model"
+    model.save(path)
+    return path, df[df["split"] == "test"].head(300).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def bundle(model_dir):
+    path, rows = model_dir
+    return ServingBundle.load(path, POLICY, REASONS, serving_config(top_k=TOP_K)), rows
 
 
 def test_collision_keeps_feature_table_name():
     names = request_columns(serving_catalogue())
     assert names["first_time_delinquency"] == "policy__first_time_delinquency"
-    assert names["days_past_due"] == "days_past_due" and set(names) == set(POLICY_INPUTS)
+    assert names["days_past_due"] == "days_past_due" and set(names) == set(POLICY_INPUT_NAMES)
 
 
 def test_outputs_match_library_calls(bundle):
@@ -57,12 +63,13 @@ def test_outputs_match_library_calls(bundle):
     tiers = assign_tiers(acc, load_policy(POLICY), "rules")
     assert (out["tier"].to_numpy() == tiers["tier"].to_numpy()).all()
     assert out["channels"].tolist() == tiers["channels"].astype(str).tolist()
-    x = b.model.model_frame(rows)
-    sv = shap_values(b.model.booster, x, progress=False)
+    model_frame = b.model.model_frame(rows)
+    shap = shap_values(b.model.booster, model_frame, progress=False)
+    dictionary = load_reason_dictionary(REASONS)
     wide = reasons_wide(
-        reason_codes(sv.values, x, b.model.catalogue, load_reason_dictionary(REASONS), TOP_K),
+        reason_codes(shap.values, model_frame, b.model.catalogue, dictionary, TOP_K),
         TOP_K,
-        index=x.index,
+        index=model_frame.index,
     )
     for k in range(1, TOP_K + 1):
         want = [None if pd.isna(v) else v for v in wide[f"reason_{k}"]]
@@ -125,3 +132,37 @@ def test_signature_states_request_and_response(bundle):
     assert list(example.columns) == list(inputs)
     assert sig.outputs.input_names() == b.output_columns()
     assert sig.params.params[0].name == "reasons"
+
+
+def test_signature_is_derived_from_the_policy_input_declaration(bundle):
+    b, rows = bundle
+    sig, _ = signature_and_example(rows, b)
+    inputs = {c.name: c for c in sig.inputs.inputs}
+    names = request_columns(b.model.catalogue)
+    for p in POLICY_INPUTS:
+        spec = inputs[names[p.name]]
+        assert str(spec.type) == f"DataType.{p.mlflow_type}" and spec.required is p.required
+    model_inputs = [n for n in inputs if n not in names.values()]
+    assert model_inputs == b.model.catalogue.model_columns
+
+
+def test_pd_only_bundle_needs_no_config(model_dir):
+    path, rows = model_dir
+    pd_only = ServingBundle.load(path)
+    assert pd_only.config is None and pd_only.output_columns() == ["pd", "score", "grade"]
+    sig, example = signature_and_example(rows, pd_only)
+    assert "dispute" not in example.columns
+    assert list(pd_only.score(example).columns) == ["pd", "score", "grade"]
+    with pytest.raises(ConfigError, match="model_config: is required"):
+        ServingBundle.load(path, POLICY, REASONS)
+
+
+def test_stored_config_round_trips_and_is_checked():
+    config = serving_config(top_k=TOP_K)
+    assert ServingConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="MLmodel: model_config.top_k: expected an integer"):
+        ServingConfig.from_dict({**config.to_dict(), "top_k": 0})
+    with pytest.raises(ConfigError, match="model_config.tier_mode: expected one of"):
+        ServingConfig.from_dict({**config.to_dict(), "tier_mode": "fast"})
+    with pytest.raises(ConfigError, match="model_config.shap_batch_rows: is required"):
+        ServingConfig.from_dict({"tier_mode": "rules", "top_k": 4})

@@ -9,13 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.catalogue import to_model_frame
-from models.explain import treeshap as E
+from models.explain import treeshap
 
 
 @pytest.fixture(scope="module")
 def shap_test(book):
     X = book.X[book.df["split"].isin(["test", "score"]).to_numpy()]
-    return X, E.shap_values(book.booster, X, batch_rows=97, progress=False)
+    return X, treeshap.shap_values(book.booster, X, batch_rows=97, progress=False)
 
 
 def test_values_are_float32_and_additive(book, shap_test):
@@ -26,19 +26,21 @@ def test_values_are_float32_and_additive(book, shap_test):
     np.testing.assert_allclose(res.raw_score, raw, rtol=0, atol=1e-12)
     # float64 additivity inside the batch loop, and the stored float32 values still add up
     assert res.additivity_max_abs_err < 1e-9
-    assert E.additivity_error(res.values, res.base_value, raw) < 1e-5
+    assert treeshap.additivity_error(res.values, res.base_value, raw) < 1e-5
 
 
 def test_batching_does_not_change_values(book, shap_test):
     X, res = shap_test
-    whole = E.shap_values(book.booster, X, batch_rows=len(X) + 5, progress=False)
+    whole = treeshap.shap_values(book.booster, X, batch_rows=len(X) + 5, progress=False)
     np.testing.assert_array_equal(whole.values, res.values)
     assert whole.base_value == res.base_value
 
 
 def test_agrees_with_shap_tree_explainer(book, shap_test):
     X, res = shap_test
-    diff = E.check_against_shap(book.booster, X, res.values, res.base_value, n_rows=150, tol=1e-6)
+    diff = treeshap.check_against_shap(
+        book.booster, X, res.values, res.base_value, n_rows=150, tol=1e-6
+    )
     assert diff < 1e-6
 
 
@@ -46,8 +48,8 @@ def test_disagreement_with_shap_fails_the_stage(book, shap_test):
     X, res = shap_test
     bad = res.values.copy()
     bad[:, 1] += np.float32(1e-3)  # e.g. a column-order or iteration-limit bug
-    with pytest.raises(E.ExplanationError, match="disagrees with shap.TreeExplainer"):
-        E.check_against_shap(book.booster, X, bad, res.base_value, n_rows=len(X), tol=1e-6)
+    with pytest.raises(treeshap.ExplanationError, match="disagrees with shap.TreeExplainer"):
+        treeshap.check_against_shap(book.booster, X, bad, res.base_value, n_rows=len(X), tol=1e-6)
 
 
 def test_broken_additivity_is_detected(book, monkeypatch):
@@ -59,16 +61,18 @@ def test_broken_additivity_is_detected(book, monkeypatch):
         return out + 0.01 if kw.get("raw_score") else out
 
     monkeypatch.setattr(book.booster, "predict", shifted)
-    with pytest.raises(E.ExplanationError, match="additivity broken"):
-        E.shap_values(book.booster, X, progress=False)
+    with pytest.raises(treeshap.ExplanationError, match="additivity broken"):
+        treeshap.shap_values(book.booster, X, progress=False)
 
 
 def test_model_columns_must_match_catalogue(book):
     from features.errors import DataValidationError
 
-    E.check_model_columns(book.booster, book.catalogue.model_columns, "booster.txt")
+    treeshap.check_model_columns(book.booster, book.catalogue.model_columns, "booster.txt")
     with pytest.raises(DataValidationError, match="model features differ"):
-        E.check_model_columns(book.booster, book.catalogue.model_columns[::-1], "booster.txt")
+        treeshap.check_model_columns(
+            book.booster, book.catalogue.model_columns[::-1], "booster.txt"
+        )
 
 
 @settings(
@@ -90,7 +94,9 @@ def test_additivity_property_on_random_rows(book, data):
     )
     frame = pd.DataFrame({k: pd.Series(v, dtype="object") for k, v in rows.items()})
     X = to_model_frame(frame, book.catalogue)
-    res = E.shap_values(book.booster, X, batch_rows=data.draw(st.integers(1, 5)), progress=False)
+    res = treeshap.shap_values(
+        book.booster, X, batch_rows=data.draw(st.integers(1, 5)), progress=False
+    )
     raw = book.booster.predict(X, raw_score=True)
     total = res.values.astype(np.float64).sum(axis=1) + res.base_value
     np.testing.assert_allclose(total, raw, rtol=0, atol=1e-5)
@@ -99,7 +105,7 @@ def test_additivity_property_on_random_rows(book, data):
 
 def test_global_importance_ranks_true_drivers(shap_test):
     X, res = shap_test
-    imp = E.global_importance(res.values, res.feature_names)
+    imp = treeshap.global_importance(res.values, res.feature_names)
     assert list(imp.columns) == ["rank", "feature", "mean_abs_shap", "mean_shap", "share"]
     assert imp["mean_abs_shap"].is_monotonic_decreasing
     assert imp["share"].sum() == pytest.approx(1.0)
@@ -111,7 +117,7 @@ def test_shap_by_grade_orders_grades_and_rises_with_risk(book, shap_test):
     X, res = shap_test
     scores = pd.read_parquet(book.paths.scores).set_index("account_id")
     grades = scores.loc[book.df.loc[X.index, "account_id"], "grade"].reset_index(drop=True)
-    by = E.shap_by_grade(res.values, res.feature_names, grades)
+    by = treeshap.shap_by_grade(res.values, res.feature_names, grades)
     order = list(dict.fromkeys(by["grade"]))
     assert order == sorted(order)
     assert by.groupby("grade")["n"].first().sum() == len(X)
@@ -120,5 +126,5 @@ def test_shap_by_grade_orders_grades_and_rises_with_risk(book, shap_test):
 
 
 def test_empty_frame_is_fine(book):
-    res = E.shap_values(book.booster, book.X.iloc[:0], progress=False)
+    res = treeshap.shap_values(book.booster, book.X.iloc[:0], progress=False)
     assert res.values.shape == (0, book.X.shape[1])

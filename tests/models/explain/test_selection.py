@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+import math
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.explain import treeshap as E
+from collection_policy.loader import load_policy, policy_from_dict
+from features.config import read_yaml_mapping
+from models.explain import selection
+
+POLICY_YAML = Path(__file__).resolve().parents[3] / "configs" / "collection_policy.yaml"
 
 
 def _frame(seed: int = 3, n_test: int = 5000, n_book: int = 4000) -> pd.DataFrame:
@@ -27,7 +35,9 @@ def _frame(seed: int = 3, n_test: int = 5000, n_book: int = 4000) -> pd.DataFram
 
 def test_actionable_selects_overdue_or_high_pd_book_rows():
     f = _frame()
-    sel = E.select_rows(f, "actionable", actionable_min_pd=0.1, test_sample_rows=1000, seed=1)
+    sel = selection.select_rows(
+        f, "actionable", actionable_min_pd=0.1, test_sample_rows=1000, seed=1
+    )
     book = f["split"] == "score"
     want = book & ((f["days_past_due"] > 0) | (f["pd"] >= 0.1))
     chosen = np.zeros(len(f), bool)
@@ -48,7 +58,9 @@ def test_actionable_selects_overdue_or_high_pd_book_rows():
 
 def test_test_sample_size_and_shares():
     f = _frame()
-    sel = E.select_rows(f, "actionable", test_sample_rows=1000, seed=1)
+    sel = selection.select_rows(
+        f, "actionable", actionable_min_pd=0.1, test_sample_rows=1000, seed=1
+    )
     test_pos = sel.positions[f["split"].to_numpy()[sel.positions] == "test"]
     assert len(test_pos) == 1000 == sel.counts["test"]["explained"]
     assert set(sel.why[f["split"].to_numpy()[sel.positions] == "test"]) == {"test_sample"}
@@ -60,20 +72,29 @@ def test_test_sample_size_and_shares():
     got = got.reindex(share.index, fill_value=0)
     assert (np.abs(got - share) < 1.0 + 1e-9).all()
     # seeded: same seed, same sample; another seed, another sample
-    again = E.select_rows(f, "actionable", test_sample_rows=1000, seed=1)
+    again = selection.select_rows(
+        f, "actionable", actionable_min_pd=0.1, test_sample_rows=1000, seed=1
+    )
     np.testing.assert_array_equal(again.positions, sel.positions)
-    other = E.select_rows(f, "actionable", test_sample_rows=1000, seed=2)
+    other = selection.select_rows(
+        f, "actionable", actionable_min_pd=0.1, test_sample_rows=1000, seed=2
+    )
     assert not np.array_equal(other.positions, sel.positions)
 
 
 def test_all_mode_and_no_cap_take_everything():
     f = _frame(n_test=300, n_book=400)
-    sel = E.select_rows(f, "all", test_sample_rows=None)
+    sel = selection.select_rows(f, "all", actionable_min_pd=0.1, test_sample_rows=None, seed=0)
     np.testing.assert_array_equal(sel.positions, np.arange(len(f)))
     assert sel.counts["score"]["skipped"] == 0 and sel.counts["test"]["rule"] == "every row"
     assert set(sel.why) == {"all", "test_all"}
     # a cap above the split's size is no sample either
-    assert E.select_rows(f, "all", test_sample_rows=10_000).counts["test"]["explained"] == 300
+    assert (
+        selection.select_rows(
+            f, "all", actionable_min_pd=0.1, test_sample_rows=10_000, seed=0
+        ).counts["test"]["explained"]
+        == 300
+    )
 
 
 def test_drilldown_rows_are_always_explained():
@@ -81,7 +102,9 @@ def test_drilldown_rows_are_always_explained():
     quiet = np.flatnonzero(
         ((f["split"] == "score") & (f["days_past_due"] == 0) & (f["pd"] < 0.1)).to_numpy()
     )[:3]
-    sel = E.select_rows(f, "actionable", test_sample_rows=100, always=quiet)
+    sel = selection.select_rows(
+        f, "actionable", actionable_min_pd=0.1, test_sample_rows=100, seed=0, always=quiet
+    )
     assert set(quiet) <= set(sel.positions)
     assert sel.counts["drilldown_extra"] == 3
     assert set(pd.Series(sel.why, index=sel.positions).loc[quiet]) == {"drilldown"}
@@ -89,7 +112,9 @@ def test_drilldown_rows_are_always_explained():
 
 def test_without_days_past_due_the_pd_rule_alone_applies():
     f = _frame(n_test=200, n_book=800).drop(columns="days_past_due")
-    sel = E.select_rows(f, "actionable", actionable_min_pd=0.1, test_sample_rows=100)
+    sel = selection.select_rows(
+        f, "actionable", actionable_min_pd=0.1, test_sample_rows=100, seed=0
+    )
     book = sel.positions[f["split"].to_numpy()[sel.positions] == "score"]
     assert (f.loc[book, "pd"] >= 0.1).all()
     assert "not available" in sel.counts["score"]["days_past_due"]
@@ -97,7 +122,13 @@ def test_without_days_past_due_the_pd_rule_alone_applies():
 
 def test_bad_population_is_rejected():
     with pytest.raises(ValueError, match="population"):
-        E.select_rows(_frame(n_test=10, n_book=10), "everyone")
+        selection.select_rows(
+            _frame(n_test=10, n_book=10),
+            "everyone",
+            actionable_min_pd=0.1,
+            test_sample_rows=None,
+            seed=0,
+        )
 
 
 @settings(max_examples=60, deadline=None)
@@ -110,7 +141,7 @@ def test_stratified_sample_property(labels, frac, seed):
     """Exactly n distinct sorted positions (or all), each stratum within one row of its quota."""
     strata = np.array(labels, dtype=object)
     n = int(frac * len(strata))
-    idx = E.stratified_sample(strata, n, seed=seed)
+    idx = selection.stratified_sample(strata, n, seed=seed)
     assert len(idx) == min(n, len(strata))
     assert len(np.unique(idx)) == len(idx) and (np.diff(idx) > 0).all()
     if len(strata) and n < len(strata):
@@ -118,3 +149,70 @@ def test_stratified_sample_property(labels, frac, seed):
         quota = s.value_counts() * (n / len(strata))
         got = s.iloc[idx].value_counts().reindex(quota.index, fill_value=0)
         assert (np.abs(got - quota) < 1.0 + 1e-9).all()
+
+
+# ------------------------------------------------------------------- the policy's contact line
+def _policy_with(edit) -> object:
+    data = copy.deepcopy(read_yaml_mapping(POLICY_YAML, "policy"))
+    rules = {r["name"]: r for r in data["rules"]}
+    edit(rules)
+    return policy_from_dict(data, source="edited policy")
+
+
+def test_contact_line_of_the_repo_policy_is_its_pre_due_nudge():
+    """The built-in policy nudges a current account from PD 0.10: the old explain.actionable_min_pd."""
+    assert selection.lowest_contact_pd(load_policy(POLICY_YAML)) == 0.10
+
+
+def test_contact_line_follows_the_nudge_rule():
+    def move(rules):
+        rules["current_low_pd"]["when"]["pd"] = {"lt": 0.2}
+        rules["current_high_pd_pre_due_nudge"]["when"]["pd"] = {"gte": 0.2}
+
+    assert selection.lowest_contact_pd(_policy_with(move)) == 0.2
+
+    def open_edge(rules):
+        rules["current_low_pd"]["when"]["pd"] = {"lte": 0.15}
+        rules["current_high_pd_pre_due_nudge"]["when"]["pd"] = {"gt": 0.15}
+
+    # `pd > 0.15` is explained as `pd >= 0.15`: a superset by the boundary point only
+    assert selection.lowest_contact_pd(_policy_with(open_edge)) == 0.15
+
+
+def test_no_nudge_means_no_current_account_is_actionable():
+    def silence(rules):
+        rules["current_high_pd_pre_due_nudge"]["channels"] = []
+
+    line = selection.lowest_contact_pd(_policy_with(silence))
+    assert math.isinf(line)
+    f = _frame(n_test=50, n_book=400)
+    sel = selection.select_rows(
+        f, "actionable", actionable_min_pd=line, test_sample_rows=None, seed=0
+    )
+    book = sel.positions[f["split"].to_numpy()[sel.positions] == "score"]
+    assert (f.loc[book, "days_past_due"] > 0).all()  # only the overdue accounts are explained
+
+
+def test_a_contacting_rule_for_every_current_account_means_every_pd():
+    def nudge_all(rules):
+        rules["current_low_pd"]["channels"] = ["email"]
+
+    assert selection.lowest_contact_pd(_policy_with(nudge_all)) == 0.0
+
+
+# ---------------------------------------------------------------------------------- drill-down
+def test_drilldown_picks_highest_pd_and_both_sides_of_each_grade_boundary():
+    f = pd.DataFrame(
+        {
+            "pd": [0.01, 0.03, 0.04, 0.08, 0.30, 0.50, 0.02],
+            "grade": ["A", "B", "B", "C", "D", "D", "A"],
+        }
+    )
+    pick = selection.select_drilldown(f, n_top=2)
+    cases = dict(zip(pick.index, pick["case"], strict=True))
+    assert cases[5] == cases[4] == "highest PD"
+    assert cases[6] == "grade boundary A/B: top of A"
+    assert cases[1] == "grade boundary A/B: bottom of B"
+    assert cases[2] == "grade boundary B/C: top of B"
+    assert cases[3].startswith("grade boundary B/C: bottom of C")
+    assert 0 not in cases and len(pick) == len(set(pick.index))

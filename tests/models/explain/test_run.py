@@ -1,8 +1,10 @@
-"""The explain stage end to end on the tiny book: output contracts, plots, a self-contained report."""
+"""explain_book through the explain stage on the tiny book: output contracts, plots, a
+self-contained report, the summary and headline files."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import shutil
@@ -11,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError, DataValidationError
-from pipelines.explain import ExplainConfig, ExplainPaths, run_explain
+from features.errors import DataValidationError
+from pipelines.explain import run_explain
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -73,6 +75,30 @@ def test_plots_and_summary_written(explain_run):
     assert set(doc["top_features"][:3]) >= {"max_dpd_6m", "utilisation_current"}
 
 
+def test_tracked_reports_hold_no_timings_or_run_ids(explain_run):
+    """explain.json and the report are tracked outs: rerunning on the same inputs changes nothing."""
+    root, summary = explain_run
+    text = (root / "reports/explain.json").read_text()
+    for word in ("seconds", "timings", "rows_per_s", "run_id", str(root)):
+        assert word not in text
+    assert "mlflow" not in summary  # MLflow is the register stage's job
+    html = (root / "reports/explain/report.html").read_text()
+    assert "rows/s" not in html and "TreeSHAP speed" not in html
+
+
+def test_headline_holds_the_checks(explain_run):
+    root, summary = explain_run
+    head = json.loads((root / "reports/headline/explain.json").read_text())
+    assert head == {
+        "rows_explained": summary["rows"],
+        "accounts_with_reasons": summary["accounts_with_reasons"],
+        "check_max_abs_diff": summary["check_max_abs_diff"],
+        "additivity_max_abs_err": summary["additivity_max_abs_err"],
+        "raw_score_max_abs_diff": summary["raw_score_max_abs_diff"],
+    }
+    assert head["raw_score_max_abs_diff"] < 1e-6 and head["accounts_with_reasons"] > 0
+
+
 def test_report_is_self_contained(explain_run):
     root, _ = explain_run
     html = (root / "reports/explain/report.html").read_text()
@@ -101,8 +127,8 @@ def test_table_mode_explains_test_split(book, explain_config, tmp_path, helpers)
     write_book = helpers.write_book
     df = book.df[book.df["split"] != "score"].reset_index(drop=True)
     write_book(tmp_path, df, book.catalogue, book.booster)
-    paths = _paths(tmp_path)
-    cfg = ExplainConfig(**{**explain_config.__dict__, "dependence_features": 1, "report_top_pd": 1})
+    paths = helpers.stage_paths(tmp_path)
+    cfg = dataclasses.replace(explain_config, dependence_features=1, report_top_pd=1)
     summary = run_explain(paths, cfg, progress=False)
     shap = pd.read_parquet(paths.out_dir / "shap_values.parquet")
     assert set(shap["split"]) == {"test"}
@@ -120,7 +146,7 @@ def test_scores_from_another_model_are_rejected(book, explain_config, tmp_path, 
     scores["raw_score"] += 0.05
     scores.to_parquet(tmp_path / "data/scores/scores.parquet", index=False)
     with pytest.raises(DataValidationError, match="raw_score differs"):
-        run_explain(_paths(tmp_path), explain_config, progress=False)
+        run_explain(helpers.stage_paths(tmp_path), explain_config, progress=False)
     assert not (tmp_path / "data/explanations").exists()  # nothing half-written
 
 
@@ -163,16 +189,14 @@ def test_actionable_population_is_what_the_stage_explains(book, explain_run):
 @pytest.mark.slow
 def test_population_all_explains_every_row(book, explain_config, tmp_path, helpers):
     helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
-    cfg = ExplainConfig(
-        **{
-            **explain_config.__dict__,
-            "population": "all",
-            "test_sample_rows": None,
-            "dependence_features": 1,
-            "report_top_pd": 1,
-        }
+    cfg = dataclasses.replace(
+        explain_config,
+        population="all",
+        test_sample_rows=None,
+        dependence_features=1,
+        report_top_pd=1,
     )
-    summary = run_explain(_paths(tmp_path), cfg, progress=False)
+    summary = run_explain(helpers.stage_paths(tmp_path), cfg, progress=False)
     shap = pd.read_parquet(tmp_path / "data/explanations/shap_values.parquet")
     expected = book.df[book.df["split"].isin(["test", "score"])]
     assert len(shap) == len(expected) == summary["rows"]
@@ -185,31 +209,7 @@ def test_missing_feature_column_names_file_and_column(book, explain_config, tmp_
     helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
     book.df.drop(columns=["months_on_book"]).to_parquet(tmp_path / "data/features/features.parquet")
     with pytest.raises(DataValidationError, match="months_on_book"):
-        run_explain(_paths(tmp_path), explain_config, progress=False)
-
-
-def test_config_validation():
-    assert ExplainConfig.from_mapping({"top_k": 4, "batch_rows": 10}).top_k == 4
-    with pytest.raises(ConfigError, match="explain.top_k"):
-        ExplainConfig.from_mapping({"top_k": 0})
-    with pytest.raises(ConfigError, match="unknown key"):
-        ExplainConfig.from_mapping({"topk": 4})
-    with pytest.raises(ConfigError, match="check_tolerance"):
-        ExplainConfig.from_mapping({"check_tolerance": "tight"})
-    cfg = ExplainConfig.from_mapping(
-        {"population": "all", "actionable_min_pd": 0.2, "test_sample_rows": None}
-    )
-    assert (cfg.population, cfg.actionable_min_pd, cfg.test_sample_rows) == ("all", 0.2, None)
-    assert ExplainConfig().population == "actionable" and ExplainConfig().test_sample_rows == 20000
-    for bad in [
-        {"population": "everyone"},
-        {"actionable_min_pd": 1.5},
-        {"test_sample_rows": 10},
-        {"test_sample_rows": True},
-        {"mlflow_max_shap_mb": -1},
-    ]:
-        with pytest.raises(ConfigError, match=f"explain.{next(iter(bad))}"):
-            ExplainConfig.from_mapping(bad)
+        run_explain(helpers.stage_paths(tmp_path), explain_config, progress=False)
 
 
 @pytest.mark.slow
@@ -218,20 +218,25 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
     import subprocess
     import sys
 
-    from tests.helpers import subprocess_env
-
-    REASONS_YAML = helpers.REASONS_YAML
+    from tests.helpers import set_params, subprocess_env
 
     shutil.copytree(
         book.root / "data", tmp_path / "data", ignore=shutil.ignore_patterns("explanations")
     )
     (tmp_path / "reports").mkdir()
     shutil.copy(book.root / "reports/metrics.json", tmp_path / "reports/metrics.json")
-    (tmp_path / "params.yaml").write_text(
-        "seed: 1\nexplain:\n  top_k: 2\n  sample_check_rows: 50\n  batch_rows: 500\n"
-        f"  dependence_features: 1\n  report_top_pd: 1\n  reasons: {REASONS_YAML}\n"
-        "mlflow:\n  tracking_uri: null\n"
-    )
+    shutil.copy(helpers.REPO / "params.yaml", tmp_path / "params.yaml")
+    small = {
+        "seed": 1,
+        "explain.top_k": 2,
+        "explain.sample_check_rows": 50,
+        "explain.batch_rows": 500,
+        "explain.dependence_features": 1,
+        "explain.report_top_pd": 1,
+        "explain.reasons": str(helpers.REASONS_YAML),
+        "tiers.policy": str(helpers.REPO / "configs/collection_policy.yaml"),
+    }
+    set_params(tmp_path, small)
     env = subprocess_env(MPLBACKEND="Agg")
     proc = subprocess.run(
         [
@@ -263,9 +268,11 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
     reasons = pd.read_parquet(tmp_path / "data/explanations/reasons.parquet")
     assert reasons["rank"].max() == 2
     assert (tmp_path / "reports/explain/report.html").exists()
+    assert (tmp_path / "reports/headline/explain.json").exists()
     assert "skipping MLflow logging" in proc.stderr
+    assert "explain timings (s)" in proc.stderr  # timings go to the log
     # a bad parameter is one clear line, not a traceback
-    (tmp_path / "params.yaml").write_text("explain:\n  top_k: -1\n")
+    set_params(tmp_path, {"explain.top_k": -1})
     bad = subprocess.run(
         [sys.executable, "-m", "pipelines.explain"],
         cwd=tmp_path,
@@ -275,55 +282,3 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
         timeout=120,
     )
     assert bad.returncode == 1 and "explain.top_k" in bad.stderr and "Traceback" not in bad.stderr
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("limit_mb", [50.0, 0.0])
-def test_logs_to_the_train_run_in_mlflow(book, explain_config, tmp_path, helpers, limit_mb):
-    import mlflow
-
-    helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run() as run:
-        mlflow.log_param("stage", "train")
-    meta = json.loads((tmp_path / "data/model/model_meta.json").read_text())
-    meta["mlflow_run_id"] = run.info.run_id
-    (tmp_path / "data/model/model_meta.json").write_text(json.dumps(meta))
-    cfg = ExplainConfig(
-        **{
-            **explain_config.__dict__,
-            "dependence_features": 1,
-            "report_top_pd": 1,
-            "mlflow_max_shap_mb": limit_mb,
-        }
-    )
-    summary = run_explain(_paths(tmp_path), cfg, tracking_uri=uri, progress=False)
-    client = mlflow.MlflowClient(tracking_uri=uri)
-    arts = {a.path for a in client.list_artifacts(run.info.run_id, "explain/report")}
-    assert {"explain/report/report.html", "explain/report/beeswarm.png"} <= arts
-    tables = {a.path for a in client.list_artifacts(run.info.run_id, "explain/tables")}
-    assert "explain/tables/reasons.parquet" in tables
-    assert "explain/tables/importance.parquet" in tables
-    got = client.get_run(run.info.run_id)
-    assert got.data.metrics["explain_check_max_abs_diff"] < 1e-6
-    assert got.info.status == "FINISHED"  # the train run's status is left alone
-    note = got.data.tags["explain.shap_values"]
-    assert summary["mlflow"]["logged"] is True
-    if limit_mb > 0:
-        assert "explain/tables/shap_values.parquet" in tables and note == "logged"
-    else:
-        assert "explain/tables/shap_values.parquet" not in tables
-        assert note.startswith("not logged") and "mlflow_max_shap_mb" in note
-
-
-def _paths(root) -> ExplainPaths:
-    return ExplainPaths(
-        model_dir=root / "data/model",
-        features_dir=root / "data/features",
-        scores=root / "data/scores/scores.parquet",
-        metrics=root / "reports/metrics.json",
-        out_dir=root / "data/explanations",
-        report_dir=root / "reports/explain",
-        summary=root / "reports/explain.json",
-    )

@@ -1,0 +1,121 @@
+"""Tier a book: the one call behind the `tiers` stage, returning everything it writes.
+
+Population, join, engine, output table, summary, back-test and headline numbers are library
+steps so that the stage only reads its inputs and writes this result, and a notebook or test can
+tier a book exactly as the stage does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from collection_policy.backtest import backtest
+from collection_policy.population import KEYS, select_population, tier_population
+from collection_policy.report import summarise_tiers, tiers_headline
+from collection_policy.schema import CollectionPolicy
+from features.contracts import TIERS
+
+log = logging.getLogger(__name__)
+
+#: Columns of the reasons table the tiers stage reads.
+REASON_COLUMNS = [*KEYS, "rank", "text"]
+
+
+@dataclass(frozen=True)
+class TiersConfig:
+    """The `tiers` section of params.yaml, typed (read by `pipelines.params.tiers`)."""
+
+    policy: Path  # the collection policy file
+    mode: str  # "rules" | "expected_value"
+    score_file: Path | None  # tier this scored file when the scores hold no current book
+    backtest_split: str  # labelled split tiered too, for the observed bad rate per tier
+
+
+@dataclass(frozen=True)
+class TieredBook:
+    """What the tiers stage writes: the tiers table, the detailed summary and the headline."""
+
+    table: pd.DataFrame  # data/tiers/tiers.parquet (the TIERS contract)
+    summary: dict[str, Any]  # reports/tiers.json
+    headline: dict[str, Any]  # reports/headline/tiers.json
+    origin: str  # where the tiered population came from
+
+
+def reasons_text(reasons: pd.DataFrame) -> pd.DataFrame:
+    """Top reasons as one text per account ('; ' in rank order) from the explain stage's table."""
+    ranked = reasons[REASON_COLUMNS].sort_values([*KEYS, "rank"], kind="stable")
+    text = ranked.groupby(KEYS, dropna=False, sort=False)["text"].agg(
+        lambda s: "; ".join(map(str, s))
+    )
+    return text.rename("reasons").reset_index()
+
+
+def tiers_table(
+    population: pd.DataFrame,
+    accounts: pd.DataFrame,
+    result: pd.DataFrame,
+    reasons: pd.DataFrame | None,
+    policy: CollectionPolicy,
+) -> pd.DataFrame:
+    """One row per tiered account: keys, PD columns, tier and its treatment, reasons, inputs."""
+    base = population[
+        [c for c in ("account_id", "observation_date", "split", "default") if c in population]
+    ]
+    inputs = accounts[
+        ["pd", "score", "grade", "days_past_due", "overdue_amount", "outstanding_balance"]
+    ]
+    out = pd.concat([base, inputs, result], axis=1)
+    if reasons is not None:
+        out = out.merge(reasons, on=KEYS, how="left", validate="many_to_one")
+        out["reasons"] = out["reasons"].fillna("")
+    else:
+        out["reasons"] = ""
+    out["policy_version"] = f"{policy.version}@{policy.fingerprint()}"
+    first = ["account_id", "observation_date", "split", "pd", "score", "grade", "tier", "tier_name"]
+    rest = ["channels", "caps", "offer", "rule", "guardrails", "reasons", "rule_tier", "ev_tier"]
+    order = [c for c in first + ["handling"] + rest if c in out]
+    return out[order + [c for c in out.columns if c not in order]]
+
+
+def tier_book(
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    reasons: pd.DataFrame | None,
+    policy: CollectionPolicy,
+    config: TiersConfig,
+    source: str = "features",
+) -> TieredBook:
+    """Tier the population (see `population.select_population`), join the top reasons (None:
+    explain has not run, the column stays empty) and back-test on the labelled split.
+
+    `scores` holds `population.SCORE_COLUMNS`, `features` `population.FEATURE_COLUMNS`, `reasons`
+    `REASON_COLUMNS`; `source` names the feature table in errors.
+    """
+    population = select_population(scores, features, config.score_file, source)
+    origin = population.origin
+    accounts, result = tier_population(
+        population.frame, policy, config.mode, f"{origin} population"
+    )
+    joined = None if reasons is None else reasons_text(reasons)
+    table = TIERS.check(
+        tiers_table(population.frame, accounts, result, joined, policy), "tiers table"
+    )
+    summary: dict[str, Any] = {
+        "policy": {
+            "name": policy.name,
+            "version": policy.version,
+            "fingerprint": policy.fingerprint(),
+        },
+        "population": origin,
+        **summarise_tiers(accounts, result, policy, population.frame.get("default")),
+        "reasons_available": reasons is not None,
+    }
+    back = backtest(scores, features, policy, config.mode, config.backtest_split, origin, source)
+    if back is not None:
+        summary["backtest"] = back
+    return TieredBook(table, summary, tiers_headline(summary), origin)

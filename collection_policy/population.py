@@ -1,0 +1,111 @@
+"""Which accounts the tiers stage tiers, with their scores and policy inputs joined on keys.
+
+The scores and the policy inputs come from different stages (train, features); joining them
+one-to-one on (account_id, observation_date), never by position, and failing when a scored
+account has no inputs is what keeps a tier from being computed on another account's flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from collection_policy.engine import accounts_from_features, assign_tiers
+from collection_policy.schema import CollectionPolicy
+from features.contracts import FEATURE_TO_POLICY, POLICY_FEATURE_COLUMNS
+from features.errors import DataValidationError
+
+KEYS = ["account_id", "observation_date"]
+#: Columns of the scores table the tiers stage reads.
+SCORE_COLUMNS = ["account_id", "observation_date", "split", "default", "pd", "score", "grade"]
+#: Columns of the feature table the tiers stage reads.
+FEATURE_COLUMNS = [*KEYS, "split", *POLICY_FEATURE_COLUMNS]
+#: Columns a score file (`tiers.score_file`) must hold; policy inputs may be plain or prefixed.
+SCORE_FILE_REQUIRED = ["account_id", "pd", "score", "grade"]
+
+
+@dataclass(frozen=True)
+class Population:
+    """The accounts to tier (scores + policy inputs, one row each) and where they came from."""
+
+    frame: pd.DataFrame
+    origin: str  # "score", "test" or "score_file:<path>"
+
+
+def join_policy_inputs(scores: pd.DataFrame, features: pd.DataFrame, source: str) -> pd.DataFrame:
+    """One-to-one join of scores and policy inputs; every scored account needs its inputs.
+    Only the keys and the policy inputs are taken from `features`."""
+    missing = [c for c in (*KEYS, *POLICY_FEATURE_COLUMNS) if c not in features.columns]
+    if missing:
+        raise DataValidationError(
+            source, f"missing required column(s) {missing}", column=missing[0]
+        )
+    feats = features[[*KEYS, *POLICY_FEATURE_COLUMNS]]
+    try:
+        joined = scores.merge(feats, on=KEYS, how="left", validate="one_to_one", indicator=True)
+    except pd.errors.MergeError as exc:
+        raise DataValidationError(
+            source, f"account keys are not unique: {exc}", column="account_id"
+        ) from None
+    lost = (joined["_merge"] != "both").to_numpy()
+    if lost.any():
+        raise DataValidationError(
+            source,
+            "a scored account has no row in the feature table",
+            column="account_id",
+            row=int(np.argmax(lost)),
+        )
+    return joined.drop(columns="_merge").reset_index(drop=True)
+
+
+def read_score_file(path: Path) -> pd.DataFrame:
+    """A user's scored book (scores and policy inputs in one table): only the columns the stage
+    needs, failing clearly on an absent file or a missing required column."""
+    if not path.exists():
+        raise DataValidationError(str(path), "file not found")
+    names = set(pq.read_schema(path).names)
+    missing = [c for c in SCORE_FILE_REQUIRED if c not in names]
+    if missing:
+        raise DataValidationError(
+            str(path), f"missing required column(s) {missing}", column=missing[0]
+        )
+    wanted = [*SCORE_COLUMNS, *FEATURE_TO_POLICY, *FEATURE_TO_POLICY.values()]
+    frame = pd.read_parquet(path, columns=[c for c in wanted if c in names])
+    if "observation_date" not in frame:
+        frame["observation_date"] = pd.NaT
+    if "split" not in frame:
+        frame["split"] = "score_file"
+    return frame.reset_index(drop=True)
+
+
+def select_population(
+    scores: pd.DataFrame, features: pd.DataFrame, score_file: Path | None, source: str
+) -> Population:
+    """The current book (split == 'score') when the scores hold one; otherwise the `score_file`
+    (scores and policy inputs in one table), else the test split. `source` names the feature
+    table in errors."""
+    if (scores["split"] == "score").any():
+        book = scores[scores["split"] == "score"]
+        return Population(
+            join_policy_inputs(book, features[features["split"] == "score"], source), "score"
+        )
+    if score_file is not None:
+        return Population(read_score_file(score_file), f"score_file:{score_file}")
+    test = scores[scores["split"] == "test"]
+    if test.empty:
+        raise DataValidationError(source, "no 'score' or 'test' rows to tier", column="split")
+    return Population(
+        join_policy_inputs(test, features[features["split"] == "test"], source), "test"
+    )
+
+
+def tier_population(
+    population: pd.DataFrame, policy: CollectionPolicy, mode: str, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The engine's input (policy inputs under engine names) and its assignment, row for row."""
+    accounts = accounts_from_features(population)
+    return accounts, assign_tiers(accounts, policy, mode, source=source)

@@ -1,0 +1,202 @@
+"""Training the PD model on a feature table: the train stage's one library call.
+
+`train_pd` fits the calibrated LightGBM PD model and the logistic baseline, scores every row and
+measures the model (test, validation, baseline, against the true PD when the book has one). It
+returns a `TrainResult` holding everything the stage writes; it touches no file and no registry
+(the register stage bundles, logs and gates the model).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import Catalogue, read_feature_dir
+from features.contracts import FEATURES, LABELLED_SPLITS, SCORES, SPLITS, TRUE_PD
+from features.errors import DataValidationError
+from models.baseline import LogisticBaseline
+from models.metrics import auc, brier, curve_bundle, decile_table, psi, summary
+from models.pd_model import FitReport, PDModel, TrainConfig, fit_pd_model
+
+log = logging.getLogger(__name__)
+
+#: The headline numbers of a training run (reports/headline/train.json), from the metrics document.
+HEADLINE_TEST = ("auc", "gini", "ks", "brier", "ece")
+
+
+def read_features(features_dir: Path) -> tuple[pd.DataFrame, Catalogue]:
+    """The feature table (FEATURES contract) and its catalogue, with every labelled split usable.
+
+    Each labelled split must have rows and a label on every row: a split without rows or with a
+    missing label would silently train, stop or test on less than the table claims.
+    """
+    table, catalogue = read_feature_dir(features_dir)
+    source = str(features_dir / FEATURES.file)
+    for split in LABELLED_SPLITS:
+        in_split = table["split"].eq(split)
+        if not in_split.any():
+            raise DataValidationError(source, f"split '{split}' has no rows", column="split")
+        unlabelled = in_split & table["default"].isna()
+        if unlabelled.any():
+            row = int(np.flatnonzero(unlabelled.to_numpy())[0])
+            raise DataValidationError(
+                source, f"split '{split}' has a missing label", "default", row
+            )
+    return table, catalogue
+
+
+def read_truth(path: Path | None) -> pd.DataFrame | None:
+    """The generator's true PD per account and date (TRUE_PD contract); None when there is none.
+
+    Only the built-in synthetic book has a truth; a user's table has no file (or none is given).
+    """
+    if path is None or not path.is_file():
+        return None
+    return TRUE_PD.read(path, stage="ingest")
+
+
+def truth_metrics(
+    test: pd.DataFrame, test_pd: np.ndarray, truth: pd.DataFrame | None, id_column: str
+) -> dict[str, Any]:
+    """Oracle AUC/Brier (the true PD as a model) and the mean |PD - true PD| on the test split."""
+    if truth is None:
+        return {}
+    keys = [id_column, "observation_date"]
+    left = test[keys].reset_index(drop=True).assign(_pd=test_pd, _y=test["default"].to_numpy())
+    merged = left.merge(truth[[*keys, "true_pd"]], on=keys, how="left")
+    have = merged["true_pd"].notna()
+    if not have.any():
+        log.warning("no test row matched the true PD table; oracle metrics skipped")
+        return {}
+    if not have.all():
+        log.warning("%d test rows lack a true PD; oracle metrics use the rest", int((~have).sum()))
+    matched = merged[have]
+    outcome = matched["_y"].astype("float64").to_numpy()
+    true_pd = matched["true_pd"].to_numpy(dtype="float64")
+    return {
+        "oracle_test": {"auc": auc(outcome, true_pd), "brier": brier(outcome, true_pd)},
+        "pd_vs_true_mae": float(np.mean(np.abs(matched["_pd"].to_numpy() - true_pd))),
+    }
+
+
+def training_window(frame: pd.DataFrame) -> str:
+    """First..last observation date of the training rows ('' when the table has no dates)."""
+    dates = pd.to_datetime(frame["observation_date"], errors="coerce").dropna()
+    if dates.empty:
+        return ""
+    return f"{dates.min().date()}..{dates.max().date()}"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Everything a training run produces; the train stage writes each part to its file."""
+
+    model: PDModel  # meta carries the metrics, window and row counts saved with it
+    fit_report: FitReport
+    scores: pd.DataFrame  # one row per feature-table row, SCORES contract
+    metrics: dict[str, Any]  # reports/metrics.json
+    deciles: list[dict[str, Any]]  # reports/deciles.json
+    plots: dict[str, list[dict[str, Any]]]  # reports/plots/<name>.json
+    training_window: str
+
+    def headline(self) -> dict[str, float]:
+        """The numbers a reviewer compares across runs (reports/headline/train.json)."""
+        doc = self.metrics
+        out = {f"test_{k}": doc["test"][k] for k in HEADLINE_TEST}
+        out["validation_auc"] = doc["validation"]["auc"]
+        out["baseline_test_auc"] = doc["baseline_test"]["auc"]
+        if "oracle_test" in doc:
+            out["oracle_test_auc"] = doc["oracle_test"]["auc"]
+        out["score_psi_train_test"] = doc["score_psi_train_test"]
+        return out
+
+
+def scores_frame(table: pd.DataFrame, scored: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """The SCORES table: keys, split and label of each row beside its raw score, PD, points, grade."""
+    frame = pd.DataFrame(
+        {
+            "account_id": table[id_column].to_numpy(),
+            "observation_date": pd.to_datetime(table["observation_date"]).to_numpy(),
+            "split": table["split"].astype(str).to_numpy(),
+            "default": table["default"].astype("Int8").array,
+            "raw_score": scored["raw_score"].to_numpy(),
+            "pd": scored["pd"].to_numpy(),
+            "score": scored["score"].to_numpy(),
+            "grade": scored["grade"].astype(str).to_numpy(),
+        }
+    )
+    return SCORES.check(frame[SCORES.columns], "train: scores")
+
+
+def train_pd(
+    table: pd.DataFrame,
+    catalogue: Catalogue,
+    truth: pd.DataFrame | None,
+    config: TrainConfig,
+    source: str = "features",
+) -> TrainResult:
+    """Fit, calibrate, score and measure; `table` is the feature table as `read_features` returns it.
+
+    The booster learns on `train`, stops early and is calibrated on `validation`; `test` measures
+    it, beside a logistic baseline (fitted on a seeded sample of at most `baseline_max_rows` train
+    rows, the same rows every run) and, when `truth` is given, the true PD as an oracle.
+    """
+    parts = {split: table[table["split"] == split] for split in SPLITS}
+    labels = {s: parts[s]["default"].astype("int8").to_numpy() for s in LABELLED_SPLITS}
+
+    model, fit_report = fit_pd_model(
+        parts["train"], parts["validation"], catalogue, config, source=source
+    )
+    baseline_train = parts["train"]
+    if len(baseline_train) > config.baseline_max_rows:
+        baseline_train = baseline_train.sample(config.baseline_max_rows, random_state=config.seed)
+    baseline = LogisticBaseline(catalogue).fit(
+        baseline_train, baseline_train["default"].astype("int8").to_numpy()
+    )
+
+    scored = model.predict_frame(table, source=source)
+    by_split = {s: scored.loc[parts[s].index] for s in SPLITS}
+    test_pd = by_split["test"]["pd"].to_numpy()
+    doc: dict[str, Any] = {
+        "test": summary(labels["test"], test_pd),
+        "validation": summary(labels["validation"], by_split["validation"]["pd"].to_numpy()),
+        "baseline_test": summary(labels["test"], baseline.predict_pd(parts["test"])),
+    }
+    doc.update(truth_metrics(parts["test"], test_pd, truth, catalogue.id_column))
+    doc["score_psi_train_test"] = psi(
+        by_split["train"]["score"].to_numpy(), by_split["test"]["score"].to_numpy()
+    )
+    log.info(
+        "test AUC %.4f (baseline %.4f, oracle %s), ECE %.4f, PSI %.4f",
+        doc["test"]["auc"],
+        doc["baseline_test"]["auc"],
+        f"{doc['oracle_test']['auc']:.4f}" if "oracle_test" in doc else "n/a",
+        doc["test"]["ece"],
+        doc["score_psi_train_test"],
+    )
+    deciles = decile_table(labels["test"], test_pd)
+    grades_test = by_split["test"]["grade"].to_numpy()
+    plots = curve_bundle(labels["test"], test_pd, grades_test, model.grade_order)
+    window = training_window(parts["train"])
+    model.meta.update(
+        {
+            "metrics": {k: doc[k] for k in ("test", "validation")},
+            "training_window": window,
+            "n_train": fit_report.n_train,
+            "n_validation": fit_report.n_validation,
+        }
+    )
+    return TrainResult(
+        model=model,
+        fit_report=fit_report,
+        scores=scores_frame(table, scored, catalogue.id_column),
+        metrics=doc,
+        deciles=deciles,
+        plots=plots,
+        training_window=window,
+    )

@@ -1,0 +1,47 @@
+"""Reader of params.yaml `explain` (-> ExplainConfig), plus `tiers.policy`: the collection
+policy's contact line picks the actionable accounts the stage explains."""
+
+from __future__ import annotations
+
+from collection_policy.loader import load_policy
+from models.explain.run import ExplainConfig
+from models.explain.selection import POPULATIONS, lowest_contact_pd
+from pipelines.params import Params
+from pipelines.params.shared import batch_rows, policy_path, reasons_path, top_k
+
+EXPLAIN_KEYS: tuple[str, ...] = (
+    "top_k",
+    "sample_check_rows",
+    "check_tolerance",
+    "raw_score_tolerance",
+    "batch_rows",
+    "reasons",
+    "dependence_features",
+    "plot_rows",
+    "report_top_pd",
+    "population",
+    "test_sample_rows",
+)
+
+
+def read_explain(params: Params) -> ExplainConfig:
+    """The explain section, exact keys; `actionable_min_pd` comes from the policy (tiers.policy)."""
+    sec = params.section("explain", keys=EXPLAIN_KEYS)
+    policy = load_policy(policy_path(params.keys("tiers", ("policy",))))
+    return ExplainConfig(
+        top_k=top_k(sec),
+        sample_check_rows=sec.integer("sample_check_rows", lo=0, hi=1_000_000),
+        check_tolerance=sec.number("check_tolerance", lo=0, hi=1, lo_open=True, hi_open=True),
+        raw_score_tolerance=sec.number(
+            "raw_score_tolerance", lo=0, hi=1, lo_open=True, hi_open=True
+        ),
+        batch_rows=batch_rows(sec),
+        reasons=reasons_path(sec),
+        dependence_features=sec.integer("dependence_features", lo=0, hi=50),
+        plot_rows=sec.integer("plot_rows", lo=100, hi=1_000_000),
+        report_top_pd=sec.integer("report_top_pd", lo=0, hi=100),
+        population=sec.choice("population", POPULATIONS),
+        actionable_min_pd=lowest_contact_pd(policy),
+        test_sample_rows=sec.optional_integer("test_sample_rows", lo=100),
+        seed=params.seed(),
+    )

@@ -1,0 +1,68 @@
+"""Choosing the accounts to tier and joining their scores and policy inputs by key."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from collection_policy.population import (
+    join_policy_inputs,
+    read_score_file,
+    select_population,
+    tier_population,
+)
+from features.errors import DataValidationError
+
+from .conftest import book_tables
+
+
+def test_current_book_joined_by_key():
+    scores, features = book_tables()
+    population = select_population(scores, features, None, "features.parquet")
+    assert population.origin == "score" and len(population.frame) == 200
+    by_id = features.set_index("account_id")
+    got = population.frame.set_index("account_id")["policy__dispute"]
+    assert (got == by_id.loc[got.index, "policy__dispute"]).all()
+
+
+def test_test_split_when_no_current_book_and_no_score_file():
+    scores, features = book_tables(with_score_split=False)
+    population = select_population(scores, features, None, "features.parquet")
+    assert population.origin == "test" and set(population.frame["split"]) == {"test"}
+
+
+def test_duplicate_keys_are_an_error_naming_the_file():
+    scores, features = book_tables()
+    doubled = pd.concat([features, features.head(1)])
+    with pytest.raises(DataValidationError, match="features.parquet.*not unique"):
+        join_policy_inputs(scores, doubled, "features.parquet")
+
+
+def test_a_missing_policy_input_is_an_error_naming_it():
+    scores, features = book_tables()
+    with pytest.raises(DataValidationError, match="policy__hardship"):
+        join_policy_inputs(scores, features.drop(columns="policy__hardship"), "features.parquet")
+
+
+def test_no_rows_to_tier():
+    scores, features = book_tables(with_score_split=False)
+    scores = scores[scores["split"] != "test"]
+    with pytest.raises(DataValidationError, match="no 'score' or 'test' rows"):
+        select_population(scores, features, None, "features.parquet")
+
+
+def test_score_file_needs_its_columns(tmp_path):
+    scores, _ = book_tables()
+    scores.drop(columns="grade").to_parquet(tmp_path / "book.parquet")
+    with pytest.raises(DataValidationError, match="missing required column"):
+        read_score_file(tmp_path / "book.parquet")
+    with pytest.raises(DataValidationError, match="file not found"):
+        read_score_file(tmp_path / "absent.parquet")
+
+
+def test_tier_population_keeps_rows(policy):
+    scores, features = book_tables()
+    population = select_population(scores, features, None, "features.parquet").frame
+    accounts, result = tier_population(population, policy, "rules", "test")
+    assert len(accounts) == len(result) == len(population)
+    assert "dispute" in accounts and "policy__dispute" not in accounts

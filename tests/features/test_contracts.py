@@ -1,0 +1,95 @@
+"""Table contracts and the one declaration of the policy inputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.contracts import (
+    FEATURE_TO_POLICY,
+    POLICY_INPUT_NAMES,
+    POLICY_INPUTS,
+    POLICY_PREFIX,
+    SCORES,
+    STAGE_TABLES,
+)
+from features.errors import DataValidationError, PipelineError
+
+
+def _scores(**override) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "account_id": [1, 2],
+            "observation_date": pd.to_datetime(["2025-01-01", "2025-01-01"]),
+            "split": ["test", "score"],
+            "default": pd.array([0, pd.NA], dtype="Int8"),
+            "raw_score": [-3.0, -1.0],
+            "pd": [0.01, 0.2],
+            "score": [650.0, 580.0],
+            "grade": ["A", "F"],
+        }
+    )
+    return frame.assign(**override)
+
+
+def test_a_valid_frame_passes_with_int_or_text_ids():
+    SCORES.check(_scores(), "scores.parquet")
+    SCORES.check(_scores(account_id=["a-1", "a-2"]), "scores.parquet")
+
+
+def test_missing_column_names_file_and_column():
+    with pytest.raises(DataValidationError, match="file 's.parquet', column 'grade'"):
+        SCORES.check(_scores().drop(columns="grade"), "s.parquet")
+
+
+def test_wrong_dtype_and_unknown_split_are_rejected():
+    with pytest.raises(DataValidationError, match="column 'pd'.*expected a column of kind 'float'"):
+        SCORES.check(_scores(pd=["low", "high"]), "s.parquet")
+    with pytest.raises(DataValidationError, match=r"column 'split', row 1: value 'scoring'"):
+        SCORES.check(_scores(split=["test", "scoring"]), "s.parquet")
+    with pytest.raises(DataValidationError, match="column 'pd', row 0: missing value"):
+        SCORES.check(_scores(pd=[None, 0.2]), "s.parquet")
+
+
+def test_read_names_the_stage_that_writes_a_missing_file(tmp_path):
+    with pytest.raises(PipelineError, match="run the train stage first"):
+        SCORES.read(tmp_path / "scores.parquet", stage="train")
+    path = tmp_path / "scores.parquet"
+    _scores().to_parquet(path)
+    got = SCORES.read(path, columns=["account_id", "pd"])
+    assert list(got.columns) == ["account_id", "pd"]
+
+
+def test_policy_inputs_are_declared_once_and_consistently():
+    assert len(set(POLICY_INPUT_NAMES)) == len(POLICY_INPUTS)
+    assert all(p.feature_column == POLICY_PREFIX + p.name for p in POLICY_INPUTS)
+    assert set(FEATURE_TO_POLICY.values()) == set(POLICY_INPUT_NAMES)
+    # flags are never guessed: every boolean input is required
+    assert all(p.required for p in POLICY_INPUTS if p.dtype == "bool")
+    dpd = next(p for p in POLICY_INPUTS if p.name == "days_past_due")
+    assert dpd.request_column({"utilisation"}) == "days_past_due"
+    assert dpd.request_column({"days_past_due"}) == "policy__days_past_due"
+
+
+def test_every_stage_table_has_a_key_and_a_parquet_file():
+    for name, contract in STAGE_TABLES.items():
+        assert contract.key, name
+        assert set(contract.key) <= set(contract.columns), name
+        assert contract.file.endswith(".parquet"), name
+
+
+def test_a_nullable_label_may_be_float_with_nan_but_only_whole_numbers():
+    import numpy as np
+
+    SCORES.check(_scores(default=[0.0, np.nan]), "s.parquet")
+    with pytest.raises(DataValidationError, match="column 'default'.*of kind 'int'"):
+        SCORES.check(_scores(default=[0.5, np.nan]), "s.parquet")
+
+
+def test_read_names_a_missing_column_and_filters_rows(tmp_path):
+    path = tmp_path / "scores.parquet"
+    _scores().to_parquet(path)
+    with pytest.raises(DataValidationError, match="column 'tier'"):
+        SCORES.read(path, columns=["account_id", "tier"])
+    got = SCORES.read(path, filters=[("split", "in", ["score"])])
+    assert got["split"].tolist() == ["score"]

@@ -1,0 +1,62 @@
+"""The `tiers` section reader: exact keys, typed values, the shared rules for policy and mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from collection_policy.book import TiersConfig
+from features.errors import ConfigError
+from pipelines.params import load_params
+from pipelines.params.tiers import TIERS_KEYS, read_tiers
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _params(tmp_path: Path, **tiers: object):
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    data["tiers"] = {**data["tiers"], "policy": str(REPO / "configs/collection_policy.yaml")}
+    data["tiers"].update(tiers)
+    for key in [k for k, v in tiers.items() if v is _DROP]:
+        del data["tiers"][key]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_params(path)
+
+
+_DROP = object()
+
+
+def test_the_shipped_params():
+    config = read_tiers(load_params(REPO / "params.yaml"))
+    assert isinstance(config, TiersConfig)
+    assert config.policy == Path("configs/collection_policy.yaml") or config.policy.is_file()
+    assert config.mode in ("rules", "expected_value")
+    assert config.backtest_split in ("train", "validation", "test")
+    assert set(yaml.safe_load((REPO / "params.yaml").read_text())["tiers"]) == set(TIERS_KEYS)
+
+
+def test_score_file_is_a_path_or_null(tmp_path):
+    assert read_tiers(_params(tmp_path, score_file=None)).score_file is None
+    assert read_tiers(_params(tmp_path, score_file="book.parquet")).score_file == Path(
+        "book.parquet"
+    )
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"mode": "fast"}, "tiers.mode: expected one of"),
+        ({"policy": "no/such/policy.yaml"}, "tiers.policy: file not found"),
+        ({"policy": 3}, "tiers.policy: expected a non-empty string"),
+        ({"score_file": 5}, "tiers.score_file: expected a non-empty string"),
+        ({"backtest_split": "score"}, "tiers.backtest_split: expected one of"),
+        ({"bakctest_split": "test"}, "tiers.bakctest_split: is not a known key"),
+        ({"backtest_split": _DROP}, "tiers.backtest_split: is required"),
+    ],
+)
+def test_bad_values_fail_with_the_key_named(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message):
+        read_tiers(_params(tmp_path, **change))
