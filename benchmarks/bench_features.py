@@ -3,7 +3,8 @@
     python benchmarks/bench_features.py --sizes 10000 100000 1000000 --out reports/bench_features.json
 
 Each size runs in fresh subprocesses so peak RSS (getrusage ru_maxrss) belongs to one job:
-  1. generate the book (features.synthetic) and write it to Parquet in a temp dir;
+  1. generate the book (features.synthetic, with params.yaml `data.synthetic` and `seed` read by
+     the ingest stage's reader, at the benchmark's size and seed 42) and write it to Parquet;
   2. `engine`: load the Parquet, time `build_behavioural_features` (all features) and
      `core_window_aggregates` (the representative subset: max dpd, mean utilisation and late
      payment counts over each window);
@@ -15,6 +16,7 @@ The two subsets are compared value by value, so the ratio is between equal resul
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -25,7 +27,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WINDOWS = (3, 6, 12)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+PARAMS = ROOT / "params.yaml"
+
+
+def feature_windows() -> tuple[int, ...]:
+    """The feature windows of params.yaml (`features.windows`), as the features stage reads them."""
+    from pipelines.params import load_params
+    from pipelines.params.features import read_features
+
+    return read_features(load_params(PARAMS)).windows
 
 
 def _peak_rss_mb() -> float:
@@ -39,10 +51,13 @@ def _rss_mb() -> float:
 
 
 def child_generate(n: int, folder: Path) -> dict:
-    from features.synthetic import SyntheticConfig, generate_book
+    from features.synthetic import generate_book
+    from pipelines.params import load_params
+    from pipelines.params.data import read_synthetic
 
+    config = dataclasses.replace(read_synthetic(load_params(PARAMS)), n_customers=n, seed=42)
     t = time.perf_counter()
-    book = generate_book(SyntheticConfig(n_customers=n, seed=42))
+    book = generate_book(config)
     gen_s = time.perf_counter() - t
     book.customers.to_parquet(folder / "customers.parquet")
     book.statements.to_parquet(folder / "statements.parquet")
@@ -65,14 +80,15 @@ def child_engine(folder: Path) -> dict:
     observations = pd.read_parquet(folder / "observations.parquet")
     loaded_rss = _rss_mb()
     loaded_peak = _peak_rss_mb()
+    windows = feature_windows()
     t = time.perf_counter()
-    frame, cat = build_behavioural_features(customers, statements, observations, WINDOWS)
+    frame, cat = build_behavioural_features(customers, statements, observations, windows)
     full_s = time.perf_counter() - t
     full_peak = _peak_rss_mb()
     del frame
     limit = customers.set_index("account_id")["credit_limit"]
     t = time.perf_counter()
-    core = core_window_aggregates(statements, observations, limit, WINDOWS)
+    core = core_window_aggregates(statements, observations, limit, windows)
     core_s = time.perf_counter() - t
     core.insert(0, "account_id", observations["account_id"].to_numpy())
     core.insert(1, "observation_date", observations["observation_date"].to_numpy())
@@ -87,7 +103,7 @@ def child_engine(folder: Path) -> dict:
     }
 
 
-def duckdb_sql(windows=WINDOWS) -> str:
+def duckdb_sql(windows: tuple[int, ...]) -> str:
     cols = []
     for w in windows:
         since = f"s.statement_date >= o.observation_date - INTERVAL {w} MONTH"
@@ -129,7 +145,7 @@ def child_duckdb(folder: Path) -> dict:
         )
     loaded_rss = _rss_mb()
     t = time.perf_counter()
-    result = con.execute(duckdb_sql()).df()
+    result = con.execute(duckdb_sql(feature_windows())).df()
     q_s = time.perf_counter() - t
     result.to_parquet(folder / "duckdb_core.parquet")
     return {
@@ -217,7 +233,7 @@ def main() -> None:
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(
-            json.dumps({"windows": list(WINDOWS), "results": results}, indent=2) + "\n"
+            json.dumps({"windows": list(feature_windows()), "results": results}, indent=2) + "\n"
         )
 
 

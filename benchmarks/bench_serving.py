@@ -2,20 +2,21 @@
 and single-row REST latency / 8-client throughput of `mlflow models serve`, all on loopback.
 
     python -m benchmarks.bench_serving [--rows 100000] [--reason-rows 20000] [--requests 500]
-        [--concurrent 8] [--concurrent-requests 400] [--time-limit 60]
+        [--concurrent 8] [--concurrent-requests 400] [--time-limit 60] [--root .]
 
-Uses the pipeline's data/model and data/features (run the pipeline first). The model is saved
-exactly as the train stage logs it (same pyfunc, artifacts, signature) into a temp dir.
+Uses a pipeline run's train-stage outputs under `--root` (data/model, data/features,
+reports/metrics.json, reports/deciles.json, reports/plots; run the pipeline first) and that
+root's params.yaml. The model is registered by the register stage itself (`pipelines.register.run`,
+with the params' `train`, `mlflow`, `tiers` and `explain` keys) into a temp MLflow store, then
+loaded from the registry (`models:/<name>/<version>`) and served from it (`tests.helpers.running_server`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,42 +27,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import REPO  # noqa: E402
+
+from tests.helpers import free_port, running_server  # noqa: E402
 
 
-def save_model(dest: Path, rows: pd.DataFrame) -> None:
-    import mlflow
-
-    from models.registry import CODE_PACKAGES, serving_requirements
-    from models.serving.pyfunc import (
-        MODEL_DIR_ARTIFACT,
-        POLICY_ARTIFACT,
-        REASONS_ARTIFACT,
-        PDPyfuncModel,
-        ServingBundle,
-        signature_and_example,
-    )
+def register(root: Path, store: Path) -> str:
+    """Register `root`'s trained model as the register stage does, in an MLflow store under
+    `store` (MLFLOW_TRACKING_URI is set to it for this process and the server); returns its URI."""
+    from pipelines import register as register_stage
     from pipelines.params import load_params
+    from pipelines.params.mlflow import read_mlflow
     from pipelines.params.register import read_serving
+    from pipelines.params.train import read_train
 
-    spec = read_serving(load_params(REPO / "params.yaml"))  # what the register stage bundles
-    policy, reasons = REPO / spec.policy_path, REPO / spec.reasons_path
-    bundle = ServingBundle.load(REPO / "data/model", policy, reasons, spec.config)
-    sig, example = signature_and_example(rows, bundle)
-    mlflow.pyfunc.save_model(
-        str(dest),
-        python_model=PDPyfuncModel(),
-        artifacts={
-            MODEL_DIR_ARTIFACT: str(REPO / "data/model"),
-            POLICY_ARTIFACT: str(policy),
-            REASONS_ARTIFACT: str(reasons),
-        },
-        model_config=spec.config.to_dict(),
-        code_paths=[str(REPO / package) for package in CODE_PACKAGES],
-        signature=sig,
-        input_example=example,
-        pip_requirements=serving_requirements(),
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
+    paths = register_stage.RegisterPaths(
+        model_dir=root / "data/model",
+        features_dir=root / "data/features",
+        metrics=root / "reports/metrics.json",
+        deciles=root / "reports/deciles.json",
+        plots_dir=root / "reports/plots",
+        promotion=store / "promotion.json",
+        headline=store / "headline.json",
     )
+    with contextlib.chdir(root):  # params paths (tiers.policy, explain.reasons) are repo-relative
+        params = load_params("params.yaml")
+        registration = register_stage.run(
+            paths, read_train(params), read_mlflow(params), read_serving(params), repo_root=store
+        )
+    return registration.result.model_uri
 
 
 def rate(fn, n: int) -> tuple[float, float]:
@@ -79,23 +75,26 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=8)
     ap.add_argument("--concurrent-requests", type=int, default=400)
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per REST phase")
+    ap.add_argument(
+        "--root", type=Path, default=REPO, help="repository holding the pipeline's outputs"
+    )
     args = ap.parse_args()
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     import mlflow
 
-    from features.catalogue import Catalogue, to_model_frame
+    from features.catalogue import read_feature_dir, to_model_frame
     from models.serving.pyfunc import to_request_frame
 
-    cat = Catalogue.from_dict(json.loads((REPO / "data/features/catalogue.json").read_text()))
-    table = pd.read_parquet(REPO / "data/features/features.parquet")
+    root = args.root.resolve()
+    table, cat = read_feature_dir(root / "data/features")
     rows = table.sample(n=args.rows, replace=len(table) < args.rows, random_state=0)
     rows = rows.reset_index(drop=True)
     request = to_request_frame(rows, cat, with_policy=True)
     out: dict[str, object] = {"rows": args.rows, "cpus": os.cpu_count()}
-    with tempfile.TemporaryDirectory() as tmp:
-        mdir = Path(tmp) / "model"
-        save_model(mdir, rows.head(50))
-        model = mlflow.pyfunc.load_model(str(mdir))
+    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
+        model_uri = register(root, Path(tmp))
+        out["model_uri"] = model_uri
+        model = mlflow.pyfunc.load_model(model_uri)
         booster = model._model_impl.python_model.bundle.model.booster
         x = to_model_frame(rows, cat)
         raw, _ = rate(lambda: booster.predict(x, raw_score=True), args.rows)
@@ -114,31 +113,21 @@ def main() -> None:
             ratio_with_reasons_to_pred_contrib=round(with_r / contrib, 3),
         )
         print(json.dumps(out), flush=True)
-        out.update(rest(mdir, request, args))
+        out.update(rest(model_uri, Path(tmp), request, args))
     print(json.dumps(out, indent=1))
 
 
-def rest(mdir: Path, request: pd.DataFrame, args: argparse.Namespace) -> dict[str, object]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def rest(
+    model_uri: str, work: Path, request: pd.DataFrame, args: argparse.Namespace
+) -> dict[str, object]:
+    """`mlflow models serve` of the registered version: one-row latency, then concurrent clients."""
+    port = free_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mdir), "--env-manager"]
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager"]
     cmd += ["local", "-p", str(port), "--host", "127.0.0.1", "--workers", "1"]
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        t0 = time.perf_counter()
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - t0 > 120:
-                    raise RuntimeError("model server did not start") from None
-                time.sleep(0.3)
+    t0 = time.perf_counter()
+    with running_server(cmd, work, env, f"{url}/ping", work / "serve.log"):
         ready = time.perf_counter() - t0
         bodies = [
             json.dumps(
@@ -172,22 +161,16 @@ def rest(mdir: Path, request: pd.DataFrame, args: argparse.Namespace) -> dict[st
         with ThreadPoolExecutor(args.concurrent) as pool:
             done = list(pool.map(one, range(args.concurrent_requests)))
         wall = time.perf_counter() - t
-        return {
-            "rest_ready_s": round(ready, 1),
-            "rest_sequential_requests": len(lat),
-            "rest_p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "rest_p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "rest_concurrent_clients": args.concurrent,
-            "rest_concurrent_requests": len(done),
-            "rest_concurrent_req_s": round(len(done) / wall, 1),
-            "rest_concurrent_p50_ms": round(float(np.percentile(np.array(done) * 1e3, 50)), 2),
-        }
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    return {
+        "rest_ready_s": round(ready, 1),
+        "rest_sequential_requests": len(lat),
+        "rest_p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "rest_p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "rest_concurrent_clients": args.concurrent,
+        "rest_concurrent_requests": len(done),
+        "rest_concurrent_req_s": round(len(done) / wall, 1),
+        "rest_concurrent_p50_ms": round(float(np.percentile(np.array(done) * 1e3, 50)), 2),
+    }
 
 
 if __name__ == "__main__":

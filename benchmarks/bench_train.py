@@ -3,11 +3,13 @@
 For each size a fresh child process generates a synthetic feature table (contract-shaped: 30
 numeric features with risk directions, 3 categoricals, splits 60/20/20 plus a 10% current book,
 ~5% defaults, a non-linear truth), then times
-  * `pipelines.train.run_training` without the registry (booster with early stopping, calibration,
-    monotonicity check, baseline, metrics, plots, scoring every row, writing outputs), and
+  * `pipelines.train.run`, the train stage (reading the feature table, booster with early
+    stopping, calibration, monotonicity check, baseline, metrics, plots, scoring every row,
+    writing outputs; the stage touches no registry), and
   * `lightgbm.train` alone on the prepared matrix for the same number of rounds,
-and reports peak RSS of the child (ru_maxrss). Registry logging adds about 1-2 s per run on the
-embedded SQLite store, independent of size (the model files are small).
+and reports peak RSS of the child (ru_maxrss). The config is params.yaml `train:` read by the
+stage's reader (`pipelines.params.train.read_train`) with `--threads` threads. MLflow logging and
+registration are the register stage's and are not timed here.
 
     .venv/bin/python benchmarks/bench_train.py --rows 20000 50000 [--threads 2]
 """
@@ -15,6 +17,7 @@ embedded SQLite store, independent of size (the model files are small).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -73,46 +76,44 @@ def make_table(n: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
 
 def one_size(n: int, threads: int, features_dir: Path | None = None) -> dict:
     """Time the stage and LightGBM alone on one table: generated (n rows) or a real feature dir
-    (then the `train:` params of params.yaml apply, as in `dvc repro`)."""
+    (params.yaml `train:` applies in both cases, with `threads` threads)."""
     import lightgbm as lgb
-    import yaml
 
-    from features.catalogue import Catalogue, to_model_frame
+    from features.catalogue import CATALOGUE_FILE, Catalogue, to_model_frame
+    from features.contracts import FEATURES
     from features.io import write_json
-    from models.pd_model import TrainConfig, lgb_params
-    from pipelines.train import TrainPaths, run_training
+    from models.pd_model import lgb_params
+    from pipelines import train as train_stage
+    from pipelines.params import load_params
+    from pipelines.params.train import read_train
 
+    config = dataclasses.replace(read_train(load_params(ROOT / "params.yaml")), num_threads=threads)
     if features_dir is not None:
-        df = pd.read_parquet(features_dir / "features.parquet")
-        cat_doc = json.loads((features_dir / "catalogue.json").read_text())
-        params = yaml.safe_load((ROOT / "params.yaml").read_text())
-        config = TrainConfig.from_mapping(
-            {**params["train"], "num_threads": threads}, params["seed"]
-        )
+        df = pd.read_parquet(features_dir / FEATURES.file)
+        cat_doc = json.loads((features_dir / CATALOGUE_FILE).read_text())
         n = len(df)
     else:
         df, cat_doc = make_table(n)
-        config = TrainConfig(num_threads=threads)
     catalogue = Catalogue.from_dict(cat_doc)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "features").mkdir()
-        df.to_parquet(root / "features" / "features.parquet", index=False)
-        write_json(cat_doc, root / "features" / "catalogue.json")
-        paths = TrainPaths(
+        df.to_parquet(root / "features" / FEATURES.file, index=False)
+        write_json(cat_doc, root / "features" / CATALOGUE_FILE)
+        paths = train_stage.TrainPaths(
             features_dir=root / "features",
             model_dir=root / "model",
             scores=root / "scores.parquet",
             metrics=root / "metrics.json",
             deciles=root / "deciles.json",
             plots_dir=root / "plots",
-            promotion=root / "promotion.json",
+            headline=root / "headline.json",
         )
         t0 = time.perf_counter()
-        doc = run_training(paths, config, None)
+        result = train_stage.run(paths, config)
         stage_s = time.perf_counter() - t0
-        meta = json.loads((root / "model" / "model_meta.json").read_text())
-    rounds = int(meta["best_iteration"])
+    doc = result.metrics
+    rounds = result.fit_report.best_iteration
     train = df[df["split"] == "train"]
     x = to_model_frame(train, catalogue)
     params = {k: v for k, v in lgb_params(config, catalogue).items() if k != "metric"}
@@ -179,8 +180,9 @@ def main() -> None:
             [sys.executable, __file__, "--one", str(n), "--threads", str(args.threads)],
             capture_output=True,
             text=True,
-            check=True,
         )
+        if out.returncode != 0:
+            raise SystemExit(f"size {n} failed:\n{out.stderr[-3000:]}")
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(
             f"{r['rows']:>9} {r['train_rows']:>8} {r['rounds']:>6} {r['stage_s']:>8} "

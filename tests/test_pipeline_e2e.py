@@ -1,4 +1,5 @@
-"""End to end: `dvc repro` of all five stages on a small book in a temp copy of the repo, then a
+"""End to end: `dvc repro` of all six stages on a small book in a temp copy of the repo, the DVC
+wiring a user relies on (a readable `dvc metrics show`, a policy edit that does not retrain), a
 `dvc exp run` that registers a second model version through the promotion gate, and the reviewer
 notebook executed against the run's outputs."""
 
@@ -69,6 +70,67 @@ def test_all_stages_write_their_outputs(pipeline_run: Path):
     assert "<img" in html and "http://" not in html and "https://" not in html
 
 
+def _leaves(node: object) -> list[object]:
+    if isinstance(node, dict):
+        return [leaf for value in node.values() for leaf in _leaves(value)]
+    return [node]
+
+
+def test_metrics_show_lists_only_headline_numbers(pipeline_run: Path):
+    show = _run(pipeline_run, "dvc", "metrics", "show", "--json")
+    assert show.returncode == 0, show.stderr
+    files = json.loads(show.stdout)[""]["data"]
+    assert set(files) == {
+        f"reports/headline/{stage}.json"
+        for stage in ("ingest", "features", "train", "explain", "register", "tiers")
+    }
+    values = _leaves({name: body["data"] for name, body in files.items()})
+    assert 20 <= len(values) <= 45, len(values)  # a screenful, not several hundred columns
+    text = show.stdout
+    for word in ("seconds", "timings", "run_id", "tracking_uri", str(pipeline_run)):
+        assert word not in text
+    for report in ("metrics.json", "promotion.json", "explain.json", "tiers.json", "ingest.json"):
+        assert str(pipeline_run) not in (pipeline_run / "reports" / report).read_text()
+
+
+def _stale_stages(repo: Path) -> set[str]:
+    status = _run(repo, "dvc", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    return set(json.loads(status.stdout))
+
+
+def test_a_policy_or_reasons_edit_never_retrains(pipeline_run: Path):
+    """Editing the collection policy re-registers and re-tiers; only a change of its contact
+    rules also re-explains (they pick the accounts that get reasons). Nothing retrains."""
+    repo = pipeline_run
+    assert _stale_stages(repo) == set()
+    policy = repo / "configs/collection_policy.yaml"
+    original = policy.read_text()
+    try:
+        policy.write_text(original.replace('version: "', 'version: "edited-', 1))
+        assert _stale_stages(repo) == {"register", "tiers"}
+        policy.write_text(
+            original.replace(
+                "{days_past_due: {lte: 0}, pd: {gte: 0.10}}",
+                "{days_past_due: {lte: 0}, pd: {gte: 0.12}}",
+            ).replace(
+                "{days_past_due: {lte: 0}, pd: {lt: 0.10}}",
+                "{days_past_due: {lte: 0}, pd: {lt: 0.12}}",
+            )
+        )
+        assert _stale_stages(repo) == {"explain", "register", "tiers"}
+    finally:
+        policy.write_text(original)
+    reasons = repo / "configs/reasons.yaml"
+    original = reasons.read_text()
+    try:
+        reasons.write_text(original + "\n# edited\n")
+        assert _stale_stages(repo) == {"explain", "register"}
+    finally:
+        reasons.write_text(original)
+    assert _stale_stages(repo) == set()
+
+
 def test_experiment_registers_version_2_through_the_gate(pipeline_run: Path):
     repo = pipeline_run
     run = _run(repo, "dvc", "exp", "run", "-S", "train.learning_rate=0.1")
@@ -85,8 +147,8 @@ def test_experiment_registers_version_2_through_the_gate(pipeline_run: Path):
         ]:
             data = item.get("data") or {}
             lr = data["params"]["params.yaml"]["data"]["train"]["learning_rate"]
-            metrics = (data.get("metrics") or {}).get("reports/metrics.json", {}).get("data")
-            rows.append((item.get("name"), lr, metrics["test"]["auc"] if metrics else None))
+            metrics = (data.get("metrics") or {}).get("reports/headline/train.json", {}).get("data")
+            rows.append((item.get("name"), lr, metrics["test_auc"] if metrics else None))
     experiments = [r for r in rows if r[0] and r[1] == 0.1]
     assert experiments, rows  # the experiment is listed with its param...
     assert all(auc is not None and 0.5 < auc <= 1 for _, _, auc in experiments)  # ...and metrics
