@@ -31,13 +31,12 @@ from collection_policy.schema import CollectionPolicy
 from collection_policy.vocabulary import (
     CHANNEL_INDEX,
     CHANNELS,
+    MODES,
     STOP_FLAGS,
     resolve_timezone,
 )
 from features.contracts import FEATURE_TO_POLICY, POLICY_INPUTS
 from features.errors import DataValidationError
-
-MODES = ("rules", "expected_value")
 
 #: Input columns of ``assign_tiers`` (engine names) and what they mean: the scored PD columns,
 #: then the policy inputs as `features.contracts.POLICY_INPUTS` declares them.
@@ -252,7 +251,7 @@ def _ev_envelope(
 def assign_tiers(
     accounts: pd.DataFrame,
     policy: CollectionPolicy,
-    mode: str = "rules",
+    mode: str,
     source: str = "accounts",
 ) -> pd.DataFrame:
     """One tier per account, with channels, caps, offer, deciding rule and guardrails applied.

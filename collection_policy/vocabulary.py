@@ -101,6 +101,9 @@ CHANNELS: dict[str, Channel] = {
 }
 CHANNEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(CHANNELS)}
 
+#: How tiers are chosen: the entry rules, or the expected-value envelope of the rules.
+MODES: tuple[str, ...] = ("rules", "expected_value")
+
 STOP_FLAGS = ("deceased", "dispute", "hardship", "opt_out")
 
 

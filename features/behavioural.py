@@ -24,6 +24,7 @@ import pandas as pd
 from features.catalogue import Catalogue, FeatureSpec
 from features.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUTS
 from features.errors import DataValidationError
+from features.schema import CUSTOMERS
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,11 @@ CUSTOMER_COLUMNS = (
     "credit_limit",
     "channel",
 )
-POLICY_FLAGS = ("dispute", "hardship", "opt_out", "deceased")
+#: The policy's flags the customers table carries (the contract's boolean inputs the schema holds;
+#: first_time_delinquency is computed from the statements).
+POLICY_FLAGS = tuple(
+    p.name for p in POLICY_INPUTS if p.dtype == "bool" and p.name in CUSTOMERS.names
+)
 STATIC_CATEGORIES = {
     "age_band": ["18-24", "25-34", "35-44", "45-54", "55+"],
     "income_band": ["low", "mid", "high", "very_high"],

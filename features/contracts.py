@@ -45,6 +45,9 @@ class PolicyInput:
     dtype: PolicyDtype
     required: bool
     description: str
+    #: Its value for a loan table without such a column (a current book: no arrears); None =
+    #: never invented. Flags are defaulted only when the table has no arrears columns at all.
+    table_default: int | float | bool | None
 
     @property
     def feature_column(self) -> str:
@@ -59,17 +62,17 @@ class PolicyInput:
 
 
 POLICY_INPUTS: tuple[PolicyInput, ...] = (
-    PolicyInput("days_past_due", "int", True, "days past due at the book date, >= 0"),
-    PolicyInput("overdue_amount", "float", True, "unpaid minimum dues (currency), >= 0"),
-    PolicyInput("first_time_delinquency", "bool", True, "first delinquency episode"),
-    PolicyInput("dispute", "bool", True, "the debt is disputed"),
-    PolicyInput("hardship", "bool", True, "declared financial hardship"),
-    PolicyInput("opt_out", "bool", True, "asked to stop non-written contact"),
-    PolicyInput("deceased", "bool", True, "the debtor has died"),
+    PolicyInput("days_past_due", "int", True, "days past due at the book date, >= 0", 0),
+    PolicyInput("overdue_amount", "float", True, "unpaid minimum dues (currency), >= 0", 0.0),
+    PolicyInput("first_time_delinquency", "bool", True, "first delinquency episode", False),
+    PolicyInput("dispute", "bool", True, "the debt is disputed", False),
+    PolicyInput("hardship", "bool", True, "declared financial hardship", False),
+    PolicyInput("opt_out", "bool", True, "asked to stop non-written contact", False),
+    PolicyInput("deceased", "bool", True, "the debtor has died", False),
     PolicyInput(
-        "timezone", "str", False, "IANA time zone; missing -> the policy default, recorded"
+        "timezone", "str", False, "IANA time zone; missing -> the policy default, recorded", None
     ),
-    PolicyInput("outstanding_balance", "float", True, "balance owed (currency), >= 0"),
+    PolicyInput("outstanding_balance", "float", True, "balance owed (currency), >= 0", 0.0),
 )
 POLICY_INPUT_NAMES: tuple[str, ...] = tuple(p.name for p in POLICY_INPUTS)
 POLICY_INPUT_BY_NAME: dict[str, PolicyInput] = {p.name: p for p in POLICY_INPUTS}

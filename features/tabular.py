@@ -23,20 +23,6 @@ log = logging.getLogger(__name__)
 
 ID = "account_id"
 RESERVED = ("account_id", "observation_date", "default", "split", "is_current")
-#: What a policy input is when the loan table has no column of that name (contract order and
-#: types: `features.contracts.POLICY_INPUTS`). Flags are only defaulted for a book without
-#: arrears columns, and time zones are never invented (see `build_table_features`).
-POLICY_DEFAULTS: dict[str, object] = {
-    "days_past_due": 0,
-    "overdue_amount": 0.0,
-    "first_time_delinquency": False,
-    "dispute": False,
-    "hardship": False,
-    "opt_out": False,
-    "deceased": False,
-    "timezone": None,
-    "outstanding_balance": 0.0,
-}
 _POLICY_DTYPES = {"int": "int32", "float": "float64", "bool": "bool"}
 #: Text that parses as numbers this often is a numeric column with typos (the stage stops on it).
 NUMERIC_SHARE = 0.9
@@ -274,7 +260,7 @@ def build_table_features(
     policy = {}
     for spec in POLICY_INPUTS:
         name, kind, column = spec.name, spec.dtype, spec.feature_column
-        default = POLICY_DEFAULTS[name]
+        default = spec.table_default
         if name in policy_src:
             raw = loans[policy_src[name]]
             if kind == "str":

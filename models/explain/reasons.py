@@ -317,7 +317,7 @@ def reason_codes(
     X: pd.DataFrame,
     catalogue: Catalogue,
     dictionary: ReasonDictionary,
-    top_k: int = 4,
+    top_k: int,
     min_contribution: float = 0.0,
 ) -> pd.DataFrame:
     """Long table of reasons: row (X's index label), rank, feature, value, contribution, text.

@@ -64,7 +64,7 @@ class ServingConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "MLmodel") -> ServingConfig:
         """A registered model's config (its MLmodel `model_config`), exact keys, checked."""
-        from collection_policy.engine import MODES
+        from collection_policy.vocabulary import MODES
 
         sec = Parser(source).section(dict(data), "model_config", CONFIG_KEYS)
         return cls(

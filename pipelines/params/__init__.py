@@ -10,11 +10,12 @@ code, so DVC sees every value a stage depends on.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from features.config import Parser, Section, read_yaml_mapping
+from features.errors import InvalidConfig
 
 DEFAULT_PARAMS = "params.yaml"
 
@@ -70,3 +71,18 @@ def load_params(path: str | os.PathLike[str] = DEFAULT_PARAMS) -> Params:
     if missing:
         raise parser.fail(missing[0], "is required")
     return Params(data, str(path))
+
+
+Config = TypeVar("Config")
+
+
+def build_config(section: Section, factory: Callable[..., Config], **values: object) -> Config:
+    """Construct a library config; a broken invariant becomes a ConfigError naming the key.
+
+    The library names its own field (`InvalidConfig.field`); here it becomes `section.field`.
+    """
+    try:
+        return factory(**values)
+    except InvalidConfig as exc:
+        key = section.path(exc.field) if exc.field else section.key
+        raise section.parser.fail(key, exc.rule, exc.value) from None

@@ -7,15 +7,11 @@ use fails now, not when someone switches to it. Keys that are legitimately unset
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from features.config import Section
-from features.errors import InvalidConfig
 from features.ingest import IngestConfig
 from features.synthetic import SyntheticConfig
 from features.table import TableConfig
-from pipelines.params import Params
+from pipelines.params import Params, build_config
 
 DATA_KEYS = ("source", "synthetic", "table")
 SOURCES = ("synthetic", "table")
@@ -30,20 +26,6 @@ TABLE_KEYS = (
     "protected_columns",
 )
 INGEST_KEYS = ("max_reject_fraction",)
-
-Config = TypeVar("Config")
-
-
-def build_config(section: Section, factory: Callable[..., Config], **values: object) -> Config:
-    """Construct a library config; a broken invariant becomes a ConfigError naming the key.
-
-    The library names its own field (`InvalidConfig.field`); here it becomes `section.field`.
-    """
-    try:
-        return factory(**values)
-    except InvalidConfig as exc:
-        key = section.path(exc.field) if exc.field else section.key
-        raise section.parser.fail(key, exc.rule, exc.value) from None
 
 
 def read_synthetic(params: Params) -> SyntheticConfig:

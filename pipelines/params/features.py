@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from features.build import FeaturesConfig
 from features.split import SplitConfig
-from pipelines.params import Params
-from pipelines.params.data import build_config
+from pipelines.params import Params, build_config
 
 FEATURES_KEYS = (
     "windows",

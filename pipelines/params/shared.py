@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collection_policy.engine import MODES
+from collection_policy.vocabulary import MODES
 from features.config import Section
 
 

@@ -26,7 +26,7 @@ LATE = {"days_past_due": 100, "overdue_amount": 2000.0, "pd": 0.7, "outstanding_
 def test_output_shape_index_and_columns(policy, accounts):
     df = accounts({}, {"days_past_due": 10, "overdue_amount": 300.0}, LATE)
     df.index = [10, 20, 30]
-    out = assign_tiers(df, policy)
+    out = assign_tiers(df, policy, "rules")
     assert list(out.columns) == list(OUTPUT_COLUMNS)
     assert list(out.index) == [10, 20, 30]
     assert out["tier"].dtype == np.int8
@@ -53,20 +53,20 @@ def test_empty_frame(policy, accounts):
     ],
 )
 def test_rule_ladder(policy, accounts, row, tier, rule):
-    out = assign_tiers(accounts(row), policy).iloc[0]
+    out = assign_tiers(accounts(row), policy, "rules").iloc[0]
     assert (out["tier"], out["rule"]) == (tier, rule)
     assert out["rule_tier"] == tier
 
 
 def test_pre_due_nudge_only_when_pd_high(policy, accounts):
-    out = assign_tiers(accounts({"pd": 0.05}, {"pd": 0.4}), policy)
+    out = assign_tiers(accounts({"pd": 0.05}, {"pd": 0.4}), policy, "rules")
     assert out["channels"].tolist() == ["", "app_push"]
     assert out["caps"].iloc[0] == "no contact"
     assert "pre-due" in out["offer"].iloc[1]
 
 
 def test_legal_review_is_a_human_queue(policy, accounts):
-    out = assign_tiers(accounts({**LATE, "days_past_due": 200}), policy).iloc[0]
+    out = assign_tiers(accounts({**LATE, "days_past_due": 200}), policy, "rules").iloc[0]
     assert out["tier"] == 5
     assert out["channels"] == "legal_review_queue"
     assert out["caps"] == "no contact"
@@ -84,7 +84,7 @@ def test_legal_review_is_a_human_queue(policy, accounts):
 def test_stop_contact_flags_route_instead_of_escalating(
     policy, accounts, flag, route, channels, max_tier
 ):
-    out = assign_tiers(accounts({**LATE, flag: True}), policy).iloc[0]
+    out = assign_tiers(accounts({**LATE, flag: True}), policy, "rules").iloc[0]
     assert out["handling"] == route
     assert out["channels"] == channels
     assert out["tier"] <= max_tier
@@ -94,7 +94,7 @@ def test_stop_contact_flags_route_instead_of_escalating(
 
 def test_flag_precedence_and_all_flags_recorded(policy, accounts):
     out = assign_tiers(
-        accounts({**LATE, "deceased": True, "dispute": True, "opt_out": True}), policy
+        accounts({**LATE, "deceased": True, "dispute": True, "opt_out": True}), policy, "rules"
     )
     row = out.iloc[0]
     assert row["handling"] == "estate_bereavement"
@@ -103,7 +103,7 @@ def test_flag_precedence_and_all_flags_recorded(policy, accounts):
 
 
 def test_agency_referral_needs_90_dpd_and_amount(policy, accounts):
-    out = assign_tiers(accounts(LATE, {**LATE, "overdue_amount": 200.0}), policy)
+    out = assign_tiers(accounts(LATE, {**LATE, "overdue_amount": 200.0}), policy, "rules")
     assert out["tier"].tolist() == [4, 3]
     assert "agency" in out["caps"].iloc[0]
 
@@ -111,14 +111,14 @@ def test_agency_referral_needs_90_dpd_and_amount(policy, accounts):
 def test_tier_entry_minimum_caps_a_rule(raw_policy, accounts):
     raw_policy["tiers"][4]["entry"]["min_overdue_amount"] = 5000
     pol = policy_from_dict(raw_policy)
-    out = assign_tiers(accounts(LATE), pol).iloc[0]
+    out = assign_tiers(accounts(LATE), pol, "rules").iloc[0]
     assert out["tier"] == 3 and out["rule"] == "late_agency_referral"
     assert "tier_entry_minimum" in split_names(out["guardrails"])
 
 
 def test_small_balance_stays_soft(policy, accounts):
     out = assign_tiers(
-        accounts({**LATE, "overdue_amount": 45.0, "outstanding_balance": 45.0}), policy
+        accounts({**LATE, "overdue_amount": 45.0, "outstanding_balance": 45.0}), policy, "rules"
     )
     row = out.iloc[0]
     assert row["tier"] == 1
@@ -129,6 +129,7 @@ def test_field_visits_disabled_by_default(policy, accounts):
     out = assign_tiers(
         accounts({"days_past_due": 75, "overdue_amount": 9000.0, "outstanding_balance": 20000.0}),
         policy,
+        "rules",
     )
     row = out.iloc[0]
     assert row["tier"] == 3
@@ -147,7 +148,7 @@ def test_field_visits_when_enabled_respect_dpd_and_amount(visits_policy, account
             "pd": 0.5,
         },  # early
     ]
-    out = assign_tiers(accounts(*rows), visits_policy)
+    out = assign_tiers(accounts(*rows), visits_policy, "rules")
     assert out["tier"].tolist() == [3, 3, 3]
     has_visit = ["field_visit" in split_names(c) for c in out["channels"]]
     assert has_visit == [True, False, False]
@@ -162,7 +163,9 @@ def test_third_party_channel_stripped_at_run_time(policy, accounts):
         policy.tiers[3], channels=(*policy.tiers[3].channels, "reference_contact")
     )
     hacked = dataclasses.replace(policy, tiers=(*policy.tiers[:3], t3, *policy.tiers[4:]))
-    out = assign_tiers(accounts({"days_past_due": 75, "overdue_amount": 900.0}), hacked).iloc[0]
+    out = assign_tiers(
+        accounts({"days_past_due": 75, "overdue_amount": 900.0}), hacked, "rules"
+    ).iloc[0]
     assert out["tier"] == 3
     assert "reference_contact" not in out["channels"]
     assert "no_third_party_contact" in split_names(out["guardrails"])
@@ -179,6 +182,7 @@ def test_call_caps_and_contact_window_in_caps(policy, accounts):
             }
         ),
         policy,
+        "rules",
     ).iloc[0]
     assert out["caps"] == (
         "max 1 msg/day; max 3 connected calls/day, 7 call attempts/7 days; "
@@ -190,7 +194,7 @@ def test_call_caps_and_contact_window_in_caps(policy, accounts):
 @pytest.mark.parametrize("tz", ["Not/AZone", None, ""])
 def test_unknown_timezone_falls_back_and_is_recorded(policy, accounts, tz):
     out = assign_tiers(
-        accounts({"days_past_due": 10, "overdue_amount": 300.0, "timezone": tz}), policy
+        accounts({"days_past_due": 10, "overdue_amount": 300.0, "timezone": tz}), policy, "rules"
     ).iloc[0]
     assert out["caps"].endswith("contact 08:00-21:00 Asia/Shanghai")
     assert "unknown_timezone" in split_names(out["guardrails"])
@@ -274,19 +278,19 @@ def test_expected_value_mode_brute_force(policy, accounts):
 
 def test_input_validation_errors(policy, accounts):
     with pytest.raises(DataValidationError, match="missing required column"):
-        assign_tiers(accounts().drop(columns=["timezone"]), policy)
+        assign_tiers(accounts().drop(columns=["timezone"]), policy, "rules")
     with pytest.raises(DataValidationError, match=r"column 'pd', row 1: must lie in \[0, 1\]"):
-        assign_tiers(accounts({}, {"pd": 1.5}), policy)
+        assign_tiers(accounts({}, {"pd": 1.5}), policy, "rules")
     with pytest.raises(DataValidationError, match="column 'pd', row 0: must be a finite number"):
-        assign_tiers(accounts({"pd": np.nan}), policy)
+        assign_tiers(accounts({"pd": np.nan}), policy, "rules")
     with pytest.raises(DataValidationError, match="whole days"):
-        assign_tiers(accounts({"days_past_due": 3.5}), policy)
+        assign_tiers(accounts({"days_past_due": 3.5}), policy, "rules")
     with pytest.raises(DataValidationError, match="overdue_amount.*>= 0"):
-        assign_tiers(accounts({"overdue_amount": -1.0}), policy)
+        assign_tiers(accounts({"overdue_amount": -1.0}), policy, "rules")
     df = accounts({}, {})
     df["dispute"] = pd.array([False, pd.NA], dtype="boolean")
     with pytest.raises(DataValidationError, match="column 'dispute', row 1: flag is missing"):
-        assign_tiers(df, policy)
+        assign_tiers(df, policy, "rules")
     with pytest.raises(ValueError, match="mode"):
         assign_tiers(accounts(), policy, "vibes")
 
@@ -295,7 +299,7 @@ def test_flags_accept_nullable_boolean_and_01(policy, accounts):
     df = accounts({**LATE}, {**LATE})
     df["dispute"] = pd.array([True, False], dtype="boolean")
     df["deceased"] = [0, 1]
-    out = assign_tiers(df, policy)
+    out = assign_tiers(df, policy, "rules")
     assert out["handling"].tolist() == ["dispute_resolution", "estate_bereavement"]
 
 
@@ -304,7 +308,8 @@ def test_accounts_from_features_maps_policy_columns(policy, accounts):
     feat = base.rename(columns={v: k for k, v in FEATURE_TO_POLICY.items()})
     assert all(c.startswith("policy__") for c in FEATURE_TO_POLICY)
     pd.testing.assert_frame_equal(
-        assign_tiers(accounts_from_features(feat), policy), assign_tiers(base, policy)
+        assign_tiers(accounts_from_features(feat), policy, "rules"),
+        assign_tiers(base, policy, "rules"),
     )
 
 

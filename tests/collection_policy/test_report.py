@@ -20,7 +20,7 @@ LATE = {"days_past_due": 100, "overdue_amount": 2000.0, "pd": 0.7, "outstanding_
 
 def test_summary_totals(policy, accounts):
     df = accounts({}, {"pd": 0.4}, LATE, {**LATE, "days_past_due": 150}, {**LATE, "dispute": True})
-    out = assign_tiers(df, policy)
+    out = assign_tiers(df, policy, "rules")
     labels = pd.Series([0, 0, 1, 1, pd.NA], dtype="Int8")
     s = summarise_tiers(df, out, policy, labels)
     assert s["accounts"] == 5
@@ -45,7 +45,7 @@ def test_bad_rate_rises_needs_two_tiers_with_enough_labels():
 
 def test_headline_is_shares_count_and_backtest_flags(policy, accounts):
     df = accounts({}, {"pd": 0.4}, LATE, {**LATE, "days_past_due": 150})
-    summary = summarise_tiers(df, assign_tiers(df, policy), policy)
+    summary = summarise_tiers(df, assign_tiers(df, policy, "rules"), policy)
     summary["backtest"] = {flag: True for flag in RISE_FLAGS}
     headline = tiers_headline(summary)
     assert set(headline) == {"accounts", "tier_share", *RISE_FLAGS}
@@ -58,16 +58,16 @@ def test_headline_is_shares_count_and_backtest_flags(policy, accounts):
 def test_headline_flags_from_the_population_without_a_backtest(policy, accounts):
     df = accounts({}, {"pd": 0.4}, LATE)
     labels = pd.Series([0, 0, 1], dtype="Int8")
-    summary = summarise_tiers(df, assign_tiers(df, policy), policy, labels)
+    summary = summarise_tiers(df, assign_tiers(df, policy, "rules"), policy, labels)
     headline = tiers_headline(summary)
     assert all(headline[flag] is None for flag in RISE_FLAGS)  # 3 accounts: too few to tell
-    no_labels = tiers_headline(summarise_tiers(df, assign_tiers(df, policy), policy))
+    no_labels = tiers_headline(summarise_tiers(df, assign_tiers(df, policy, "rules"), policy))
     assert all(no_labels[flag] is None for flag in RISE_FLAGS)
 
 
 def test_png_with_and_without_backtest(policy, accounts):
     df = accounts({}, LATE)
-    summary = summarise_tiers(df, assign_tiers(df, policy), policy)
+    summary = summarise_tiers(df, assign_tiers(df, policy, "rules"), policy)
     png = tiers_png(summary, policy)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     summary["backtest"] = {"split": "test", "accounts": 2, **summary}

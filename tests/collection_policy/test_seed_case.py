@@ -63,14 +63,14 @@ def test_first_time_40_cny_never_reaches_calls_however_bad(
 
 
 def test_seed_case_capped_later_records_the_guardrail(policy, accounts):
-    out = assign_tiers(accounts({**SEED, "days_past_due": 45, "pd": 0.5}), policy).iloc[0]
+    out = assign_tiers(accounts({**SEED, "days_past_due": 45, "pd": 0.5}), policy, "rules").iloc[0]
     assert out["rule"] == "bucket2_high_pd"  # the rule wanted T3 ...
     assert out["tier"] == 1  # ... the guardrail held it at T1
     assert "first_time_small_overdue" in split_names(out["guardrails"])
 
 
 def test_repeat_delinquent_with_same_amount_is_not_offered_grace(policy, accounts):
-    out = assign_tiers(accounts({**SEED, "first_time_delinquency": False}), policy).iloc[0]
+    out = assign_tiers(accounts({**SEED, "first_time_delinquency": False}), policy, "rules").iloc[0]
     assert out["rule"] == "early_mid_pd_small_amount"
     assert out["tier"] == 1
     assert "grace" not in out["offer"]

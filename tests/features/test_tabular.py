@@ -127,10 +127,8 @@ def test_flags_are_never_guessed_for_tables_with_arrears():
 
 
 def test_table_mode_fills_every_policy_input_of_the_contract():
-    from features.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUT_NAMES
-    from features.tabular import POLICY_DEFAULTS
+    from features.contracts import POLICY_FEATURE_COLUMNS
 
-    assert tuple(POLICY_DEFAULTS) == POLICY_INPUT_NAMES
     frame, cat = build_table_features(_loans(), _split(400, 300), cfg=CFG)
     assert tuple(cat.policy_columns) == POLICY_FEATURE_COLUMNS
     assert list(frame.columns[-len(POLICY_FEATURE_COLUMNS) :]) == list(POLICY_FEATURE_COLUMNS)

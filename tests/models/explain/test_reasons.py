@@ -182,6 +182,6 @@ def test_shape_mismatch_and_bad_k(book, reason_dictionary):
     cat = Catalogue(features=[FeatureSpec("a", "float")])
     X = pd.DataFrame({"a": [1.0, 2.0]})
     with pytest.raises(ValueError, match="does not match"):
-        reasons.reason_codes(np.zeros((3, 1)), X, cat, reason_dictionary)
+        reasons.reason_codes(np.zeros((3, 1)), X, cat, reason_dictionary, top_k=4)
     with pytest.raises(ValueError, match="top_k"):
         reasons.reason_codes(np.zeros((2, 1)), X, cat, reason_dictionary, top_k=0)
