@@ -56,6 +56,7 @@ CUSTOMER_COLUMNS = (
     "credit_limit",
     "channel",
 )
+ATTRIBUTE_COLUMNS = ("account_id", "effective_date", "credit_limit", "income_band")
 #: The policy's flags the customers table carries (the contract's boolean inputs the schema holds;
 #: first_time_delinquency is computed from the statements).
 POLICY_FLAGS = tuple(
@@ -169,6 +170,9 @@ class _Prepared:
     days: np.ndarray
     stmt: pd.DataFrame  # sorted statements (reset index)
     hist: _History
+    accounts: pd.Index  # account ids behind the codes
+    o_codes: np.ndarray  # account code per observation
+    o_days: np.ndarray  # observation date as a day number
 
 
 def _prepare(
@@ -217,7 +221,61 @@ def _prepare(
     for w in windows:
         wstart = _days(o_dates - pd.DateOffset(months=int(w)))
         starts[int(w)] = np.searchsorted(key, base + wstart + _DAY_OFFSET, side="left")
-    return _Prepared(s_codes, s_days, stmt, _History(end, first, starts))
+    return _Prepared(
+        s_codes, s_days, stmt, _History(end, first, starts), accounts, o_codes, _days(o_dates)
+    )
+
+
+@dataclass
+class _AsOf:
+    """A dated attribute history keyed like the statements, read as of any (account, day)."""
+
+    key: np.ndarray  # sorted (account code, effective day) keys
+    codes: np.ndarray
+    rows: pd.DataFrame  # attribute rows in key order
+
+    def position(self, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Row of the last change dated strictly before each day (-1 when there is none)."""
+        query = codes * _ACCOUNT_SHIFT + (days + _DAY_OFFSET)
+        pos = np.searchsorted(self.key, query, side="left") - 1
+        safe = np.maximum(pos, 0)
+        found = (pos >= 0) & (self.codes[safe] == codes) if len(self.key) else pos >= 0
+        return np.where(found, pos, -1)
+
+    def values(self, column: str, pos: np.ndarray) -> np.ndarray:
+        col = self.rows[column].to_numpy()
+        if not len(col):
+            return np.full(len(pos), np.nan, dtype=object)
+        numeric = col.dtype.kind in "fiub"
+        out = col[np.maximum(pos, 0)].astype(np.float64 if numeric else object)
+        out[pos < 0] = np.nan
+        return out
+
+
+def _attribute_history(attributes: pd.DataFrame, accounts: pd.Index) -> _AsOf:
+    """Sort the dated history by (account, effective date); rows of unknown accounts are unused."""
+    _require(attributes, ATTRIBUTE_COLUMNS, "attributes")
+    codes = accounts.get_indexer(attributes[ID].to_numpy()).astype(np.int64)
+    days = _days(attributes["effective_date"])
+    if (days == np.iinfo(np.int64).min).any():
+        row = int(np.flatnonzero(days == np.iinfo(np.int64).min)[0])
+        raise DataValidationError(
+            "attributes", "effective_date is missing", column="effective_date", row=row
+        )
+    keep = codes >= 0
+    key = codes[keep] * _ACCOUNT_SHIFT + (days[keep] + _DAY_OFFSET)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    rows = attributes.loc[keep].iloc[order].reset_index(drop=True)
+    if len(key) > 1 and (key[1:] == key[:-1]).any():
+        r = rows.iloc[int(np.flatnonzero(key[1:] == key[:-1])[0]) + 1]
+        raise DataValidationError(
+            "attributes",
+            f"two attribute rows for account {r[ID]} on "
+            f"{pd.Timestamp(r['effective_date']).date()}; one row per account per date is expected",
+            column="effective_date",
+        )
+    return _AsOf(key, codes[keep][order], rows)
 
 
 def _statement_signals(stmt: pd.DataFrame, codes: np.ndarray, limit: np.ndarray) -> dict:
@@ -282,12 +340,18 @@ def _direction_specs(windows: Sequence[int]) -> list[FeatureSpec]:
             ["customers.signup_date"],
             -1,
         ),
-        FeatureSpec("credit_limit", "float", "Credit limit (CNY).", ["customers.credit_limit"], -1),
+        FeatureSpec(
+            "credit_limit",
+            "float",
+            "Credit limit (CNY) in force at the observation date.",
+            ["attributes.credit_limit"],
+            -1,
+        ),
         FeatureSpec(
             "utilisation_current",
             "float",
             "Outstanding balance / credit limit at the last statement before the date.",
-            [S + "outstanding_balance", "customers.credit_limit"],
+            [S + "outstanding_balance", "attributes.credit_limit"],
             1,
         ),
     ]
@@ -297,14 +361,14 @@ def _direction_specs(windows: Sequence[int]) -> list[FeatureSpec]:
                 f"utilisation_mean_{w}m",
                 "float",
                 f"Mean utilisation (balance / limit) over the last {w} statements.",
-                [S + "outstanding_balance", "customers.credit_limit"],
+                [S + "outstanding_balance", "attributes.credit_limit"],
                 1,
             ),
             FeatureSpec(
                 f"utilisation_max_{w}m",
                 "float",
                 f"Max utilisation (balance / limit) over the last {w} months.",
-                [S + "outstanding_balance", "customers.credit_limit"],
+                [S + "outstanding_balance", "attributes.credit_limit"],
                 1,
             ),
         ]
@@ -436,8 +500,8 @@ def _direction_specs(windows: Sequence[int]) -> list[FeatureSpec]:
         FeatureSpec(
             "income_band",
             "category",
-            "Declared income band.",
-            ["customers.income_band"],
+            "Declared income band in force at the observation date.",
+            ["attributes.income_band"],
             0,
             STATIC_CATEGORIES["income_band"],
         ),
@@ -474,8 +538,15 @@ def build_behavioural_features(
     statements: pd.DataFrame,
     observations: pd.DataFrame,
     windows: Sequence[int],
+    attributes: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, Catalogue]:
     """One feature row per row of `observations`, from statements strictly before its date.
+
+    `attributes` is the dated credit limit / income band history (`RAW_ATTRIBUTES`): each
+    statement's utilisation uses the limit in force at its date and the observation's
+    `credit_limit` / `income_band` are those in force at its date (the last change dated strictly
+    before it; missing when the history has none yet). Without it the customers table's values
+    hold for all dates (a book whose attributes never change).
 
     Returns the frame (`account_id`, `observation_date`, `default`, `is_current`, the features in
     catalogue order as float32 / category, then the `policy__` columns) and its catalogue.
@@ -497,18 +568,29 @@ def build_behavioural_features(
         raise DataValidationError(
             "observations", "account_id not found in customers", column=ID, row=row
         )
-    limit_all = cust["credit_limit"].to_numpy(np.float64)
-    stmt_pos = cust.index.get_indexer(stmt[ID].to_numpy())
-    stmt_limit = np.where(stmt_pos >= 0, limit_all[np.maximum(stmt_pos, 0)], np.nan)
+    obs_cust = cust.take(obs_pos)
+    dated: dict[str, np.ndarray] = {}
+    if attributes is None:
+        limit_all = cust["credit_limit"].to_numpy(np.float64)
+        stmt_pos = cust.index.get_indexer(stmt[ID].to_numpy())
+        stmt_limit = np.where(stmt_pos >= 0, limit_all[np.maximum(stmt_pos, 0)], np.nan)
+        dated["credit_limit"] = obs_cust["credit_limit"].to_numpy(np.float64)
+        dated["income_band"] = obs_cust["income_band"].to_numpy(object)
+    else:
+        as_of = _attribute_history(attributes, prep.accounts)
+        stmt_limit = as_of.values("credit_limit", as_of.position(codes, prep.days))
+        stmt_limit = stmt_limit.astype(np.float64)
+        obs_at = as_of.position(prep.o_codes, prep.o_days)
+        dated["credit_limit"] = as_of.values("credit_limit", obs_at).astype(np.float64)
+        dated["income_band"] = as_of.values("income_band", obs_at)
     sig = _statement_signals(stmt, codes, stmt_limit)
 
     n = len(observations)
     obs_ids = observations[ID].to_numpy()
-    obs_cust = cust.take(obs_pos)
     o_month = _month_index(observations["observation_date"])
     feats: dict[str, np.ndarray] = {}
     feats["months_on_book"] = o_month - _month_index(obs_cust["signup_date"])
-    feats["credit_limit"] = obs_cust["credit_limit"].to_numpy(np.float64)
+    feats["credit_limit"] = dated["credit_limit"]
     feats["utilisation_current"] = hist.last(sig["utilisation"])
 
     util_mean = _window_means(hist, sig["utilisation"], ws)
@@ -589,7 +671,9 @@ def build_behavioural_features(
         ),
     }
     for spec in catalogue.features:
-        if spec.dtype == "category":
+        if spec.dtype == "category" and spec.name in dated:
+            out[spec.name] = pd.Categorical(dated[spec.name], categories=spec.categories)
+        elif spec.dtype == "category":
             small = pd.Categorical(cust[spec.name].astype("object"), categories=spec.categories)
             out[spec.name] = pd.Categorical.from_codes(
                 small.codes[obs_pos], categories=spec.categories

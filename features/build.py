@@ -18,12 +18,13 @@ from features.behavioural import build_behavioural_features
 from features.catalogue import Catalogue
 from features.contracts import (
     FEATURES,
+    RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
     RAW_OBSERVATIONS,
     RAW_STATEMENTS,
 )
-from features.errors import DataValidationError
+from features.errors import ConfigError, DataValidationError
 from features.quality import check_leakage, data_quality_report
 from features.raw import RawData
 from features.split import SplitConfig, random_split, snapshot_split, time_fraction_split
@@ -70,13 +71,17 @@ class FeaturesResult:
         }
 
     def raise_if_unusable(self) -> None:
-        """Stop on a suspected leak, a table with no labelled training rows or off contract."""
+        """Stop on a typo in the leak allow-list, a suspected leak, a table with no labelled
+        training rows or off contract."""
+        unknown = sorted(set(self.config.allow_leaky_features) - set(self.catalogue.model_columns))
+        if unknown:  # a typo would silently exempt nothing (or a later feature of that name)
+            raise ConfigError(
+                "features.allow_leaky_features",
+                f"names no feature of this table: {unknown}",
+            )
         check_leakage(
             self.quality, self.config.leakage_auc_threshold, self.config.allow_leaky_features
         )
-        unknown = sorted(set(self.config.allow_leaky_features) - set(self.catalogue.model_columns))
-        if unknown:
-            log.warning("features.allow_leaky_features names unknown features: %s", unknown)
         train = self.frame["split"].to_numpy() == "train"
         if self.frame["default"][train].notna().sum() == 0:
             raise DataValidationError(self.source, "no labelled training rows")
@@ -129,6 +134,7 @@ def _build_synthetic(raw: RawData, cfg: FeaturesConfig) -> tuple[pd.DataFrame, C
         raw.tables[RAW_STATEMENTS.file],
         raw.tables[RAW_OBSERVATIONS.file],
         windows=cfg.windows,
+        attributes=raw.tables[RAW_ATTRIBUTES.file],
     )
     split = snapshot_split(frame, cfg.split)
     frame = frame.drop(columns=["is_current"])

@@ -6,7 +6,8 @@ meaning of each column; this module is what the code holds to.
 
 Raw tables of the built-in book (`CUSTOMERS`, `STATEMENTS`, `OBSERVATIONS`) carry row-level rules
 and are validated row by row at ingest (`features.schema.validate_table`); downstream tables are
-checked at the table level when read (a missing column or a wrong dtype stops the reader).
+checked at the table level when read and written (a missing column, a wrong dtype, a value out
+of its declared range or set, or a duplicated key stops the reader and names the first row).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataValidationError, PipelineError
-from features.schema import CUSTOMERS, OBSERVATIONS, STATEMENTS, Column, TableSchema
+from features.schema import (
+    ATTRIBUTES,
+    CUSTOMERS,
+    OBSERVATIONS,
+    STATEMENTS,
+    Column,
+    TableSchema,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Policy inputs: the collection policy's per-account inputs beside the model features
@@ -113,7 +121,9 @@ class TableContract:
         return self.schema.key
 
     def check(self, df: pd.DataFrame, source: str) -> pd.DataFrame:
-        """Table-level check: every fixed column present with its kind; returns `df`."""
+        """Table-level check, vectorised: every fixed column present with its kind, no missing
+        value where none is allowed, values inside the declared range and set, and a unique key
+        (when all key columns are present). The first offending row is named; returns `df`."""
         for col in self.schema.columns:
             if col.name not in df.columns:
                 raise DataValidationError(
@@ -140,7 +150,24 @@ class TableContract:
                         col.name,
                         row,
                     )
+            _check_range(df[col.name], col, source)
+        self._check_key(df, source)
         return df
+
+    def _check_key(self, df: pd.DataFrame, source: str) -> None:
+        """A duplicated key names the key columns and the first row that repeats an earlier one."""
+        if not self.key or not set(self.key) <= set(df.columns):
+            return
+        dup = df.duplicated(subset=list(self.key), keep="first").to_numpy()
+        if dup.any():
+            row = int(np.flatnonzero(dup)[0])
+            values = ", ".join(f"{k}={_shown(df[k].iloc[row])}" for k in self.key)
+            raise DataValidationError(
+                source,
+                f"duplicate key of the {self.name} table ({values} already seen)",
+                ",".join(self.key),
+                row,
+            )
 
     def read(
         self,
@@ -168,10 +195,44 @@ class TableContract:
         if columns is None:
             return self.check(df, str(p))
         sub = TableContract(
-            TableSchema(self.name, tuple(c for c in self.schema.columns if c.name in columns)),
+            TableSchema(
+                self.name,
+                tuple(c for c in self.schema.columns if c.name in columns),
+                key=self.key if set(self.key) <= set(columns) else (),
+            ),
             self.file,
         )
         return sub.check(df, str(p))
+
+
+def _check_range(s: pd.Series, col: Column, source: str) -> None:
+    """The declared `min_value`/`max_value` of a numeric column; missing values are not compared."""
+    if (col.min_value is None and col.max_value is None) or col.kind not in ("int", "float"):
+        return
+    values = s.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):  # NaN compares False: a missing value passes here
+        below = values < col.min_value if col.min_value is not None else np.zeros(len(s), bool)
+        above = values > col.max_value if col.max_value is not None else np.zeros(len(s), bool)
+    for mask, rule in (
+        (below, f"below the minimum {col.min_value}"),
+        (above, f"above the maximum {col.max_value}"),
+    ):
+        if mask.any():
+            row = int(np.flatnonzero(mask)[0])
+            raise DataValidationError(source, f"value {_shown(s.iloc[row])} {rule}", col.name, row)
+
+
+def _shown(value: object) -> str:
+    """A cell as a reader writes it: 2, 'a-1', 2025-01-01, missing (not np.int64(2))."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return "missing"
+    if isinstance(value, float) and np.isnan(value):
+        return "missing"
+    if isinstance(value, pd.Timestamp):
+        return str(value.date()) if value == value.normalize() else value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
 
 
 def _has_kind(s: pd.Series, col: Column) -> bool:
@@ -206,6 +267,8 @@ def _is_text(dt: object) -> bool:
 RAW_CUSTOMERS = TableContract(CUSTOMERS, "customers.parquet")
 RAW_STATEMENTS = TableContract(STATEMENTS, "statements.parquet")
 RAW_OBSERVATIONS = TableContract(OBSERVATIONS, "observations.parquet")
+#: Dated credit limit / income band history of the built-in book (read as of each date).
+RAW_ATTRIBUTES = TableContract(ATTRIBUTES, "attributes.parquet")
 #: A user's loan table after ingest (table source): the mapped columns, then the user's own.
 RAW_LOANS = TableContract(
     TableSchema(
@@ -259,9 +322,9 @@ SCORES = TableContract(
             Column("observation_date", "date", nullable=True),
             Column("split", "str", allowed=SPLITS),
             Column("default", "int", nullable=True, min_value=0, max_value=1),
-            Column("raw_score", "float"),
+            Column("raw_score", "float", nullable=True),  # null: in default, not scored
             Column("pd", "float"),
-            Column("score", "float"),
+            Column("score", "float", nullable=True),
             Column("grade", "str"),
         ),
         key=("account_id", "observation_date"),
@@ -326,6 +389,7 @@ STAGE_TABLES: dict[str, TableContract] = {
         RAW_CUSTOMERS,
         RAW_STATEMENTS,
         RAW_OBSERVATIONS,
+        RAW_ATTRIBUTES,
         RAW_LOANS,
         FEATURES,
         TRUE_PD,

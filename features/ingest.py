@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from features.contracts import (
+    RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
     RAW_OBSERVATIONS,
@@ -23,7 +24,7 @@ from features.contracts import (
 from features.errors import DataValidationError
 from features.raw import SOURCE_TABLES
 from features.schema import REJECT_COLUMNS, validate_table
-from features.synthetic import SyntheticConfig, generate_book
+from features.synthetic import MACRO_FILE, SyntheticConfig, generate_book
 from features.table import TableConfig, read_table, standardise_table
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class IngestResult:
     tables: dict[str, pd.DataFrame]
     rejects: pd.DataFrame
     true_pd: pd.DataFrame
+    truth: dict[str, pd.DataFrame]  # other truth tables by file name (the macro factor)
     meta: dict[str, Any]
     summary: dict[str, Any]
 
@@ -102,7 +104,7 @@ def _as_rejects(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def ingest_synthetic(cfg: SyntheticConfig, max_reject_fraction: float) -> IngestResult:
-    """Generate the built-in book and validate its three tables against their contracts."""
+    """Generate the built-in book and validate its four tables against their contracts."""
     book = generate_book(cfg)
     source = "synthetic"
     customers, rej_c = validate_table(book.customers, RAW_CUSTOMERS.schema, f"{source}:customers")
@@ -116,10 +118,14 @@ def ingest_synthetic(cfg: SyntheticConfig, max_reject_fraction: float) -> Ingest
         book.observations, RAW_OBSERVATIONS.schema, f"{source}:observations", keys
     )
     observations["default"] = observations["default"].astype("Int8")
+    attributes, rej_a = validate_table(
+        book.attributes, RAW_ATTRIBUTES.schema, f"{source}:attributes", keys
+    )
     tables = {
         "customers": (len(book.customers), customers, rej_c),
         "statements": (n_statements, statements, rej_s),
         "observations": (len(book.observations), observations, rej_o),
+        "attributes": (len(book.attributes), attributes, rej_a),
     }
     for name, (rows_in, _, rejected) in tables.items():
         _check_reject_share(f"{source}:{name}", rows_in, len(rejected), max_reject_fraction)
@@ -138,9 +144,11 @@ def ingest_synthetic(cfg: SyntheticConfig, max_reject_fraction: float) -> Ingest
             RAW_CUSTOMERS.file: customers,
             RAW_STATEMENTS.file: statements,
             RAW_OBSERVATIONS.file: observations,
+            RAW_ATTRIBUTES.file: attributes,
         },
-        rejects=_as_rejects([rej_c, rej_s, rej_o]),
+        rejects=_as_rejects([rej_c, rej_s, rej_o, rej_a]),
         true_pd=book.true_pd,
+        truth={MACRO_FILE: book.macro},
         meta=meta,
         summary=summary,
     )
@@ -174,6 +182,7 @@ def ingest_table(cfg: TableConfig, max_reject_fraction: float) -> IngestResult:
         tables={RAW_LOANS.file: kept},
         rejects=_as_rejects([rejects]),
         true_pd=no_truth,
+        truth={},
         meta=meta,
         summary=summary,
     )

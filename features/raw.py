@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.contracts import (
+    RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
     RAW_OBSERVATIONS,
@@ -26,7 +27,7 @@ META_FILE = "meta.json"
 REJECTS_FILE = "rejects.parquet"
 #: The raw tables of each source, in the order they are written and read.
 SOURCE_TABLES: dict[str, tuple[TableContract, ...]] = {
-    "synthetic": (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS),
+    "synthetic": (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS, RAW_ATTRIBUTES),
     "table": (RAW_LOANS,),
 }
 

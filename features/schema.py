@@ -81,6 +81,21 @@ STATEMENTS = TableSchema(
     parent=("account_id", "customers"),
 )
 
+#: Dated history of the account attributes that change over time: one row at account open (or,
+#: for accounts open before the data starts, the day before it) and one per change. A value holds
+#: from its effective date on; features read the last row dated strictly before their date.
+ATTRIBUTES = TableSchema(
+    "attributes",
+    (
+        Column("account_id", "int"),
+        Column("effective_date", "date"),
+        Column("credit_limit", "float", min_value=0.0),
+        Column("income_band", "str", allowed=("low", "mid", "high", "very_high")),
+    ),
+    key=("account_id", "effective_date"),
+    parent=("account_id", "customers"),
+)
+
 OBSERVATIONS = TableSchema(
     "observations",
     (

@@ -13,20 +13,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.errors import InvalidConfig
+from features.errors import DataValidationError, InvalidConfig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """Shares of the labelled rows held out, and the seed of every random draw; no defaults."""
+    """Shares of the labelled rows held out, out-of-time test dates, and the seed; no defaults.
+
+    `test_periods` is the number of latest labelled observation dates a snapshot split puts in
+    test (the out-of-time periods); the fractions serve the random and date-share splits.
+    """
 
     validation_fraction: float
     test_fraction: float
+    test_periods: int
     seed: int
 
     def __post_init__(self) -> None:
+        if self.test_periods < 1:
+            raise InvalidConfig("test_periods", "must be at least 1", self.test_periods)
         if self.validation_fraction + self.test_fraction >= 0.9:
             raise InvalidConfig(
                 "",
@@ -76,26 +83,38 @@ def random_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "default") 
 def snapshot_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "default") -> pd.Series:
     """Out-of-time split over observation snapshots.
 
-    Latest labelled date -> test, second latest -> validation, earlier -> train, current book
-    (unlabelled) -> score. With two dates, validation is a stratified sample of the earlier one;
-    with one, the split is random.
+    The latest `test_periods` labelled dates -> test, the date before them -> validation, earlier
+    dates -> train, current book (unlabelled) -> score. With exactly `test_periods + 1` dates,
+    validation is a stratified sample of the one earlier date. Fewer dates cannot give an
+    out-of-time test with rows to train on: an error, never a silent random split.
     """
     lab = _labelled(frame, label)
     dates = pd.DatetimeIndex(frame["observation_date"])
     distinct = np.sort(pd.unique(dates[lab].dropna()))
-    if len(distinct) < 2:
-        return random_split(frame, cfg, label)
+    needed = cfg.test_periods + 1
+    if len(distinct) < needed:
+        raise DataValidationError(
+            "features",
+            f"the snapshot split needs at least {needed} labelled observation dates "
+            f"(features.split.test_periods = {cfg.test_periods} for test, at least one earlier "
+            f"date to train on), but the book has {len(distinct)}",
+            column="observation_date",
+        )
     split = np.full(len(frame), "score", dtype=object)
     d = dates.to_numpy()
     split[lab] = "train"
-    split[lab & (d == distinct[-1])] = "test"
-    if len(distinct) >= 3:
-        split[lab & (d == distinct[-2])] = "validation"
+    test_dates = distinct[-cfg.test_periods :]
+    split[lab & np.isin(d, test_dates)] = "test"
+    if len(distinct) >= needed + 1:
+        split[lab & (d == distinct[-needed])] = "validation"
     else:
         train = np.flatnonzero(split == "train")
         rng = np.random.default_rng(cfg.seed)
         y = frame[label].to_numpy()[train].astype(np.int8)
         split[train] = _stratified(y, {"validation": cfg.validation_fraction}, rng)
+    log.info(
+        "out-of-time test dates: %s", ", ".join(str(pd.Timestamp(t).date()) for t in test_dates)
+    )
     return _finish(split, "out-of-time (snapshots)")
 
 

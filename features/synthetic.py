@@ -1,4 +1,4 @@
-"""A synthetic e-commerce instalment-credit book, deterministic from a seed.
+"""A synthetic e-commerce instalment-credit book (v2), deterministic from a seed.
 
 Why a generator and not a sample file: it gives every run (tests, benchmarks, `dvc repro`) a
 realistic book of any size with a *known* probability of default, so the model can be measured
@@ -8,15 +8,28 @@ How it works, month by month, vectorised over customers:
 
 * a latent per-customer risk propensity ``z`` (never written out) drives behaviour: spending,
   paying late by a few days, missing the minimum due and rolling deeper into arrears;
+* the book is stationary: accounts open at a constant rate and close (exponential lifetimes,
+  or charge-off at 180+ DPD) over the whole window, so history depth does not grow between
+  the training dates and the current book;
+* history before the window (left-censoring): accounts open before the data starts carry their
+  tenure, a balance, sometimes a missed payment, and sometimes a delinquency the data never
+  shows, which raises their risk for two years;
+* point-in-time attributes: credit limits are reviewed every few months (raised for good payers,
+  cut after delinquency) and income bands drift; the dated history is the ``attributes`` table;
+* period effects: a monthly macro factor (``macro_factor``, with one stressed stretch inside the
+  out-of-time test window) moves every account's propensity to miss payments and to default;
+* hidden heterogeneity: a per-customer cure effect makes some delinquent accounts roll on more
+  readily than their history shows;
 * at each observation date the label probability ``true_pd`` is a fixed non-linear function of
-  what the account's own data shows *before* that date (delinquency history, utilisation,
-  payment ratios, tenure, income band), and the label is drawn from it;
-* the months after the date are then simulated consistently with the drawn label: a defaulter
-  misses payments until it is 90+ days past due inside the outcome window, a non-defaulter is
-  kept below 90 days. So ``true_pd`` is exactly P(default | observed history): the Bayes limit.
+  what the account's own data shows before that date, plus the hidden parts (prior
+  delinquency, cure effect, the macro factor over the outcome window); the label is drawn from
+  it, and the months after the date are then simulated consistently with the drawn label (a
+  defaulter misses payments until 90+ days past due inside the outcome window, a non-defaulter
+  stays below 90). So ``true_pd`` is the oracle: it knows the truth the data only partly shows.
 
 Each customer has labelled snapshots ``outcome_months`` apart (two interleaved phases), so the
 outcome windows of one customer never overlap; the current book is the last date, unlabelled.
+``true_pd`` and the macro factor are truth (data/truth), never features.
 """
 
 from __future__ import annotations
@@ -24,12 +37,13 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.errors import InvalidConfig
-from features.schema import STATEMENTS
+from features.schema import ATTRIBUTES, STATEMENTS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +67,17 @@ REGIONS = [  # (region, IANA time zone, weight)
 ]
 DUE_DAYS = 20  # a bill is due this many days after its statement (cycle close) date
 DEFAULT_DPD = 90
+MEAN_LIFETIME = 45.0  # months an account stays open on average (exponential)
+MAX_PRIOR_TENURE = 120  # oldest account, months before the data starts
+CHARGE_OFF = 7  # consecutive missed cycles after which an account is charged off and closes
+LIMIT_REVIEW_MONTHS = 6  # each account's limit is reviewed this often
+CURE_SD = 0.5  # spread of the hidden per-customer cure effect (logit of missing again)
+CURE_LABEL = 0.8  # weight of the cure effect in the default logit of a past-due account
+PRIOR_DELINQUENCY = 0.6  # default logit added while an unseen prior delinquency is < 24 months old
+MACRO_BEHAVIOUR = 0.8  # macro factor's weight in the monthly logit of missing a payment
+MACRO_LABEL = 1.0  # weight of the macro factor (mean over the outcome window) in the default logit
+MACRO_STRESS = 0.8  # height of the stressed stretch
+MACRO_FILE = "macro.parquet"  # the monthly macro factor, written to data/truth
 
 
 @dataclass(frozen=True)
@@ -107,7 +132,9 @@ class SyntheticBook:
     statements: pd.DataFrame
     observations: pd.DataFrame
     true_pd: pd.DataFrame
-    stats: dict[str, float] = field(default_factory=dict)
+    attributes: pd.DataFrame  # dated credit limit / income band history (RAW_ATTRIBUTES)
+    macro: pd.DataFrame  # month, macro_factor: truth, never a feature
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -162,9 +189,12 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
     """Simulate the book. Deterministic for a given config (seed included)."""
     rng = np.random.default_rng(config.seed)
     n, months = config.n_customers, config.months
+    outcome = config.outcome_months
+    obs_months = list(config.observation_months)
     start = pd.Timestamp(config.start_date).normalize().replace(day=1)
     month_dates = pd.date_range(start, periods=months + 1, freq="MS")  # + current book date
     month_days = month_dates.values.astype("datetime64[D]").astype(np.int64)
+    macro = macro_factor(months + outcome, obs_months, outcome)
 
     # --- customers -------------------------------------------------------------------------
     account_id = np.arange(1, n + 1, dtype=np.int64) + 10_000_000
@@ -177,6 +207,7 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
     base_limit = np.array([2000.0, 5000.0, 10000.0, 20000.0])[income_idx]
     credit_limit = np.round(base_limit * rng.lognormal(0.0, 0.35, n) / 100.0) * 100.0
     credit_limit = np.maximum(credit_limit, 500.0)
+    income0, limit0 = income_idx.copy(), credit_limit.copy()
 
     # latent propensities: attributes shift risk a little, most of it is individual
     z = (
@@ -185,24 +216,52 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
         + np.array([0.25, 0.0, -0.2, -0.35])[income_idx]
         + np.array([0.0, 0.05, 0.3])[channel_idx]
     )
+    # hidden heterogeneity: how readily a customer cures after a missed payment (the history
+    # shows it only through past episodes)
+    slow_cure = rng.normal(0.0, CURE_SD, n)
     spend = rng.lognormal(0.0, 0.5, n) * np.array([0.7, 1.0, 1.5, 2.2])[income_idx]
 
-    # signup: 70% existing before the window (1..36 months earlier), 30% join inside it
-    joins_inside = rng.random(n) < 0.3
-    last_join = max(1, config.observation_months[-1] - 3)
-    signup_month = np.where(joins_inside, rng.integers(0, last_join, n), -rng.integers(1, 37, n))
+    # --- a stationary book: accounts open and close over the whole window --------------------
+    # Lifetimes are exponential (mean MEAN_LIFETIME months) and openings arrive at a constant
+    # rate, so the tenure of the open book has the same distribution at every date. Of the
+    # accounts seen in the data, a share mean/(mean + span) was already open at the start.
+    span = obs_months[-1] + outcome
+    pre_window = rng.random(n) < MEAN_LIFETIME / (MEAN_LIFETIME + span)
+    tenure_draw = np.minimum(np.ceil(rng.exponential(MEAN_LIFETIME, n)), MAX_PRIOR_TENURE)
+    signup_month = np.where(pre_window, -tenure_draw, rng.integers(0, span, n)).astype(np.int64)
+    close_month = np.where(pre_window, 0, signup_month) + np.ceil(
+        rng.exponential(MEAN_LIFETIME, n)
+    ).astype(np.int64)
     signup_offset_days = rng.integers(0, 28, n)
+    first = int(signup_month.min())
     signup_date = pd.DatetimeIndex(
-        [start + pd.DateOffset(months=int(m)) for m in range(-37, months + 1)]
+        [start + pd.DateOffset(months=int(m)) for m in range(first, months + 1)]
     )
-    signup_date = signup_date[signup_month + 37] - pd.to_timedelta(signup_offset_days + 1, unit="D")
-    # tenure (months on book) before the window starts
+    signup_date = signup_date[signup_month - first] - pd.to_timedelta(
+        signup_offset_days + 1, unit="D"
+    )
     tenure0 = np.where(signup_month < 0, -signup_month, 0)
+
+    # --- history before the data (left-censoring) --------------------------------------------
+    # Some old accounts were delinquent before the data starts: it raises their risk for two
+    # years, and the data shows it only through behaviour that z also drives.
+    p_prior = _sigmoid(-1.6 + 0.9 * z) * np.minimum(tenure0 / 24.0, 1.0)
+    had_prior = pre_window & (rng.random(n) < p_prior)
+    prior_since = np.where(had_prior, rng.integers(1, 25, n), 10_000)  # months before month 0
+    # a few start the window already behind on payments, with a balance carried in
+    utilisation0 = np.clip(rng.beta(1.5, 3.0, n) * (1.0 + 0.25 * z), 0.0, 1.0)
+    outstanding = np.where(pre_window, np.round(utilisation0 * credit_limit, 2), 0.0)
+    k_miss = np.where(
+        pre_window & (rng.random(n) < _sigmoid(-4.2 + 1.0 * z + 1.5 * had_prior)), 1, 0
+    ).astype(np.int16)
+    min_due = np.where(outstanding > 0, np.round(np.maximum(10.0, 0.1 * outstanding), 2), 0.0)
+    min_due = np.minimum(min_due, outstanding)
+    overdue = np.where(k_miss > 0, min_due, 0.0)
 
     # phases: customer in phase p gets labelled snapshots at observation_months[p::2]
     phase = rng.integers(0, 2, n)
-    obs_months = list(config.observation_months)
     obs_phase = {m: i % 2 for i, m in enumerate(obs_months)}
+    review_phase = rng.integers(0, LIMIT_REVIEW_MONTHS, n)
 
     # --- monthly simulation --------------------------------------------------------------
     f32 = np.float32
@@ -212,34 +271,45 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
     ratio_hist = np.full((months, n), np.nan, dtype=f32)
     active_hist = np.zeros((months, n), dtype=bool)
 
-    outstanding = np.zeros(n)
-    min_due = np.zeros(n)
-    overdue = np.zeros(n)
-    k_miss = np.zeros(n, dtype=np.int16)  # consecutive cycles the minimum went unpaid
     plans = np.zeros(n, dtype=np.int8)
+    closed = np.zeros(n, dtype=bool)
     forced = np.zeros(n, dtype=np.int8)  # 0 natural, 1 must default, -1 must not default
     forced_until = np.full(n, -1)
     forced_start = np.full(n, -1)
 
     rows: list[dict[str, np.ndarray]] = []
     obs_records: list[pd.DataFrame] = []
+    attr_rows: list[dict[str, np.ndarray]] = [
+        {
+            "account_id": account_id,
+            "day": np.where(pre_window, month_days[0] - 1, _days_of(signup_date)),
+            "credit_limit": limit0,
+            "income": income0,
+        }
+    ]
 
     for m in range(months):
-        active = signup_month <= m
-        has_prev = signup_month < m
+        active = (signup_month <= m) & ~closed
+        has_prev = (signup_month < m) & ~closed
 
         # --- labels at observation dates, from history rows < m only ----------------------
         if m in obs_phase:
-            eligible = (phase == obs_phase[m]) & has_prev & (dpd_hist[m - 1] < DEFAULT_DPD)
+            eligible = (
+                (phase == obs_phase[m])
+                & has_prev
+                & active_hist[m - 1]
+                & (dpd_hist[m - 1] < DEFAULT_DPD)
+            )
             logit = _history_logit(
                 m, dpd_hist, util_hist, late_hist, ratio_hist, active_hist, tenure0, income_idx
             )
+            logit = logit + _truth_logit(m, dpd_hist, prior_since, slow_cure, macro, outcome)
             p_true = _sigmoid(logit)
             draw = rng.random(n) < p_true
             idx = np.flatnonzero(eligible)
             label = draw[idx]
             forced[idx] = np.where(label, 1, -1)
-            forced_until[idx] = m + config.outcome_months - 1
+            forced_until[idx] = m + outcome - 1
             forced_start[idx] = m + rng.integers(0, 3, idx.size)
             obs_records.append(
                 pd.DataFrame(
@@ -254,17 +324,32 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
         expired = forced_until < m
         forced[expired] = 0
 
+        # --- accounts close: by choice when their lifetime ends and they owe nothing overdue
+        # (never while they must still default, so every label is observed), or charged off
+        leaving = (
+            (signup_month < m)
+            & ~closed
+            & (((m >= close_month) & (k_miss == 0) & (forced != 1)) | (k_miss >= CHARGE_OFF))
+        )
+        closed |= leaving
+        active &= ~leaving
+        has_prev &= ~leaving
+
         # --- payment during the cycle that closes now (towards last cycle's bill) ---------
         defaulted = k_miss >= 4
-        p_miss = _sigmoid(-3.7 + 1.05 * z + 1.7 * (k_miss > 0) + 0.6 * (k_miss > 1))
+        p_miss = _sigmoid(
+            -3.85
+            + 1.05 * z
+            + MACRO_BEHAVIOUR * macro[m]
+            + (1.7 + slow_cure) * (k_miss > 0)
+            + 0.6 * (k_miss > 1)
+        )
         p_miss = np.where(defaulted, 0.93, p_miss)
         miss = rng.random(n) < p_miss
         must_miss = (forced == 1) & (m >= forced_start)
         miss = np.where(must_miss, True, miss)
         # a non-defaulter in its window never reaches 90+: pay before the 4th miss
         miss = np.where((forced == -1) & (k_miss >= 3), False, miss)
-        # a must-default account that is current before its start date behaves naturally,
-        # but cannot cure once it started missing
         miss &= has_prev & (min_due > 0)
 
         pays = has_prev & ~miss & (min_due > 0)
@@ -281,7 +366,7 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
         paid = np.where(partial, min_due * rng.uniform(0.1, 0.6, n), paid)
         paid = np.round(paid, 2)
 
-        prev_due_day = month_days[m - 1] + DUE_DAYS if m > 0 else month_days[0]
+        prev_due_day = month_days[m - 1] + DUE_DAYS if m > 0 else month_days[0] - 11
         late_few = pays & (rng.random(n) < _sigmoid(-2.3 + 0.9 * z))
         pay_day = np.where(
             late_few,
@@ -322,11 +407,12 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
 
         oldest_due_month = m - k_miss.astype(np.int64)
         due_day_oldest = month_days[np.clip(oldest_due_month, 0, None)] + DUE_DAYS
+        due_day_oldest = np.where(oldest_due_month < 0, month_days[0] - 11, due_day_oldest)
         dpd = np.where(k_miss > 0, np.maximum(month_days[m] - due_day_oldest, 1), 0).astype(
             np.int16
         )
 
-        dpd_hist[m] = dpd
+        dpd_hist[m] = np.where(active, dpd, 0)
         util_hist[m] = np.where(active, outstanding / credit_limit, np.nan)
         late_hist[m] = late_or_missed
         ratio_hist[m] = ratio
@@ -349,12 +435,37 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
             }
         )
 
-    # --- current book: every customer with history, unlabelled ------------------------------
+        # --- point-in-time attributes, effective after this statement ------------------------
+        # limit reviews every LIMIT_REVIEW_MONTHS: good payers get increases, delinquent
+        # accounts cuts; income bands drift now and then
+        review = active & (review_phase == m % LIMIT_REVIEW_MONTHS) & (m >= 1)
+        late_6m = late_hist[max(0, m - 5) : m + 1].sum(axis=0)
+        util_now = np.nan_to_num(util_hist[m].astype(float), nan=0.0)
+        raise_ = review & (k_miss == 0) & (late_6m == 0) & (util_now > 0.3)
+        raise_ &= rng.random(n) < 0.5
+        cut = review & ((k_miss > 0) | (late_6m >= 2)) & (rng.random(n) < 0.6)
+        factor = np.where(raise_, rng.choice([1.2, 1.5], n), np.where(cut, 0.7, 1.0))
+        new_limit = np.maximum(np.round(credit_limit * factor / 100.0) * 100.0, 500.0)
+        limit_changed = (raise_ | cut) & (new_limit != credit_limit)
+        credit_limit = np.where(limit_changed, new_limit, credit_limit)
+        move = rng.random(n)
+        up = active & (move < 0.004) & (income_idx < len(INCOME_BANDS) - 1)
+        down = active & (move > 0.998) & (income_idx > 0)
+        income_idx = (income_idx + up - down).astype(income_idx.dtype)
+        changed = np.flatnonzero(limit_changed | up | down)
+        attr_rows.append(
+            {
+                "account_id": account_id[changed],
+                "day": month_days[m] + rng.integers(1, 28, n)[changed],
+                "credit_limit": credit_limit[changed],
+                "income": income_idx[changed],
+            }
+        )
+
+    # --- current book: every open account with history, unlabelled -------------------------
+    open_now = active_hist[months - 1] & ~closed
     current = pd.DataFrame(
-        {
-            "account_id": account_id[signup_month < months],
-            "observation_date": month_dates[months],
-        }
+        {"account_id": account_id[open_now], "observation_date": month_dates[months]}
     )
 
     statements = _assemble_statements(rows)
@@ -364,8 +475,10 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
             "signup_date": signup_date.values.astype("datetime64[ns]"),
             "age_band": pd.Categorical.from_codes(age_idx, AGE_BANDS).astype(str),
             "city_tier": city_tier,
-            "income_band": pd.Categorical.from_codes(income_idx, INCOME_BANDS).astype(str),
-            "credit_limit": credit_limit,
+            # values at account open, or at the data start for older accounts; the dated
+            # history is the attributes table
+            "income_band": pd.Categorical.from_codes(income0, INCOME_BANDS).astype(str),
+            "credit_limit": limit0,
             "channel": pd.Categorical.from_codes(channel_idx, CHANNELS).astype(str),
             "region": np.array([r[0] for r in REGIONS])[region_idx],
             "timezone": np.array([r[1] for r in REGIONS])[region_idx],
@@ -376,6 +489,7 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
     customers["hardship"] = rng.random(n) < np.where(delinquent_now, 0.05, 0.005)
     customers["opt_out"] = rng.random(n) < 0.01
     customers["deceased"] = rng.random(n) < 0.001
+    attributes = _assemble_attributes(attr_rows)
 
     labelled = pd.concat(obs_records, ignore_index=True)
     observations = pd.concat(
@@ -389,14 +503,25 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
     observations["observation_date"] = observations["observation_date"].astype("datetime64[ns]")
     true_pd = labelled[["account_id", "observation_date", "true_pd"]].copy()
     true_pd["observation_date"] = true_pd["observation_date"].astype("datetime64[ns]")
+    macro_frame = pd.DataFrame(
+        {
+            "month": pd.date_range(start, periods=len(macro), freq="MS").astype("datetime64[ns]"),
+            "macro_factor": macro,
+        }
+    )
+    by_date = labelled.groupby("observation_date")["default"].mean()
     stats = {
         "default_rate": float(labelled["default"].mean()),
         "mean_true_pd": float(labelled["true_pd"].mean()),
         "labelled_rows": int(len(labelled)),
         "statement_rows": int(len(statements)),
+        "attribute_rows": int(len(attributes)),
+        "default_rate_by_date": {str(d.date()): float(r) for d, r in by_date.items()},
     }
     log.info("synthetic book: %s", stats)
-    return SyntheticBook(customers, statements, observations, true_pd, stats)
+    return SyntheticBook(
+        customers, statements, observations, true_pd, attributes, macro_frame, stats
+    )
 
 
 def _history_logit(
@@ -462,3 +587,60 @@ def _assemble_statements(rows: list[dict[str, np.ndarray]]) -> pd.DataFrame:
             out[key] = col
     rows.clear()
     return pd.DataFrame({c: out.pop(c) for c in STATEMENTS.names}, copy=False)
+
+
+def macro_factor(length: int, observation_months: list[int], outcome_months: int) -> np.ndarray:
+    """The monthly macro factor (0 = normal): a gentle cycle plus one stressed stretch.
+
+    The stress starts the month after the second-to-last observation date and lasts
+    ``outcome_months``, so it falls inside the outcome windows of the out-of-time test dates.
+    Deterministic and independent of the seed, so a longer book keeps every earlier month.
+    """
+    t = np.arange(length, dtype=np.float64)
+    values = 0.2 * np.sin(2.0 * np.pi * t / 24.0)
+    begin = observation_months[-2] + 1
+    bump = ((t >= begin) & (t < begin + outcome_months)).astype(np.float64)
+    bump[(t == begin - 1) | (t == begin + outcome_months)] = 0.5
+    return values + MACRO_STRESS * bump
+
+
+def _truth_logit(
+    m: int,
+    dpd_hist: np.ndarray,
+    prior_since: np.ndarray,
+    slow_cure: np.ndarray,
+    macro: np.ndarray,
+    outcome_months: int,
+) -> np.ndarray:
+    """The parts of the default logit the data does not show: an unseen prior delinquency,
+    the customer's cure effect while past due, and the macro factor over the outcome window."""
+    prior_recent = (prior_since + m) <= 24
+    past_due = dpd_hist[m - 1] > 0
+    return (
+        PRIOR_DELINQUENCY * prior_recent
+        + CURE_LABEL * slow_cure * past_due
+        + MACRO_LABEL * float(macro[m : m + outcome_months].mean())
+    )
+
+
+def _days_of(dates: pd.DatetimeIndex) -> np.ndarray:
+    return dates.values.astype("datetime64[D]").astype(np.int64)
+
+
+def _assemble_attributes(rows: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The dated attribute history, one row per (account, effective date), sorted."""
+    ids = np.concatenate([r["account_id"] for r in rows])
+    day = np.concatenate([r["day"] for r in rows]).astype(np.int64)
+    order = np.lexsort((day, ids))
+    income = np.concatenate([r["income"] for r in rows])[order]
+    frame = pd.DataFrame(
+        {
+            "account_id": ids[order],
+            "effective_date": day[order].astype("datetime64[D]").astype("datetime64[ns]"),
+            "credit_limit": np.concatenate([r["credit_limit"] for r in rows])[order].astype(
+                np.float64
+            ),
+            "income_band": np.array(INCOME_BANDS, dtype=object)[income],
+        }
+    )
+    return frame[ATTRIBUTES.names]

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from features.stats import auc, binary_arrays, has_both_classes
 from features.stats import psi as psi  # re-exported: the model's metrics in one module
@@ -247,3 +248,79 @@ def curve_bundle(
         "ks": ks_curve_data(y, p),
         "bad_rate_by_grade": bad_rate_by_grade(y, p, grades, grade_order),
     }
+
+
+#: Delinquency segments of the test split, by days past due at the snapshot: (name, low, high).
+DPD_SEGMENTS: tuple[tuple[str, int, int], ...] = (
+    ("not_past_due", 0, 0),
+    ("dpd_1_30", 1, 30),
+    ("dpd_31_60", 31, 60),
+    ("dpd_61_89", 61, 89),
+)
+
+
+def optional_auc(y: Any, p: Any) -> float | None:
+    """AUC, or None (JSON null) where it is undefined: no rows, one class, or a missing score."""
+    y_arr = np.asarray(y, dtype="float64").ravel()
+    p_arr = np.asarray(p, dtype="float64").ravel()
+    if y_arr.size == 0 or np.isnan(p_arr).any() or not has_both_classes(y_arr):
+        return None
+    return auc(y_arr, p_arr)
+
+
+def group_metrics(y: Any, p: Any, true_pd: Any | None) -> dict[str, Any]:
+    """{"n", "bad_rate", "auc", "oracle_auc"} of one group of rows (true_pd NaN where unknown).
+
+    The oracle AUC is null when the book has no truth or any row of the group lacks it: an oracle
+    on a different set of rows would not be comparable with the model's AUC.
+    """
+    y_arr = np.asarray(y, dtype="float64").ravel()
+    n = int(y_arr.size)
+    oracle = None if true_pd is None else optional_auc(y_arr, true_pd)
+    return {
+        "n": n,
+        "bad_rate": float(y_arr.mean()) if n else None,
+        "auc": optional_auc(y_arr, p),
+        "oracle_auc": oracle,
+    }
+
+
+def segment_metrics(
+    y: Any, p: Any, days_past_due: Any, true_pd: Any | None = None
+) -> dict[str, dict[str, Any]]:
+    """`group_metrics` per delinquency segment (DPD_SEGMENTS), every segment listed even if empty.
+
+    Past-due accounts are easy to rank (the delinquency is already visible), so the whole-test AUC
+    flatters the model; the not-past-due segment shows how well it sees risk before arrears.
+    """
+    y_arr = np.asarray(y, dtype="float64").ravel()
+    p_arr = np.asarray(p, dtype="float64").ravel()
+    dpd = np.asarray(days_past_due, dtype="float64").ravel()
+    truth = None if true_pd is None else np.asarray(true_pd, dtype="float64").ravel()
+    out: dict[str, dict[str, Any]] = {}
+    for name, low, high in DPD_SEGMENTS:
+        rows = (dpd >= low) & (dpd <= high)
+        out[name] = group_metrics(y_arr[rows], p_arr[rows], None if truth is None else truth[rows])
+    return out
+
+
+def period_metrics(y: Any, p: Any, dates: Any, true_pd: Any | None = None) -> list[dict[str, Any]]:
+    """`group_metrics` plus the mean PD per calendar month of `dates`, oldest first.
+
+    Out of time, the bad rate and mean PD of each period show whether the model follows a change
+    in the book (a stressed stretch) or only ranks within it.
+    """
+    y_arr = np.asarray(y, dtype="float64").ravel()
+    p_arr = np.asarray(p, dtype="float64").ravel()
+    months = pd.DatetimeIndex(pd.to_datetime(dates)).to_period("M")
+    truth = None if true_pd is None else np.asarray(true_pd, dtype="float64").ravel()
+    out: list[dict[str, Any]] = []
+    for month in sorted(months.dropna().unique()):
+        rows = np.asarray(months == month)
+        entry = {"period": str(month)}
+        entry.update(
+            group_metrics(y_arr[rows], p_arr[rows], None if truth is None else truth[rows])
+        )
+        entry["mean_pd"] = float(p_arr[rows].mean())
+        out.append(entry)
+    return out

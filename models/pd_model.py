@@ -25,7 +25,7 @@ import pandas as pd
 from features.catalogue import Catalogue, model_matrix, to_model_frame
 from features.errors import DataValidationError, PipelineError
 from models.calibration import calibrator_from_dict, make_calibrator
-from models.scaling import MasterScale, ScoreScaling
+from models.scaling import DEFAULT_GRADE, MasterScale, ScoreScaling
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,15 @@ BOOSTER_FILE = "booster.txt"
 CALIBRATOR_FILE = "calibrator.json"
 META_FILE = "model_meta.json"
 FORMAT_VERSION = 1
+
+#: Days past due from which an account is in default (the label's definition): it is not scored.
+DEFAULT_DAYS_PAST_DUE = 90
+
+
+def in_default(days_past_due: Any) -> np.ndarray:
+    """True where an account is already in default (>= 90 days past due); unknown DPD is not."""
+    dpd = np.asarray(pd.to_numeric(pd.Series(np.asarray(days_past_due).ravel()), errors="coerce"))
+    return np.nan_to_num(dpd.astype("float64"), nan=-1.0) >= DEFAULT_DAYS_PAST_DUE
 
 
 @dataclass(frozen=True)
@@ -260,22 +269,42 @@ class PDModel:
     def grades(self, pd_values: Any) -> np.ndarray:
         return self.master_scale.assign(pd_values)
 
-    def predict_frame(self, frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
-        """raw_score, pd, score (points, rounded to 0.1) and grade per row, on the frame's index."""
+    def predict_frame(
+        self, frame: pd.DataFrame, source: str = "input", days_past_due: Any | None = None
+    ) -> pd.DataFrame:
+        """raw_score, pd, score (points, rounded to 0.1) and grade per row, on the frame's index.
+
+        With `days_past_due` (one value per row), an account already in default (90+ DPD) is not
+        scored: PD 1, grade `DEFAULT_GRADE`, raw score and points null. The train stage and the
+        served model both call this, so the rule has one code path.
+        """
         raw = self.predict_raw(frame, source)
         pd_values = self.pd_from_raw(raw)
+        points = np.round(self.scores(pd_values), 1)
+        grades = pd.Series(self.grades(pd_values), dtype="str").to_numpy(dtype=object)
+        if days_past_due is not None:
+            defaulted = in_default(days_past_due)
+            if defaulted.size != len(frame):
+                raise DataValidationError(
+                    source, f"days_past_due has {defaulted.size} values for {len(frame)} rows"
+                )
+            raw = np.where(defaulted, np.nan, raw)
+            pd_values = np.where(defaulted, 1.0, pd_values)
+            points = np.where(defaulted, np.nan, points)
+            grades[defaulted] = DEFAULT_GRADE
         return pd.DataFrame(
             {
                 "raw_score": raw,
                 "pd": pd_values,
-                "score": np.round(self.scores(pd_values), 1),
-                "grade": pd.Series(self.grades(pd_values), dtype="str").to_numpy(),
+                "score": points,
+                "grade": pd.Series(grades, dtype="str").to_numpy(),
             },
             index=frame.index,
         )
 
     @property
     def grade_order(self) -> list[str]:
+        """The master scale's grades, best first (`DEFAULT_GRADE`, a status, comes after them)."""
         return list(self.master_scale.names)
 
     def save(self, directory: str | Path) -> None:
@@ -410,11 +439,13 @@ def fit_pd_model(
 
 
 __all__ = [
+    "DEFAULT_DAYS_PAST_DUE",
     "FitReport",
     "PDModel",
     "TrainConfig",
     "check_monotone",
     "fit_pd_model",
+    "in_default",
     "lgb_params",
     "monotone_vector",
     "train_booster",

@@ -466,14 +466,17 @@ class ExplainOutputs:
         from features.contracts import SHAP_VALUES
 
         shap = self.tables_dir / SHAP_VALUES.file
-        shap_mb = shap.stat().st_size / 2**20 if shap.is_file() else 0.0
-        with_shap = shap.is_file() and shap_mb <= max_shap_values_mb
-        note = (
-            "logged"
-            if with_shap
-            else f"not logged: {shap_mb:.1f} MB > mlflow.max_shap_values_mb "
-            f"{max_shap_values_mb:g} MB; see {shap.name} in the explain stage's DVC out"
-        )
+        if not shap.is_file():
+            with_shap, note = False, f"not logged: no {shap.name}"
+        else:
+            shap_mb = shap.stat().st_size / 2**20
+            with_shap = shap_mb <= max_shap_values_mb
+            note = (
+                "logged"
+                if with_shap
+                else f"not logged: {shap_mb:.1f} MB > mlflow.max_shap_values_mb "
+                f"{max_shap_values_mb:g} MB; see {shap.name} in the explain stage's DVC out"
+            )
         tables = tuple(
             p for p in sorted(self.tables_dir.glob("*.parquet")) if p != shap or with_shap
         )
@@ -533,11 +536,11 @@ class Registration:
     tracking_store: str  # environment | params | default
 
     def promotion(self) -> dict[str, Any]:
-        """reports/promotion.json: the gate's verdict, the version and the run that logged it."""
+        """reports/promotion.json: the gate's verdict and the version it concerns. A tracked report
+        holds no run id: the version (and its MLflow tags) identify the run."""
         return {
             **self.result.decision.to_dict(),
             "model_name": self.model_name,
-            "run_id": self.result.run_id,
             "tracking_uri": self.tracking_uri,
             "tracking_store": self.tracking_store,
         }

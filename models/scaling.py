@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 
+#: The grade of an account already in default (90+ days past due): not a band of the master
+#: scale but a status, so no performing grade may carry the name.
+DEFAULT_GRADE = "D"
+
 
 @dataclass(frozen=True)
 class ScoreScaling:
@@ -80,6 +84,11 @@ class MasterScale:
             raise ValueError("must map at least one grade name to an upper PD bound")
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"grade names must be unique, got {list(self.names)}")
+        if DEFAULT_GRADE in self.names:
+            raise ValueError(
+                f"grade name '{DEFAULT_GRADE}' is reserved for accounts in default (90+ days past "
+                f"due), got {list(self.names)}"
+            )
         b = self.upper_bounds
         if any(not (0 < x <= 1) for x in b):
             raise ValueError(f"upper PD bounds must lie in (0, 1], got {list(b)}")

@@ -17,11 +17,35 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import Catalogue, read_feature_dir
-from features.contracts import FEATURES, LABELLED_SPLITS, SCORES, SPLITS, TRUE_PD
+from features.contracts import (
+    FEATURES,
+    LABELLED_SPLITS,
+    POLICY_INPUT_BY_NAME,
+    SCORES,
+    SPLITS,
+    TRUE_PD,
+)
 from features.errors import DataValidationError
 from models.baseline import LogisticBaseline
-from models.metrics import auc, brier, curve_bundle, decile_table, psi, summary
-from models.pd_model import FitReport, PDModel, TrainConfig, fit_pd_model
+from models.metrics import (
+    auc,
+    brier,
+    curve_bundle,
+    decile_table,
+    optional_auc,
+    period_metrics,
+    psi,
+    segment_metrics,
+    summary,
+)
+from models.pd_model import (
+    DEFAULT_DAYS_PAST_DUE,
+    FitReport,
+    PDModel,
+    TrainConfig,
+    fit_pd_model,
+    in_default,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +75,12 @@ def read_features(features_dir: Path) -> tuple[pd.DataFrame, Catalogue]:
 
 
 def read_truth(path: Path | None) -> pd.DataFrame | None:
-    """The generator's true PD per account and date (TRUE_PD contract); None when there is none.
+    """The generator's true PD per account and date (TRUE_PD contract); None when no path is given.
 
-    Only the built-in synthetic book has a truth; a user's table has no file (or none is given).
+    Ingest always writes the file (empty for a user's table, which has no truth), so a path that
+    is given but missing means ingest has not run: an error, not silently fewer metrics.
     """
-    if path is None or not path.is_file():
+    if path is None:
         return None
     return TRUE_PD.read(path, stage="ingest")
 
@@ -84,6 +109,49 @@ def truth_metrics(
     }
 
 
+def true_pd_of_rows(
+    test: pd.DataFrame, truth: pd.DataFrame | None, id_column: str
+) -> np.ndarray | None:
+    """The true PD of each test row in row order (NaN where the truth lacks it); None without truth."""
+    if truth is None:
+        return None
+    keys = [id_column, "observation_date"]
+    merged = test[keys].reset_index(drop=True).merge(truth[[*keys, "true_pd"]], on=keys, how="left")
+    return merged["true_pd"].to_numpy(dtype="float64")
+
+
+def evaluation_metrics(
+    test: pd.DataFrame,
+    test_pd: np.ndarray,
+    train_ids: pd.Series,
+    true_pd: np.ndarray | None,
+    id_column: str,
+) -> dict[str, Any]:
+    """What the test numbers mean: by delinquency segment, by out-of-time period, unseen accounts.
+
+    "segments" needs the days-past-due policy input (a loan table without it has none); periods
+    need observation dates. "customer_disjoint_test" keeps test accounts never seen in train: the
+    built-in book has one account per customer, so account id stands for the customer.
+    """
+    y = test["default"].astype("float64").to_numpy()
+    doc: dict[str, Any] = {}
+    dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+    if dpd_column in test.columns:
+        dpd = test[dpd_column].astype("float64").to_numpy()
+        doc["segments"] = segment_metrics(y, test_pd, dpd, true_pd)
+    else:
+        log.info("no %s column: test segments by days past due skipped", dpd_column)
+    dates = pd.to_datetime(test["observation_date"], errors="coerce")
+    if dates.notna().any():
+        doc["oot_periods"] = period_metrics(y, test_pd, dates, true_pd)
+    unseen = ~test[id_column].isin(set(train_ids)).to_numpy()
+    doc["customer_disjoint_test"] = {
+        "n": int(unseen.sum()),
+        "auc": optional_auc(y[unseen], test_pd[unseen]),
+    }
+    return doc
+
+
 def training_window(frame: pd.DataFrame) -> str:
     """First..last observation date of the training rows ('' when the table has no dates)."""
     dates = pd.to_datetime(frame["observation_date"], errors="coerce").dropna()
@@ -104,7 +172,7 @@ class TrainResult:
     plots: dict[str, list[dict[str, Any]]]  # reports/plots/<name>.json
     training_window: str
 
-    def headline(self) -> dict[str, float]:
+    def headline(self) -> dict[str, float | None]:
         """The numbers a reviewer compares across runs (reports/headline/train.json)."""
         doc = self.metrics
         out = {f"test_{k}": doc["test"][k] for k in HEADLINE_TEST}
@@ -113,6 +181,11 @@ class TrainResult:
         if "oracle_test" in doc:
             out["oracle_test_auc"] = doc["oracle_test"]["auc"]
         out["score_psi_train_test"] = doc["score_psi_train_test"]
+        if "segments" in doc:
+            current = doc["segments"]["not_past_due"]
+            out["not_past_due_auc"] = current["auc"]
+            if current["oracle_auc"] is not None:
+                out["oracle_not_past_due_auc"] = current["oracle_auc"]
         return out
 
 
@@ -133,6 +206,31 @@ def scores_frame(table: pd.DataFrame, scored: pd.DataFrame, id_column: str) -> p
     return SCORES.check(frame[SCORES.columns], "train: scores")
 
 
+def drop_defaulted_labelled(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The table without labelled rows already in default at their snapshot (90+ DPD).
+
+    Development samples hold performing accounts only: a defaulted account's outcome is known, so
+    it would teach the model nothing and flatter the test. The built-in book never labels one;
+    a table that does loses those rows here, counted in the log, rather than having them scored.
+    """
+    dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+    if dpd_column not in table.columns:
+        return table
+    drop = in_default(table[dpd_column]) & table["split"].isin(LABELLED_SPLITS).to_numpy()
+    if drop.any():
+        counts = table.loc[drop, "split"].value_counts().to_dict()
+        log.warning(
+            "%s: %d labelled rows already in default (%s >= %d) left out of %s",
+            source,
+            int(drop.sum()),
+            dpd_column,
+            DEFAULT_DAYS_PAST_DUE,
+            counts,
+        )
+        return table[~drop]
+    return table
+
+
 def train_pd(
     table: pd.DataFrame,
     catalogue: Catalogue,
@@ -145,7 +243,12 @@ def train_pd(
     The booster learns on `train`, stops early and is calibrated on `validation`; `test` measures
     it, beside a logistic baseline (fitted on a seeded sample of at most `baseline_max_rows` train
     rows, the same rows every run) and, when `truth` is given, the true PD as an oracle.
+    Accounts already in default (90+ DPD) leave the labelled splits and are not scored in the
+    current book (PD 1, grade D; `PDModel.predict_frame`).
     """
+    table = drop_defaulted_labelled(table, source)
+    dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+    days_past_due = table[dpd_column] if dpd_column in table.columns else None
     parts = {split: table[table["split"] == split] for split in SPLITS}
     labels = {s: parts[s]["default"].astype("int8").to_numpy() for s in LABELLED_SPLITS}
 
@@ -159,7 +262,7 @@ def train_pd(
         baseline_train, baseline_train["default"].astype("int8").to_numpy()
     )
 
-    scored = model.predict_frame(table, source=source)
+    scored = model.predict_frame(table, source=source, days_past_due=days_past_due)
     by_split = {s: scored.loc[parts[s].index] for s in SPLITS}
     test_pd = by_split["test"]["pd"].to_numpy()
     doc: dict[str, Any] = {
@@ -168,6 +271,15 @@ def train_pd(
         "baseline_test": summary(labels["test"], baseline.predict_pd(parts["test"])),
     }
     doc.update(truth_metrics(parts["test"], test_pd, truth, catalogue.id_column))
+    doc.update(
+        evaluation_metrics(
+            parts["test"],
+            test_pd,
+            parts["train"][catalogue.id_column],
+            true_pd_of_rows(parts["test"], truth, catalogue.id_column),
+            catalogue.id_column,
+        )
+    )
     doc["score_psi_train_test"] = psi(
         by_split["train"]["score"].to_numpy(), by_split["test"]["score"].to_numpy()
     )

@@ -25,7 +25,7 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
     parser.add_argument("--params", default=DEFAULT_PARAMS, help="path to params.yaml")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser

@@ -25,16 +25,17 @@ log = logging.getLogger(__name__)
 def main(args: argparse.Namespace) -> None:
     cfg = read_features(load_params(args.params))
     result = build_features(read_raw(args.raw_dir), cfg)
-    # the report is written first: it explains a stop on a leak
+    # the detailed report is written first: it explains a stop on a leak
     report = Path(args.report)
     write_json(result.summary, report)
     with atomic_path(report.with_suffix(".csv")) as tmp:
         result.quality.to_csv(tmp, index=False)
-    write_json(result.headline, args.headline)
     result.raise_if_unusable()
+    # the headline and the table only for a usable table: a stop keeps the last good ones
     with atomic_dir(args.out_dir) as tmp:
         result.frame.to_parquet(tmp / FEATURES.file, index=False)
         write_json(result.catalogue.to_dict(), tmp / CATALOGUE_FILE)
+    write_json(result.headline, args.headline)
     log.info(
         "wrote %d rows x %d features to %s (splits %s)",
         len(result.frame),

@@ -29,6 +29,8 @@ def main(args: argparse.Namespace) -> None:
         write_json(result.meta, tmp / META_FILE)
     with atomic_dir(args.truth_dir) as tmp:
         result.true_pd.to_parquet(tmp / TRUE_PD.file, index=False)
+        for file, table in result.truth.items():
+            table.to_parquet(tmp / file, index=False)
     write_json(result.summary, args.summary)
     write_json(result.headline, args.headline)
     log.info(

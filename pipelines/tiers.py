@@ -3,17 +3,16 @@
 Population: the current book (split == 'score') when the scores hold one; otherwise the file named
 in params `tiers.score_file` (scores and policy inputs in one table), else the test split. The
 labelled `tiers.backtest_split` is tiered too, for the observed bad rate per tier (summary only).
-Reasons from the explain stage are optional: without the file the `reasons` column is empty.
+Reasons come from the explain stage (`--reasons`, as dvc.yaml passes it): a named file that is
+missing is an error; only a run without `--reasons` tiers with an empty `reasons` column.
 The work is `collection_policy.book.tier_book`; this module reads, calls and writes.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import time
-from pathlib import Path
 
 from collection_policy.book import REASON_COLUMNS, tier_book
 from collection_policy.loader import load_policy
@@ -32,8 +31,6 @@ log = logging.getLogger(__name__)
 def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     config = read_tiers(load_params(args.params))
-    if args.policy:
-        config = dataclasses.replace(config, policy=Path(args.policy))
     policy = load_policy(config.policy)
     log.info(
         "policy %s %s (%s), mode %s", policy.name, policy.version, policy.fingerprint(), config.mode
@@ -41,10 +38,10 @@ def main(args: argparse.Namespace) -> None:
     scores = SCORES.read(args.scores, columns=SCORE_COLUMNS, stage="train")
     features = FEATURES.read(args.features, columns=FEATURE_COLUMNS, stage="features")
     reasons = None
-    if args.reasons and Path(args.reasons).is_file():
+    if args.reasons:
         reasons = REASONS.read(args.reasons, columns=REASON_COLUMNS, stage="explain")
     else:
-        log.warning("no reasons file at %s: the reasons column stays empty", args.reasons)
+        log.warning("no --reasons given: the reasons column stays empty")
     book = tier_book(scores, features, reasons, policy, config, source=str(args.features))
 
     write_parquet(book.table, args.out)
@@ -67,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--scores", default="data/scores/scores.parquet")
     parser.add_argument("--features", default="data/features/features.parquet")
-    parser.add_argument("--reasons", default="data/explanations/reasons.parquet", help="optional")
-    parser.add_argument("--policy", default=None, help="override params tiers.policy")
+    parser.add_argument(
+        "--reasons", default=None, help="the explain stage's reasons.parquet (omit: no reasons)"
+    )
     parser.add_argument("--out", default="data/tiers/tiers.parquet")
     parser.add_argument("--summary", default="reports/tiers.json")
     parser.add_argument("--headline", default="reports/headline/tiers.json")

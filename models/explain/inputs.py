@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 #: The splits explained: the out-of-time test split and the current book.
 EXPLAIN_SPLITS = ("test", "score")
 DPD_COLUMN = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
-SCORE_COLUMNS = ["account_id", "observation_date", "split", "pd", "grade"]
 _SPLIT_FILTER = [("split", "in", list(EXPLAIN_SPLITS))]
 
 
@@ -71,11 +70,9 @@ def read_features(features_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, C
 
 
 def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Test and current-book rows of scores.parquet; raw_score and score when present."""
-    p = Path(path)
-    have = set(pq.read_schema(p).names) if p.is_file() else set()
-    keep = [c for c in ["raw_score", "score"] if c in have]
-    scores = SCORES.read(p, columns=[*SCORE_COLUMNS, *keep], stage="train", filters=_SPLIT_FILTER)
+    """Test and current-book rows of scores.parquet, every column of its contract (raw_score
+    is what the model's own prediction is checked against)."""
+    scores = SCORES.read(path, columns=SCORES.columns, stage="train", filters=_SPLIT_FILTER)
     scores["split"] = scores["split"].astype(str)
     scores["observation_date"] = pd.to_datetime(scores["observation_date"])
     return scores

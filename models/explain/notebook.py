@@ -56,11 +56,17 @@ class ExplainOutputs:
         return [p for p in paths if p.exists()]
 
     def choose_account(self, account_id: str | None) -> int | str:
-        """The account to drill into: the one asked for (int on the built-in book), else the
+        """The account to drill into: the one asked for (text from the environment, read as the
+        explained ids' own type: int on the built-in book, text for a loan table), else the
         highest-PD explained account."""
         if not account_id:
             return self.highest_pd_account()
-        return int(account_id) if account_id.isdigit() else account_id
+        if pd.api.types.is_integer_dtype(self.shap["account_id"]):
+            try:
+                return int(account_id)
+            except ValueError:
+                raise KeyError(f"account {account_id!r} was not explained") from None
+        return account_id
 
     def account_rows(self, account_id: int | str) -> pd.DataFrame:
         """SHAP rows of one account (one per observation date / split)."""
@@ -77,8 +83,9 @@ class ExplainOutputs:
         """The account's model inputs (latest explained row), via the catalogue."""
         row = self.account_rows(account_id).iloc[-1]
         cat = Catalogue.from_dict(read_json(self.catalogue_path))
-        key = account_id if isinstance(account_id, str) else int(account_id)  # table ids are text
-        df = pd.read_parquet(self.features_path, filters=[("account_id", "==", key)])
+        df = FEATURES.read(
+            self.features_path, stage="features", filters=[("account_id", "==", account_id)]
+        )
         df = df[df["split"] == row["split"]]
         if "observation_date" in df and pd.notna(row["observation_date"]):
             df = df[df["observation_date"] == row["observation_date"]]
@@ -95,12 +102,18 @@ class ExplainOutputs:
             title=f"Account {account_id}",
         )
 
-    def highest_pd_account(self) -> int:
-        scores = pd.read_parquet(self.scores_path, columns=["account_id", "split", "pd"])
+    def highest_pd_account(self) -> int | str:
+        """The explained account with the highest PD, its id in its own type."""
+        scores = SCORES.read(self.scores_path, columns=["account_id", "split", "pd"], stage="train")
         scores = scores[scores["account_id"].isin(self.shap["account_id"])]
         if scores.empty:
-            return int(self.shap["account_id"].iloc[0])
-        return int(scores.loc[scores["pd"].idxmax(), "account_id"])
+            return _plain(self.shap["account_id"].iloc[0])
+        return _plain(scores.loc[scores["pd"].idxmax(), "account_id"])
+
+
+def _plain(value: object) -> int | str:
+    """A numpy scalar id as the Python value a reviewer types (np.int64(7) -> 7, text stays)."""
+    return value.item() if isinstance(value, np.generic) else value  # type: ignore[return-value]
 
 
 def load_outputs(

@@ -3,8 +3,8 @@ computes exact TreeSHAP values with their checks, words the reasons and builds t
 
 It returns an `ExplainResult` holding the output tables in their contracts' shapes
 (`features.contracts.SHAP_VALUES`, `REASONS`), the summary document, the drill-down accounts'
-facts for the report, and the step timings (logged and sent to MLflow, never written to a
-tracked report). The explain stage only reads, calls this, and writes.
+facts for the report, and the step timings (for the log only, never written to a tracked
+report). `models.explain.book.explain_files` reads the inputs, calls this and renders the report.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class ExplainResult:
     shap_by_grade: pd.DataFrame
     reason_distribution: pd.DataFrame
     summary: dict[str, Any]  # reports/explain.json (no timings)
-    timings: dict[str, float]  # seconds per step: for the log and MLflow only
+    timings: dict[str, float]  # seconds per step: for the log only
     model_frame: pd.DataFrame  # model inputs of the explained rows
     shap: ShapResult
     global_rows: np.ndarray  # positions the global views were computed on
@@ -144,10 +144,8 @@ def join_scores(features: pd.DataFrame, scores: pd.DataFrame, source: str) -> pd
 
 
 def check_raw_scores(raw: np.ndarray, scored: pd.DataFrame, tol: float, source: str) -> float:
-    """Our raw scores must equal the train stage's: same model, same inputs, same rows."""
-    if "raw_score" not in scored:
-        log.warning("%s has no raw_score column: cannot cross-check the model", source)
-        return float("nan")
+    """Our raw scores must equal the train stage's: same model, same inputs, same rows. The
+    SCORES contract requires raw_score, so this check always runs."""
     theirs = scored["raw_score"].to_numpy(dtype=np.float64)
     diff = np.abs(raw - theirs)
     worst = float(np.nanmax(diff, initial=0.0))
@@ -292,7 +290,7 @@ def drilldown_accounts(pick: pd.DataFrame, reasons: pd.DataFrame) -> tuple[Drill
             "observation_date": _date(row["observation_date"]),
             "split": row["split"],
             "PD": f"{row['pd']:.4f}",
-            "score": _maybe(row.get("score")),
+            "score": row["score"],
             "grade": row["grade"],
         }
         rs = by_row.get(int(pos))
@@ -310,7 +308,3 @@ def drilldown_accounts(pick: pd.DataFrame, reasons: pd.DataFrame) -> tuple[Drill
 
 def _date(v: Any) -> str:
     return "n/a" if pd.isna(v) else str(pd.Timestamp(v).date())
-
-
-def _maybe(v: Any) -> Any:
-    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else v

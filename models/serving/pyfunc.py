@@ -119,9 +119,6 @@ class ServingBundle:
     def names(self) -> dict[str, str]:
         return request_columns(self.model.catalogue) if self.policy is not None else {}
 
-    def input_columns(self) -> list[str]:
-        return [*self.model.catalogue.model_columns, *self.names.values()]
-
     def output_columns(self, reasons: bool = True) -> list[str]:
         cols = list(PD_COLUMNS)
         if self.policy is not None:
@@ -141,8 +138,10 @@ class ServingBundle:
 
         frame = frame.reset_index(drop=True)
         model_frame = to_model_frame(frame, self.model.catalogue, source)
-        # model_frame already has the trained dtypes
-        scored = self.model.predict_frame(model_frame, source)
+        # model_frame already has the trained dtypes; an account at 90+ DPD is in default, not scored
+        dpd_column = request_columns(self.model.catalogue)["days_past_due"]
+        days_past_due = frame[dpd_column] if dpd_column in frame.columns else None
+        scored = self.model.predict_frame(model_frame, source, days_past_due=days_past_due)
         out = scored[PD_COLUMNS].copy()
         out["grade"] = out["grade"].astype(object)
         if self.policy is not None and self.config is not None:

@@ -14,11 +14,11 @@ FEATURES_KEYS = (
     "max_categories",
     "split",
 )
-SPLIT_KEYS = ("validation_fraction", "test_fraction")
+SPLIT_KEYS = ("validation_fraction", "test_fraction", "test_periods")
 
 
 def read_split(params: Params) -> SplitConfig:
-    """features.split and seed: held-out shares and the seed of every random draw."""
+    """features.split and seed: held-out shares, out-of-time test dates, the seed of every draw."""
     sec = params.section("features", FEATURES_KEYS).section("split", SPLIT_KEYS)
     return build_config(
         sec,
@@ -27,6 +27,7 @@ def read_split(params: Params) -> SplitConfig:
             "validation_fraction", lo=0, hi=1, lo_open=True, hi_open=True
         ),
         test_fraction=sec.number("test_fraction", lo=0, hi=1, lo_open=True, hi_open=True),
+        test_periods=sec.integer("test_periods", lo=1),
         seed=params.seed(),
     )
 

@@ -48,7 +48,7 @@ def _run(tmp: Path, paths: dict[str, Path], *extra: str) -> dict[str, Path]:
         "--params", str(paths["params"]),
         "--scores", str(paths["scores"]),
         "--features", str(paths["features"]),
-        "--reasons", str(paths.get("reasons", tmp / "no_reasons.parquet")),
+        *(["--reasons", str(paths["reasons"])] if "reasons" in paths else []),
         "--out", str(out["out"]),
         "--summary", str(out["summary"]),
         "--headline", str(out["headline"]),
@@ -69,7 +69,7 @@ def test_stage_tiers_the_current_book(tmp_path):
     for col in ("account_id", "pd", "score", "grade", "tier", "channels", "caps", "offer", "rule"):
         assert col in tiers
     assert {"guardrails", "reasons", "ev_tier", "rule_tier", "policy_version"} <= set(tiers.columns)
-    assert (tiers["reasons"] == "").all()  # explain has not run: tolerated
+    assert (tiers["reasons"] == "").all()  # no --reasons: tiered without them, on purpose
     # joined on keys, not on position: the feature table was shuffled
     feats = pd.read_parquet(paths["features"]).set_index("account_id")
     np.testing.assert_array_equal(
@@ -166,3 +166,17 @@ def test_stage_names_the_stage_to_run_when_scores_are_missing(tmp_path):
     paths["scores"].unlink()
     with pytest.raises(PipelineError, match="run the train stage"):
         _run(tmp_path, paths)
+
+
+def test_stage_names_the_explain_stage_when_the_reasons_file_is_missing(tmp_path):
+    paths = _inputs(tmp_path)
+    paths["reasons"] = tmp_path / "explanations" / "reasons.parquet"
+    with pytest.raises(PipelineError, match="reasons.parquet' not found; run the explain stage"):
+        _run(tmp_path, paths)
+    assert not (tmp_path / "out").exists()  # nothing tiered with an empty reasons column
+
+
+def test_stage_takes_the_policy_from_params_only():
+    args = build_parser().parse_args([])
+    assert not hasattr(args, "policy")  # params.yaml tiers.policy is the one source
+    assert args.reasons is None  # tiering without reasons is asked for by omitting --reasons

@@ -228,3 +228,156 @@ def test_unknown_account_is_rejected(book):
     obs.loc[0, "account_id"] = 999_999
     with pytest.raises(DataValidationError, match="account_id"):
         build_behavioural_features(customers, statements, obs, WINDOWS)
+
+
+def _attribute_history(customers, months: int, seed: int, changes: int = 20) -> pd.DataFrame:
+    """A dated limit / income history: the customers' values at signup, then random changes."""
+    rng = np.random.default_rng(seed)
+    first = customers[["account_id", "credit_limit", "income_band"]].assign(
+        effective_date=customers["signup_date"]
+    )
+    start = pd.Timestamp("2024-01-01")
+    later = pd.DataFrame(
+        {
+            "account_id": rng.choice(customers["account_id"].to_numpy(), changes),
+            "effective_date": [
+                start + pd.Timedelta(days=int(d)) for d in rng.integers(0, months * 30, changes)
+            ],
+            "credit_limit": rng.choice([3000.0, 8000.0, 30000.0], changes),
+            "income_band": rng.choice(["low", "mid", "high", "very_high"], changes),
+        }
+    )
+    out = pd.concat([first, later], ignore_index=True)
+    out = out.drop_duplicates(["account_id", "effective_date"]).reset_index(drop=True)
+    return out[["account_id", "effective_date", "credit_limit", "income_band"]]
+
+
+def _as_of(attributes, account_id, date):
+    rows = attributes[
+        (attributes["account_id"] == account_id) & (attributes["effective_date"] < date)
+    ]
+    return rows.sort_values("effective_date").iloc[-1] if len(rows) else None
+
+
+def test_attributes_are_read_as_of_each_date(book):
+    """credit_limit and income_band are the last change dated strictly before the observation;
+    each statement's utilisation uses the limit in force at its own date."""
+    customers, statements, observations = book
+    attributes = _attribute_history(customers, months=14, seed=1, changes=40)
+    frame, _ = build_behavioural_features(
+        customers, statements, observations, WINDOWS, attributes=attributes
+    )
+    changed = 0
+    for i, obs in observations.iterrows():
+        acc, date = obs["account_id"], obs["observation_date"]
+        row = _as_of(attributes, acc, date)
+        assert frame.loc[i, "credit_limit"] == pytest.approx(row["credit_limit"])
+        assert frame.loc[i, "income_band"] == row["income_band"]
+        changed += row["credit_limit"] != customers.set_index("account_id").loc[acc, "credit_limit"]
+        h = statements[(statements["account_id"] == acc) & (statements["statement_date"] < date)]
+        if len(h):
+            last = h.sort_values("statement_date").iloc[-1]
+            limit = _as_of(attributes, acc, last["statement_date"])["credit_limit"]
+            assert frame.loc[i, "utilisation_current"] == pytest.approx(
+                last["outstanding_balance"] / limit, rel=1e-5
+            )
+    assert changed > 0  # the history did change some limits (the test is not vacuous)
+
+
+def test_history_without_changes_equals_the_customers_values(book):
+    customers, statements, observations = book
+    fixed = _attribute_history(customers, months=14, seed=0, changes=0)
+    plain, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
+    dated, _ = build_behavioural_features(
+        customers, statements, observations, WINDOWS, attributes=fixed
+    )
+    pd.testing.assert_frame_equal(plain, dated)
+
+
+def _perturb_future_attributes(attributes, cutoff, seed):
+    """Change attribute rows dated on/after `cutoff` and add new ones on and after it."""
+    rng = np.random.default_rng(seed)
+    a = attributes.copy()
+    future = a.index[a["effective_date"] >= cutoff]
+    a.loc[future, "credit_limit"] = rng.uniform(100.0, 90_000.0, len(future))
+    a.loc[future, "income_band"] = "very_high"
+    ids = a["account_id"].drop_duplicates().to_numpy()
+    extra = pd.DataFrame(
+        {
+            "account_id": ids,
+            "effective_date": [cutoff + pd.Timedelta(days=40 * (k % 2)) for k in range(len(ids))],
+            "credit_limit": 123.0,
+            "income_band": "low",
+        }
+    )
+    out = pd.concat([a, extra], ignore_index=True)
+    return out.drop_duplicates(["account_id", "effective_date"], keep="last")
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    obs_month=st.integers(1, 13),
+    windows=st.sampled_from([(3, 6, 12), (1, 2), (4,)]),
+)
+def test_point_in_time_future_attributes_do_not_change_features(
+    book_factory, seed, obs_month, windows
+):
+    """Changing or adding limit / income rows dated on or after the date changes nothing."""
+    customers, statements, _ = book_factory(n_accounts=6, months=14, seed=seed)
+    attributes = _attribute_history(customers, months=14, seed=seed)
+    date = pd.Timestamp("2024-01-01") + pd.DateOffset(months=obs_month)
+    observations = pd.DataFrame(
+        {"account_id": customers["account_id"], "observation_date": date, "default": pd.NA}
+    ).astype({"default": "Int8"})
+    before, _ = build_behavioural_features(
+        customers, statements, observations, windows, attributes=attributes
+    )
+    after, _ = build_behavioural_features(
+        customers,
+        _perturb_future(statements, date, seed),
+        observations,
+        windows,
+        attributes=_perturb_future_attributes(attributes, date, seed),
+    )
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_past_attribute_change_does_change_features(book):
+    """Guard against the attribute property test passing vacuously."""
+    customers, statements, observations = book
+    attributes = _attribute_history(customers, months=14, seed=0, changes=0)
+    before, _ = build_behavioural_features(
+        customers, statements, observations, WINDOWS, attributes=attributes
+    )
+    date = observations["observation_date"].iloc[0]
+    acc = observations["account_id"].iloc[0]
+    cut = pd.DataFrame(
+        {
+            "account_id": [acc],
+            "effective_date": [date - pd.Timedelta(days=1)],
+            "credit_limit": [1.0],
+            "income_band": ["low"],
+        }
+    )
+    after, _ = build_behavioural_features(
+        customers,
+        statements,
+        observations,
+        WINDOWS,
+        attributes=pd.concat([attributes, cut], ignore_index=True),
+    )
+    assert after.loc[0, "credit_limit"] == 1.0 and before.loc[0, "credit_limit"] != 1.0
+    assert after.loc[0, "income_band"] == "low"
+
+
+def test_duplicate_attribute_row_is_rejected(book):
+    customers, statements, observations = book
+    attributes = _attribute_history(customers, months=14, seed=0, changes=0)
+    doubled = pd.concat([attributes, attributes.iloc[[0]]], ignore_index=True)
+    with pytest.raises(DataValidationError, match="two attribute rows"):
+        build_behavioural_features(customers, statements, observations, WINDOWS, attributes=doubled)

@@ -11,7 +11,7 @@ import pytest
 from features.build import build_features
 from features.catalogue import Catalogue, to_model_frame
 from features.contracts import FEATURES, RAW_LOANS
-from features.errors import DataValidationError
+from features.errors import ConfigError, DataValidationError
 from features.ingest import ingest_synthetic
 from features.quality import LeakageError
 from features.raw import RawData
@@ -109,6 +109,17 @@ def test_a_leaky_column_is_reported_then_stops_unless_allowed():
     allowed.raise_if_unusable()
     assert allowed.summary["features"][0]["feature"] == "recoveries"
     assert allowed.summary["allowed_leaky_features"] == ["recoveries"]
+
+
+def test_an_unknown_name_in_the_leak_allow_list_is_a_params_error():
+    result = build_features(
+        table_raw(leaky=False, n=400),
+        features_config(allow_leaky_features=("income", "recoverys")),
+    )
+    with pytest.raises(
+        ConfigError, match=r"params.yaml: features.allow_leaky_features: .*\['recoverys'\]"
+    ):
+        result.raise_if_unusable()
 
 
 def test_no_labelled_training_rows_stops():

@@ -10,6 +10,7 @@ from features.contracts import (
     POLICY_INPUT_NAMES,
     POLICY_INPUTS,
     POLICY_PREFIX,
+    REASONS,
     SCORES,
     STAGE_TABLES,
 )
@@ -93,3 +94,80 @@ def test_read_names_a_missing_column_and_filters_rows(tmp_path):
         SCORES.read(path, columns=["account_id", "tier"])
     got = SCORES.read(path, filters=[("split", "in", ["score"])])
     assert got["split"].tolist() == ["score"]
+
+
+def test_declared_range_is_enforced_and_names_the_first_row():
+    import numpy as np
+
+    SCORES.check(_scores(default=[1.0, np.nan]), "s.parquet")  # a missing label is not compared
+    with pytest.raises(
+        DataValidationError, match=r"column 'default', row 1: value 2.*above the max"
+    ):
+        SCORES.check(_scores(default=pd.array([0, 2], dtype="Int8")), "s.parquet")
+    with pytest.raises(
+        DataValidationError, match=r"column 'default', row 0: value -1.*below the min"
+    ):
+        SCORES.check(_scores(default=[-1.0, np.nan]), "s.parquet")
+    reasons = pd.DataFrame(
+        {
+            "account_id": [1, 1],
+            "observation_date": pd.to_datetime(["2025-01-01"] * 2),
+            "rank": [1, 0],
+            "feature": ["utilisation"] * 2,
+            "value": ["0.9"] * 2,
+            "contribution": [0.3, 0.1],
+            "text": ["high utilisation"] * 2,
+        }
+    )
+    with pytest.raises(DataValidationError, match=r"column 'rank', row 1: value 0 below the min"):
+        REASONS.check(reasons, "r.parquet")
+
+
+def test_a_duplicate_key_names_the_key_columns_and_the_first_repeat():
+    frame = pd.concat([_scores(), _scores().iloc[[1]]], ignore_index=True)
+    with pytest.raises(
+        DataValidationError,
+        match=r"column 'account_id,observation_date', row 2: duplicate key.*account_id=2",
+    ):
+        SCORES.check(frame, "s.parquet")
+    # the same account at another date is a different key
+    SCORES.check(
+        frame.assign(observation_date=pd.to_datetime(["2025-01-01"] * 2 + ["2025-02-01"])), "s"
+    )
+    # a missing date is a value of the key like any other
+    nat = frame.assign(observation_date=pd.NaT)
+    with pytest.raises(DataValidationError, match="row 2: duplicate key"):
+        SCORES.check(nat, "s.parquet")
+
+
+def test_read_checks_the_key_only_when_all_its_columns_are_read(tmp_path):
+    path = tmp_path / "scores.parquet"
+    pd.concat([_scores(), _scores().iloc[[1]]], ignore_index=True).to_parquet(path)
+    with pytest.raises(DataValidationError, match="duplicate key"):
+        SCORES.read(path)
+    with pytest.raises(DataValidationError, match="duplicate key"):
+        SCORES.read(path, columns=["account_id", "observation_date", "pd"])
+    assert len(SCORES.read(path, columns=["account_id", "pd"])) == 3
+
+
+def test_check_is_fast_on_a_book_sized_table():
+    import time
+
+    import numpy as np
+
+    n = 300_000
+    frame = pd.DataFrame(
+        {
+            "account_id": np.arange(n),
+            "observation_date": pd.Timestamp("2025-01-01"),
+            "split": "test",
+            "default": np.where(np.arange(n) % 2, 1.0, np.nan),
+            "raw_score": np.zeros(n),
+            "pd": np.full(n, 0.1),
+            "score": np.full(n, 600.0),
+            "grade": "A",
+        }
+    )
+    start = time.perf_counter()
+    SCORES.check(frame, "s.parquet")
+    assert time.perf_counter() - start < 2.0

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features.contracts import (
+    RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
     RAW_OBSERVATIONS,
@@ -20,6 +21,7 @@ from features.ingest import IngestConfig, ingest, ingest_synthetic
 from features.io import write_json
 from features.raw import META_FILE, read_raw
 from features.schema import REJECT_COLUMNS
+from features.synthetic import MACRO_FILE
 from tests.features.configs import synthetic_config, table_config
 
 
@@ -39,10 +41,16 @@ def _write(result, raw: Path) -> Path:
 
 def test_synthetic_tables_follow_their_contracts(synthetic):
     cfg, result = synthetic
-    assert list(result.tables) == [RAW_CUSTOMERS.file, RAW_STATEMENTS.file, RAW_OBSERVATIONS.file]
-    for contract in (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS):
+    raw = (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS, RAW_ATTRIBUTES)
+    assert list(result.tables) == [contract.file for contract in raw]
+    for contract in raw:
         contract.check(result.tables[contract.file], contract.file)
     TRUE_PD.check(result.true_pd, TRUE_PD.file)
+    # the macro factor is truth beside true_pd, one row per month, never a raw table
+    macro = result.truth[MACRO_FILE]
+    assert list(macro.columns) == ["month", "macro_factor"]
+    assert len(macro) == cfg.months + cfg.outcome_months
+    assert MACRO_FILE not in result.tables
     assert list(result.rejects.columns) == REJECT_COLUMNS and len(result.rejects) == 0
     assert all(str(dtype) == "string" for dtype in result.rejects.dtypes)
     assert result.meta["synthetic"] == asdict(cfg) and result.meta["source"] == "synthetic"

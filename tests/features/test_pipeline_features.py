@@ -81,6 +81,7 @@ def test_leak_stops_cleanly_keeps_old_outputs_and_explains_in_the_report(tmp_pat
     assert "error: possible target leakage: 'recoveries'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert (out / FEATURES.file).read_text() == "previous good output"
+    assert not (tmp_path / "headline").exists()  # no headline for a table that was not written
     report = json.loads((tmp_path / "dq.json").read_text())  # the report explains the stop
     assert report["features"][0]["feature"] == "recoveries"
     assert report["features"][0]["leak_suspect"] is True

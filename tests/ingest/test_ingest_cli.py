@@ -10,8 +10,15 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from features.contracts import RAW_CUSTOMERS, RAW_OBSERVATIONS, RAW_STATEMENTS, TRUE_PD
+from features.contracts import (
+    RAW_ATTRIBUTES,
+    RAW_CUSTOMERS,
+    RAW_OBSERVATIONS,
+    RAW_STATEMENTS,
+    TRUE_PD,
+)
 from features.raw import META_FILE, REJECTS_FILE
+from features.synthetic import MACRO_FILE
 from tests.helpers import REPO
 
 
@@ -47,9 +54,12 @@ def test_stage_writes_contract_files_summary_and_headline(tmp_path):
     proc = _run(tmp_path, n_customers=200)
     assert proc.returncode == 0, proc.stderr
     raw = tmp_path / "raw"
-    for contract in (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS):
+    for contract in (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS, RAW_ATTRIBUTES):
         contract.read(raw / contract.file)
     assert len(pd.read_parquet(raw / REJECTS_FILE)) == 0
+    macro = pd.read_parquet(tmp_path / "truth" / MACRO_FILE)  # truth, beside true_pd
+    assert list(macro.columns) == ["month", "macro_factor"] and len(macro) > 0
+    assert not (raw / MACRO_FILE).exists()
     meta = json.loads((raw / META_FILE).read_text())
     assert meta["synthetic"]["n_customers"] == 200
     truth = TRUE_PD.read(tmp_path / "truth" / TRUE_PD.file)

@@ -126,3 +126,43 @@ def test_psi_zero_on_itself_and_nonnegative(values):
     x = np.array(values)
     assert metrics.psi(x, x) == pytest.approx(0.0, abs=1e-12)
     assert metrics.psi(x, x[::-1] * 2 + 1) >= 0.0
+
+
+def test_segment_metrics_by_hand_with_a_one_class_segment_null():
+    y = [0, 1, 0, 1, 0, 0, 1]
+    p = [0.1, 0.9, 0.3, 0.2, 0.5, 0.4, 0.8]
+    dpd = [0, 0, 0, 0, 15, 20, 45]
+    truth = [0.2, 0.8, 0.1, 0.6, 0.3, 0.3, 0.9]
+    out = metrics.segment_metrics(y, p, dpd, truth)
+    assert list(out) == ["not_past_due", "dpd_1_30", "dpd_31_60", "dpd_61_89"]
+    current = out["not_past_due"]
+    # Bads 0.9, 0.2 vs goods 0.1, 0.3: 3 of 4 pairs ranked right; the truth ranks all 4.
+    assert current == {"n": 4, "bad_rate": 0.5, "auc": 0.75, "oracle_auc": 1.0}
+    assert out["dpd_1_30"] == {"n": 2, "bad_rate": 0.0, "auc": None, "oracle_auc": None}
+    assert out["dpd_31_60"]["auc"] is None and out["dpd_31_60"]["bad_rate"] == 1.0
+    assert out["dpd_61_89"] == {"n": 0, "bad_rate": None, "auc": None, "oracle_auc": None}
+    assert metrics.segment_metrics(y, p, dpd)["not_past_due"]["oracle_auc"] is None
+
+
+def test_group_oracle_is_null_when_a_row_lacks_the_truth():
+    out = metrics.group_metrics([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], [0.1, np.nan, 0.2, 0.7])
+    assert out["auc"] == 1.0 and out["oracle_auc"] is None
+
+
+def test_period_metrics_one_entry_per_month_oldest_first():
+    import pandas as pd
+
+    dates = pd.to_datetime(["2025-07-01"] * 4 + ["2025-04-01"] * 3)
+    y = [0, 1, 0, 1, 0, 0, 1]
+    p = [0.1, 0.9, 0.3, 0.2, 0.2, 0.4, 0.6]
+    out = metrics.period_metrics(y, p, dates, None)
+    assert [e["period"] for e in out] == ["2025-04", "2025-07"]
+    assert out[0] == {
+        "period": "2025-04",
+        "n": 3,
+        "bad_rate": pytest.approx(1 / 3),
+        "auc": 1.0,
+        "oracle_auc": None,
+        "mean_pd": pytest.approx(0.4),
+    }
+    assert out[1]["auc"] == 0.75 and out[1]["mean_pd"] == pytest.approx(0.375)

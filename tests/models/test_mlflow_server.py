@@ -83,7 +83,9 @@ def test_train_register_gate_and_load_champion(
     assert (
         "test_auc" in v2.tags and v2.tags["training_window"] and "Gate: rejected" in v2.description
     )
-    run = client.get_run(promo1["run_id"])
+    assert "run_id" not in promo1  # a tracked report: the version identifies the run
+    run = client.get_run(client.get_model_version("pd-it", "1").run_id)
+    assert run.info.run_id == first.registration.result.run_id
     assert run.data.metrics["test_auc"] == pytest.approx(first.train.metrics["test"]["auc"])
     assert run.data.tags["gate_verdict"] == "promoted"
 

@@ -15,10 +15,12 @@ from models.metrics import auc
 from models.pd_model import (
     PDModel,
     check_monotone,
+    in_default,
     lgb_params,
     monotone_vector,
     train_booster,
 )
+from models.scaling import DEFAULT_GRADE
 from tests.models.train_helpers import FAST, production_train_config, train_and_register
 
 
@@ -114,7 +116,8 @@ def test_tests_train_what_production_trains(fast_config):
     """The model tests use params.yaml's config; only the declared speedups differ."""
     production = production_train_config()
     assert production.calibration == "platt" and fast_config.calibration == "platt"
-    assert production.grades.names[0] == "A" and production.grades.upper_bounds[-1] == 1.0
+    assert production.grades.names[0] == "1" and production.grades.upper_bounds[-1] == 1.0
+    assert DEFAULT_GRADE not in production.grades.names
     assert production.scaling.base_points == 600
     assert replace(fast_config, **{k: getattr(production, k) for k in FAST}) == production
 
@@ -134,6 +137,9 @@ def test_stage_writes_contract_outputs(
         "oracle_test",
         "pd_vs_true_mae",
         "score_psi_train_test",
+        "segments",
+        "oot_periods",
+        "customer_disjoint_test",
     }
     for k in ("test", "validation", "baseline_test"):
         assert set(doc[k]) == block
@@ -165,6 +171,15 @@ def test_stage_writes_contract_outputs(
     headline = json.loads(paths.headline.read_text())
     assert headline["test_auc"] == doc["test"]["auc"]
     assert headline["oracle_test_auc"] == doc["oracle_test"]["auc"]
+    segments = doc["segments"]
+    assert list(segments) == ["not_past_due", "dpd_1_30", "dpd_31_60", "dpd_61_89"]
+    assert sum(s["n"] for s in segments.values()) == doc["test"]["n"]
+    assert headline["not_past_due_auc"] == segments["not_past_due"]["auc"]
+    assert headline["oracle_not_past_due_auc"] == segments["not_past_due"]["oracle_auc"]
+    assert [p["period"] for p in doc["oot_periods"]] == ["2024-10", "2025-01", "2025-04"]
+    assert sum(p["n"] for p in doc["oot_periods"]) == doc["test"]["n"]
+    # the fixture's splits are random: few test accounts are absent from train
+    assert 0 < doc["customer_disjoint_test"]["n"] <= doc["test"]["n"]
     assert run.train.metrics == doc
     loaded = PDModel.load(paths.model_dir)
     assert loaded.meta["metrics"]["test"]["auc"] == pytest.approx(doc["test"]["auc"])
@@ -181,3 +196,19 @@ def test_stage_rejects_bad_split(tmp_path, feature_table, catalogue, write_featu
     assert isinstance(
         Catalogue.from_dict(json.loads((fdir / "catalogue.json").read_text())), Catalogue
     )
+
+
+def test_accounts_in_default_get_pd_one_grade_d_and_no_score(trained, feature_table):
+    model, _ = trained
+    rows = _split(feature_table, "score").head(6)
+    dpd = np.array([0, 89, 90, 120, np.nan, 30])
+    out = model.predict_frame(rows, days_past_due=dpd)
+    plain = model.predict_frame(rows)
+    defaulted = np.array([False, False, True, True, False, False])
+    assert (out.loc[defaulted, "pd"] == 1.0).all()
+    assert (out.loc[defaulted, "grade"] == DEFAULT_GRADE).all()
+    assert out.loc[defaulted, ["score", "raw_score"]].isna().all().all()
+    pd.testing.assert_frame_equal(out[~defaulted], plain[~defaulted])
+    assert list(in_default([89, 90, None, "x", 91.5])) == [False, True, False, False, True]
+    with pytest.raises(DataValidationError, match="days_past_due has 2 values for 6 rows"):
+        model.predict_frame(rows, days_past_due=[0, 0])

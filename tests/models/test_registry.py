@@ -6,6 +6,7 @@ import pytest
 
 from models.registry import (
     Decision,
+    ExplainOutputs,
     GateConfig,
     Registration,
     RegistryResult,
@@ -96,7 +97,8 @@ def test_promotion_record_and_headline():
     result = RegistryResult("abc123", "models:/pd/3", "3", decision, "/abs/path/not/recorded")
     registration = Registration(result, "pd", "sqlite:///mlflow.db", "default")
     promotion = registration.promotion()
-    assert promotion["run_id"] == "abc123"  # the explain stage finds the MLflow run by this
+    assert "run_id" not in promotion and "abc123" not in str(promotion)  # a tracked report
+    assert promotion["challenger_version"] == "3"  # the version identifies the run
     assert promotion["tracking_uri"] == "sqlite:///mlflow.db"
     assert promotion["promote"] is True and promotion["model_name"] == "pd"
     assert "/abs/path" not in str(promotion)
@@ -112,3 +114,20 @@ def test_flatten_and_hashes(tmp_path):
     assert file_md5(f) == "900150983cd24fb0d6963f7d28e17f72"
     assert data_hashes([f, tmp_path / "missing"]) == {str(f): "900150983cd24fb0d6963f7d28e17f72"}
     assert all("==" in r for r in serving_requirements() if r.startswith(("mlflow", "lightgbm")))
+
+
+def test_explain_outputs_say_why_shap_values_were_not_logged(tmp_path):
+    import pandas as pd
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    pd.DataFrame({"account_id": [1]}).to_parquet(tables / "reasons.parquet")
+    outputs = ExplainOutputs(tmp_path / "report", tables, {"top_features": ["x"]})
+    artifacts, tags, _ = outputs.run_entries(max_shap_values_mb=50.0)
+    assert tags["explain.shap_values"] == "not logged: no shap_values.parquet"
+    assert artifacts["explain/tables"] == (tables / "reasons.parquet",)
+    pd.DataFrame({"account_id": range(1000)}).to_parquet(tables / "shap_values.parquet")
+    _, tags, _ = outputs.run_entries(max_shap_values_mb=0.0)
+    assert tags["explain.shap_values"].startswith("not logged: 0.0 MB > mlflow.max_shap_values_mb")
+    _, tags, _ = outputs.run_entries(max_shap_values_mb=50.0)
+    assert tags["explain.shap_values"] == "logged"

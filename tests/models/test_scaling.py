@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.scaling import MasterScale, ScoreScaling
+from models.scaling import DEFAULT_GRADE, MasterScale, ScoreScaling
 
 PARAMS_SCALING = ScoreScaling(base_points=600, base_odds=50, pdo=20)  # params.yaml train.scaling
 
@@ -61,7 +61,13 @@ def test_master_scale_rejects_bad_bounds(grades):
 
 
 def test_grades_monotone_in_pd():
-    ms = scale({"A": 0.005, "B": 0.02, "C": 0.1, "D": 1.0})
+    ms = scale({"A": 0.005, "B": 0.02, "C": 0.1, "E": 1.0})
     p = np.linspace(0.0003, 0.9999, 1000)
     idx = [ms.names.index(g) for g in ms.assign(p)]
     assert np.all(np.diff(idx) >= 0)
+
+
+def test_the_default_grade_is_reserved():
+    with pytest.raises(ValueError, match="'D' is reserved for accounts in default"):
+        scale({"A": 0.1, "D": 1.0})
+    assert DEFAULT_GRADE == "D"

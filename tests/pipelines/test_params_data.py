@@ -132,7 +132,7 @@ def test_wrong_types_fail_with_the_message_shape(tmp_path, change, message):
             "data.synthetic.observation_months: must list at least 3 distinct",
         ),
         (
-            {"data__synthetic__observation_months": [9, 12, 20]},
+            {"data__synthetic__observation_months": [9, 12, 32]},
             "data.synthetic.observation_months: last date + outcome_months (6)",
         ),
         ({"data__synthetic__start_date": "someday"}, "data.synthetic.start_date: must be a date"),

@@ -48,6 +48,7 @@ def test_the_real_params_file_parses():
     )
     assert cfg.split.test_fraction == section["split"]["test_fraction"]
     assert cfg.split.validation_fraction == section["split"]["validation_fraction"]
+    assert cfg.split.test_periods == section["split"]["test_periods"]
     assert cfg.split.seed == PARAMS["seed"]
     assert cfg.table_features.max_categories == section["max_categories"]
 
@@ -63,6 +64,7 @@ def test_windows_are_sorted_and_unique(tmp_path):
         ({"features__split__test_share": 0.2}, "features.split.test_share: is not a known key"),
         ({"features__date_parts": DELETE}, "features.date_parts: is required"),
         ({"features__split__seed": 1}, "features.split.seed: is not a known key"),
+        ({"features__split__test_periods": DELETE}, "features.split.test_periods: is required"),
     ],
 )
 def test_typos_and_missing_keys_fail_naming_the_key(tmp_path, change, message):
@@ -108,6 +110,14 @@ def test_typos_and_missing_keys_fail_naming_the_key(tmp_path, change, message):
             "features.split: validation_fraction + test_fraction must leave at least 10% for "
             "training, got 0.95",
         ),
+        (
+            {"features__split__test_periods": 0},
+            "features.split.test_periods: expected an integer in [1, inf], got 0",
+        ),
+        (
+            {"features__split__test_periods": 1.5},
+            "features.split.test_periods: expected an integer, got 1.5",
+        ),
         ({"seed": "42"}, "seed: expected an integer, got '42'"),
     ],
 )
@@ -118,5 +128,9 @@ def test_wrong_values_fail_with_the_message_shape(tmp_path, change, message):
 
 
 def test_split_reader_alone(tmp_path):
-    split = read_split(_params(tmp_path, seed=9, features__split__test_fraction=0.3))
-    assert (split.test_fraction, split.seed) == (0.3, 9)
+    split = read_split(
+        _params(
+            tmp_path, seed=9, features__split__test_fraction=0.3, features__split__test_periods=3
+        )
+    )
+    assert (split.test_fraction, split.test_periods, split.seed) == (0.3, 3, 9)

@@ -35,7 +35,7 @@ def _read(tmp_path: Path, **train: Any):
 def test_real_params_give_the_production_config():
     cfg = read_train(load_params(REPO / "params.yaml"))
     assert (cfg.learning_rate, cfg.num_leaves, cfg.calibration) == (0.03, 15, "platt")
-    assert cfg.grades.names[0] == "A" and cfg.grades.upper_bounds[-1] == 1.0
+    assert cfg.grades.names[0] == "1" and cfg.grades.upper_bounds[-1] == 1.0
     assert cfg.scaling.base_points == 600 and cfg.scaling.pdo == 20
     assert cfg.seed == 42 and isinstance(cfg.num_boost_round, int)
     assert isinstance(cfg.learning_rate, float) and isinstance(cfg.extra_trees, bool)
@@ -90,6 +90,10 @@ def test_message_shape(tmp_path, monkeypatch):
         ({"grades": {"A": "x", "B": 1.0}}, "train.grades.A: expected a number"),
         ({"grades": {1: 0.1, "B": 1.0}}, "train.grades: expected a non-empty string"),
         ({"grades": [0.1, 1.0]}, "train.grades: expected a mapping"),
+        (
+            {"grades": {"A": 0.1, "D": 1.0}},
+            "train.grades: grade name 'D' is reserved for accounts in default",
+        ),
     ],
 )
 def test_bad_values_fail_with_the_key(tmp_path, changes, match):

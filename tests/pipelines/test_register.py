@@ -82,16 +82,19 @@ def test_register_writes_promotion_after_the_registry_and_keeps_it_on_failure(
     assert promotion["tracking_uri"] == "sqlite:///mlflow.db"
     assert promotion["tracking_store"] == "default"
     assert str(tmp_path) not in paths.promotion.read_text()
+    assert "run_id" not in promotion  # a tracked report: the version identifies the run
     assert yaml.safe_load(paths.headline.read_text()) == {"promote": True, "version": 1}
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    logged = client.get_run(promotion["run_id"])
+    run_id = client.get_model_version("pd-test", promotion["challenger_version"]).run_id
+    assert run_id == run.registration.result.run_id
+    logged = client.get_run(run_id)
     assert logged.data.metrics["test_auc"] == pytest.approx(run.train.metrics["test"]["auc"])
     assert logged.data.params["calibration"] == "platt"
     assert logged.data.params["gate.max_ece"] == "0.08"
     assert logged.data.tags["data_md5.features.parquet"] and logged.data.tags["model_md5"]
     assert logged.data.tags["training_window"] == run.train.training_window
-    artifacts = {a.path for a in client.list_artifacts(promotion["run_id"])}
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"deciles.json", "fit_report.json", "data_hashes.json", "plots"} <= artifacts
     assert str(client.get_model_version_by_alias("pd-test", "champion").version) == "1"
 

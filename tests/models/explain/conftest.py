@@ -112,13 +112,16 @@ class Book:
 
 def stage_paths(root: Path):
     """The explain stage's paths under a book written by `write_book`."""
+    from models.explain.book import ExplainSources
     from pipelines.explain import ExplainPaths
 
     return ExplainPaths(
-        model_dir=root / "data/model",
-        features_dir=root / "data/features",
-        scores=root / "data/scores/scores.parquet",
-        metrics=root / "reports/metrics.json",
+        sources=ExplainSources(
+            model_dir=root / "data/model",
+            features_dir=root / "data/features",
+            scores=root / "data/scores/scores.parquet",
+            metrics=root / "reports/metrics.json",
+        ),
         out_dir=root / "data/explanations",
         report_dir=root / "reports/explain",
         summary=root / "reports/explain.json",

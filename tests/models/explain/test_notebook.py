@@ -65,3 +65,32 @@ def test_helpers_the_notebook_calls(explain_run):
     assert not reasons.empty and reasons["rank"].is_monotonic_increasing
     fig = out.waterfall(account)
     assert fig.axes[0].get_title() == f"Account {account}"
+
+
+def test_helpers_keep_text_ids_of_a_loan_table(explain_run, tmp_path):
+    """A loan table's ids are text, even when they look like numbers: never turned into int."""
+    import shutil
+
+    import pandas as pd
+
+    from models.explain.notebook import load_outputs
+
+    root, _ = explain_run
+    shutil.copytree(root / "data", tmp_path / "data")
+    shutil.copytree(root / "reports", tmp_path / "reports")
+    for rel in (
+        "data/explanations/shap_values.parquet",
+        "data/explanations/reasons.parquet",
+        "data/scores/scores.parquet",
+        "data/features/features.parquet",
+    ):
+        frame = pd.read_parquet(tmp_path / rel)
+        frame["account_id"] = frame["account_id"].astype(str)
+        frame.to_parquet(tmp_path / rel, index=False)
+    out = load_outputs(tmp_path)
+    account = out.choose_account(None)
+    assert isinstance(account, str) and account in set(out.shap["account_id"])
+    assert out.choose_account(account) == account  # digits, but the table's ids are text
+    assert not out.account_reasons(account).empty
+    assert out.model_row(account).index.tolist() == out.features
+    assert out.waterfall(account).axes[0].get_title() == f"Account {account}"

@@ -150,6 +150,34 @@ def test_scores_from_another_model_are_rejected(book, explain_config, tmp_path, 
     assert not (tmp_path / "data/explanations").exists()  # nothing half-written
 
 
+def test_scores_without_raw_score_are_rejected_not_skipped(book, explain_config, tmp_path, helpers):
+    """The raw-score cross-check can never be skipped: SCORES requires the column."""
+    helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
+    path = tmp_path / "data/scores/scores.parquet"
+    pd.read_parquet(path).drop(columns="raw_score").to_parquet(path, index=False)
+    with pytest.raises(DataValidationError, match="column 'raw_score'.*missing"):
+        run_explain(helpers.stage_paths(tmp_path), explain_config, progress=False)
+
+
+def test_train_outputs_are_required_metrics_only_when_named(
+    book, explain_config, tmp_path, helpers
+):
+    from features.errors import PipelineError
+
+    helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
+    paths = helpers.stage_paths(tmp_path)
+    (tmp_path / "reports/metrics.json").unlink()
+    with pytest.raises(PipelineError, match="metrics.json' not found; run the train stage first"):
+        run_explain(paths, explain_config, progress=False)
+    (tmp_path / "data/model/model_meta.json").unlink()
+    no_metrics = dataclasses.replace(
+        paths, sources=dataclasses.replace(paths.sources, metrics=None)
+    )
+    with pytest.raises(PipelineError, match="model_meta.json' not found; run the train stage"):
+        run_explain(no_metrics, explain_config, progress=False)
+    assert not paths.out_dir.exists() and not paths.report_dir.exists()
+
+
 def test_actionable_population_is_what_the_stage_explains(book, explain_run):
     """Default mode: a 200-row test sample plus every overdue or PD >= 0.1 current account (and
     the report's drill-down accounts); a current, low-PD account gets nothing stored."""
