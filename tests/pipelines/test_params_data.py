@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from features.errors import ConfigError
 from features.synthetic import SyntheticConfig
 from features.table import TableConfig
 from pipelines.params import load_params
 from pipelines.params.data import read_data, read_ingest, read_synthetic, read_table_source
+from tests.pipelines.params_helpers import DELETE, PARAMS, edited_params
 
 REPO = Path(__file__).resolve().parents[2]
-PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
-DELETE = object()
 
 
-def _params(tmp_path: Path, **changes: object):
-    """params.yaml with dotted keys changed (`DELETE` removes one), loaded by the params layer."""
-    data = copy.deepcopy(PARAMS)
-    for dotted, value in changes.items():
-        node = data
-        *parents, last = dotted.split("__")
-        for key in parents:
-            node = node[key]
-        if value is DELETE:
-            del node[last]
-        else:
-            node[last] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return load_params(path)
+_params = edited_params
 
 
 def _fails(params, reader, message: str) -> None:
