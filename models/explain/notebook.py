@@ -18,6 +18,7 @@ from features.contracts import FEATURES, REASONS, SCORES, SHAP_VALUES
 from features.io import read_json
 from models.explain.plots import plot_waterfall
 from models.explain.treeshap import BASE_VALUE
+from models.scaling import DEFAULT_GRADE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -103,9 +104,14 @@ class ExplainOutputs:
         )
 
     def highest_pd_account(self) -> int | str:
-        """The explained account with the highest PD, its id in its own type."""
-        scores = SCORES.read(self.scores_path, columns=["account_id", "split", "pd"], stage="train")
-        scores = scores[scores["account_id"].isin(self.shap["account_id"])]
+        """The explained account with the highest model PD (not one in default), its id as typed."""
+        scores = SCORES.read(
+            self.scores_path, columns=["account_id", "split", "pd", "grade"], stage="train"
+        )
+        scored = scores["account_id"].isin(self.shap["account_id"]) & (
+            scores["grade"].astype(str) != DEFAULT_GRADE
+        )
+        scores = scores[scored]
         if scores.empty:
             return _plain(self.shap["account_id"].iloc[0])
         return _plain(scores.loc[scores["pd"].idxmax(), "account_id"])

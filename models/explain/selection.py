@@ -23,6 +23,7 @@ from collection_policy.rulespace import build_rule_grid, first_match
 from collection_policy.schema import CollectionPolicy
 from collection_policy.vocabulary import CHANNELS
 from models.explain.treeshap import grade_order
+from models.scaling import DEFAULT_GRADE
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +210,11 @@ def select_drilldown(frame: pd.DataFrame, n_top: int) -> pd.DataFrame:
     """Accounts a reviewer should see: the highest PDs and the pairs straddling grade boundaries.
 
     `frame` has a positional index and `pd`, `grade` columns; returns the chosen rows with a
-    `case` column, each row once (first case wins).
+    `case` column, each row once (first case wins). Accounts in default (grade `D`, PD 1 by
+    status, no model score) are left out: the model says nothing about them.
     """
     cases: dict[int, str] = {}
-    scored = frame[frame["pd"].notna()]
+    scored = frame[frame["pd"].notna() & (frame["grade"].astype(str) != DEFAULT_GRADE)]
     for pos in scored["pd"].nlargest(n_top).index:
         cases.setdefault(int(pos), "highest PD")
     grades = grade_order(scored["grade"]) if "grade" in scored else []

@@ -205,7 +205,7 @@ def test_drilldown_picks_highest_pd_and_both_sides_of_each_grade_boundary():
     f = pd.DataFrame(
         {
             "pd": [0.01, 0.03, 0.04, 0.08, 0.30, 0.50, 0.02],
-            "grade": ["A", "B", "B", "C", "D", "D", "A"],
+            "grade": ["A", "B", "B", "C", "E", "E", "A"],
         }
     )
     pick = selection.select_drilldown(f, n_top=2)
@@ -216,3 +216,13 @@ def test_drilldown_picks_highest_pd_and_both_sides_of_each_grade_boundary():
     assert cases[2] == "grade boundary B/C: top of B"
     assert cases[3].startswith("grade boundary B/C: bottom of C")
     assert 0 not in cases and len(pick) == len(set(pick.index))
+
+
+def test_drilldown_leaves_out_accounts_in_default():
+    """Grade D (PD 1 by status, no model score) is neither a 'highest PD' case nor a boundary."""
+    f = pd.DataFrame({"pd": [0.01, 0.20, 1.0, 1.0, 0.05], "grade": ["1", "2", "D", "D", "1"]})
+    pick = selection.select_drilldown(f, n_top=2)
+    cases = dict(zip(pick.index, pick["case"], strict=True))
+    assert 2 not in cases and 3 not in cases
+    assert cases[1] == "highest PD" and cases[4] == "highest PD"
+    assert not any("/D" in c for c in cases.values())
