@@ -29,7 +29,7 @@ def main() -> None:
             work = Path(tmp)
             params["data"]["source"] = "synthetic"
             params["data"]["synthetic"]["n_customers"] = n
-            (work / "params.yaml").write_text(yaml.safe_dump(params))
+            (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
             m = measure(
                 [
                     "python",

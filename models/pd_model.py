@@ -74,6 +74,7 @@ class TrainConfig:
     monotone_constraints: bool
     monotone_method: str
     calibration: str
+    calibration_fraction: float  # share of validation customers kept apart for calibration
     pd_floor: float
     baseline_max_rows: int  # the logistic baseline gains nothing from millions of rows
     scaling: ScoreScaling
@@ -360,7 +361,8 @@ _RESERVED_META = {"format_version", "catalogue", "scaling", "grades", "pd_floor"
 class FitReport:
     best_iteration: int
     n_train: int
-    n_validation: int
+    n_validation: int  # early stopping rows
+    n_calibration: int  # calibration rows (validation customers kept apart)
     monotone_violations: dict[str, float]
     feature_importance: dict[str, float]
 
@@ -377,9 +379,27 @@ class FitReport:
             best_iteration=int(meta["best_iteration"]),
             n_train=int(meta["n_train"]),
             n_validation=int(meta["n_validation"]),
+            n_calibration=int(meta["n_calibration"]),
             monotone_violations={},
             feature_importance=dict(meta["feature_importance"]),
         )
+
+
+def split_validation(
+    valid: pd.DataFrame, id_column: str, calibration_fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The validation rows cut in two by customer: (early stopping, calibration).
+
+    Early stopping and calibration must not share rows, or the calibrator's "validation" numbers
+    are in-sample. The cut is by account, so one customer's snapshots stay on one side, and
+    seeded, so a rerun keeps the same rows.
+    """
+    ids = valid[id_column].to_numpy()
+    unique = np.unique(ids)
+    rng = np.random.default_rng(seed)
+    n_cal = int(round(calibration_fraction * len(unique)))
+    to_calibration = np.isin(ids, rng.permutation(unique)[:n_cal])
+    return valid[~to_calibration], valid[to_calibration]
 
 
 def fit_pd_model(
@@ -390,19 +410,33 @@ def fit_pd_model(
     target: str = "default",
     source: str = "features",
 ) -> tuple[PDModel, FitReport]:
-    """Train the booster on `train`, stop and calibrate on `valid`, verify monotonicity.
+    """Train the booster on `train`, stop early on part of `valid`, calibrate on the rest, verify
+    monotonicity.
 
-    The validation split serves both early stopping and calibration: early stopping picks one
-    integer, which barely overfits it, and a separate calibration split would cost training rows.
-    Raises PipelineError if a constrained feature turns out non-monotone (a LightGBM bug or a
-    broken catalogue direction must not ship silently).
+    The validation split is cut by customer (`split_validation`): early stopping sees one part,
+    the calibrator the other (`calibration_fraction`), so neither number is in-sample for the
+    other. Raises PipelineError if a constrained feature turns out non-monotone (a LightGBM bug
+    or a broken catalogue direction must not ship silently).
     """
-    booster = train_booster(train, valid, catalogue, config, target, source)
-    raw_va = np.asarray(
-        booster.predict(to_model_frame(valid, catalogue, source), raw_score=True), dtype="float64"
+    stop_rows, calibration_rows = split_validation(
+        valid, catalogue.id_column, config.calibration_fraction, config.seed
+    )
+    for name, rows in (("early stopping", stop_rows), ("calibration", calibration_rows)):
+        y = _labels(rows, source, target)
+        if y.size == 0 or not 0 < y.sum() < y.size:
+            raise DataValidationError(
+                source,
+                f"the validation split's {name} part ({len(rows)} rows, calibration_fraction "
+                f"{config.calibration_fraction}) needs both defaults and non-defaults",
+                column=target,
+            )
+    booster = train_booster(train, stop_rows, catalogue, config, target, source)
+    raw_cal = np.asarray(
+        booster.predict(to_model_frame(calibration_rows, catalogue, source), raw_score=True),
+        dtype="float64",
     )
     calibrator = make_calibrator(config.calibration, config.pd_floor)
-    calibrator.fit(raw_va, _labels(valid, source, target))
+    calibrator.fit(raw_cal, _labels(calibration_rows, source, target))
     violations: dict[str, float] = {}
     if config.monotone_constraints:
         violations = check_monotone(booster, train, catalogue, seed=config.seed)
@@ -417,7 +451,8 @@ def fit_pd_model(
     report = FitReport(
         best_iteration=int(booster.current_iteration()),
         n_train=len(train),
-        n_validation=len(valid),
+        n_validation=len(stop_rows),
+        n_calibration=len(calibration_rows),
         monotone_violations=violations,
         feature_importance=dict(sorted(importance.items(), key=lambda kv: -kv[1])),
     )
@@ -448,5 +483,6 @@ __all__ = [
     "in_default",
     "lgb_params",
     "monotone_vector",
+    "split_validation",
     "train_booster",
 ]

@@ -2,11 +2,12 @@
 
 The register stage (`register_pd`) logs every training run (params, metrics, plots, catalogue,
 data summary, git commit, data hashes) and registers its model as a new version with alias
-`challenger`. The gate then compares the challenger with the current `champion` *on the same
-current test data*: the champion's saved model is re-scored here rather than trusting the metrics
-it was registered with, which came from older data. `champion` moves only when the gate passes; a
-failed gate is a verdict, not an error. Registry stages are deprecated in MLflow, so only aliases
-are used.
+`challenger`. The gate (`models.gate`) then compares the challenger with the current `champion`
+*on the same current test data*: the champion's saved model is re-scored here rather than
+trusting the metrics it was registered with, which came from older data. `champion` moves only
+when the gate passes (and, in approval mode, when a person approves: `approve_version`); a failed
+gate is a verdict, not an error. Registry stages are deprecated in MLflow, so only aliases are
+used.
 """
 
 from __future__ import annotations
@@ -29,10 +30,19 @@ import pandas as pd
 
 from features.errors import DataValidationError, PipelineError
 from features.io import read_json
+from models.gate import (
+    AWAITING_APPROVAL,
+    PROMOTED,
+    ChampionEvidence,
+    Decision,
+    GateConfig,
+    GateEvidence,
+    decide_promotion,
+)
 
 if TYPE_CHECKING:
     from features.catalogue import Catalogue
-    from models.pd_model import TrainConfig
+    from models.pd_model import PDModel, TrainConfig
     from models.serving.pyfunc import ServingSpec
 
 log = logging.getLogger(__name__)
@@ -56,16 +66,6 @@ SERVING_REQUIREMENTS = (
 
 
 @dataclass(frozen=True)
-class GateConfig:
-    """Promotion limits (params `mlflow.gate`, checked by its reader)."""
-
-    auc_tolerance: float  # challenger AUC >= champion AUC - tolerance
-    max_ece: float
-    max_psi: float
-    min_auc: float  # absolute floor, also for the first version
-
-
-@dataclass(frozen=True)
 class MlflowConfig:
     """Where runs and versions go (params `mlflow`); tracking_uri None = the repo's SQLite file."""
 
@@ -84,74 +84,6 @@ def resolve_tracking_uri(configured: str | None, repo_root: str | Path) -> str:
     if configured:
         return configured
     return f"sqlite:///{Path(repo_root).resolve() / 'mlflow.db'}"
-
-
-@dataclass
-class Decision:
-    promote: bool
-    reasons: list[str]
-    challenger: dict[str, float] = field(default_factory=dict)
-    champion: dict[str, float] | None = None
-    champion_version: str | None = None
-    challenger_version: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4f}"
-
-
-def decide_promotion(
-    challenger: Mapping[str, float], champion: Mapping[str, float] | None, gate: GateConfig
-) -> Decision:
-    """The promotion gate, a pure function of metrics on the same test data.
-
-    `challenger` needs auc, ece and psi (train-vs-test score PSI); `champion` needs auc, or is None
-    when no version holds the alias yet. Absolute limits (AUC floor, ECE, PSI) always apply; with a
-    champion the challenger's AUC must also be no lower than the champion's minus the tolerance.
-    Every check leaves a reason, passed or failed, so the verdict can be audited.
-    """
-    reasons: list[str] = []
-    ok = True
-
-    def check(passed: bool, text: str) -> None:
-        nonlocal ok
-        ok = ok and passed
-        reasons.append(("PASS: " if passed else "FAIL: ") + text)
-
-    auc = float(challenger.get("auc", float("nan")))
-    ece = float(challenger.get("ece", float("nan")))
-    psi = float(challenger.get("psi", float("nan")))
-    check(
-        math.isfinite(auc) and auc >= gate.min_auc, f"test AUC {_fmt(auc)} >= floor {gate.min_auc}"
-    )
-    check(math.isfinite(ece) and ece <= gate.max_ece, f"test ECE {_fmt(ece)} <= {gate.max_ece}")
-    check(
-        math.isfinite(psi) and psi <= gate.max_psi,
-        f"score PSI train->test {_fmt(psi)} <= {gate.max_psi}",
-    )
-    if champion is None:
-        reasons.append("INFO: no champion yet; first version judged on the absolute limits only")
-    else:
-        champ_auc = float(champion.get("auc", float("nan")))
-        if not math.isfinite(champ_auc):
-            reasons.append(
-                "INFO: champion AUC unavailable on the current test data; absolute limits only"
-            )
-        else:
-            need = champ_auc - gate.auc_tolerance
-            check(
-                math.isfinite(auc) and auc >= need,
-                f"test AUC {_fmt(auc)} >= champion AUC {_fmt(champ_auc)} - {gate.auc_tolerance}",
-            )
-    return Decision(
-        promote=ok,
-        reasons=reasons,
-        challenger={k: float(v) for k, v in challenger.items()},
-        champion=None if champion is None else {k: float(v) for k, v in champion.items()},
-    )
 
 
 def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -217,9 +149,8 @@ class RunInputs:
     model_dir: Path
     metrics: dict[str, Any]
     params: dict[str, Any]
-    test_frame: pd.DataFrame
-    test_target: np.ndarray
-    gate_metrics: dict[str, float]
+    test_frame: pd.DataFrame  # the gate's test rows (signature example; the champion scores them)
+    gate: GateEvidence  # the challenger on the test rows and the calibration sample
     catalogue: dict[str, Any]
     artifacts: dict[str, Path | tuple[Path, ...]] = field(default_factory=dict)  # dir -> files/dirs
     json_artifacts: dict[str, Any] = field(default_factory=dict)  # file name -> object
@@ -262,12 +193,11 @@ def _ensure_experiment(mlflow: Any, name: str, tracking_uri: str) -> str:
     return mlflow.create_experiment(name, artifact_location=location)
 
 
-def score_registered_model(model_uri: str, frame: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-    """Re-score a registered version on `frame` with the current code and its saved files."""
+def champion_test_pd(model_uri: str, frame: pd.DataFrame) -> np.ndarray:
+    """A registered version's PD on `frame`, from its saved files with the current code."""
     import mlflow
     import yaml
 
-    from models.metrics import auc, ece
     from models.pd_model import PDModel
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -275,8 +205,23 @@ def score_registered_model(model_uri: str, frame: pd.DataFrame, y: np.ndarray) -
         conf = yaml.safe_load((local / "MLmodel").read_text())
         rel = conf["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
         model = PDModel.load(local / rel)
-        pd_values = model.predict_pd(frame, source=model_uri)
-    return {"auc": auc(y, pd_values), "ece": ece(y, pd_values)}
+        return model.predict_pd(frame, source=model_uri)
+
+
+def champion_evidence(
+    client: Any, name: str, version: str, frame: pd.DataFrame
+) -> ChampionEvidence:
+    """The champion re-scored on today's test rows, or why it cannot score them.
+
+    Only a data mismatch (a feature it needs is gone, a column it cannot read) counts as "cannot
+    score": the gate then refuses unless params allow a feature-set change. Anything else (I/O, a
+    lost server) fails the stage rather than skip the comparison.
+    """
+    try:
+        return ChampionEvidence(version, champion_test_pd(f"models:/{name}/{version}", frame))
+    except (DataValidationError, KeyError) as exc:
+        log.warning("champion v%s could not score the current test data: %s", version, exc)
+        return ChampionEvidence(version, None, error=str(exc))
 
 
 def log_and_register(
@@ -362,35 +307,28 @@ def log_and_register(
         client.set_registered_model_alias(name, CHALLENGER, version)
 
         champ = _client_alias_version(client, name, CHAMPION)
-        champ_metrics = None
-        champ_note = None
+        champion = None
         if champ is not None and str(champ.version) != version:
-            try:
-                champ_metrics = score_registered_model(
-                    f"models:/{name}/{champ.version}", inputs.test_frame, inputs.test_target
-                )
-            except (DataValidationError, KeyError, ValueError) as exc:
-                # an old version may not read today's features: judge on absolute limits.
-                # Anything else (I/O, a lost server) fails the stage rather than skip the comparison.
-                champ_note = (
-                    f"INFO: champion v{champ.version} could not score the current test data ({exc})"
-                )
-                log.warning(champ_note)
-                champ_metrics = {"auc": float("nan")}
-        decision = decide_promotion(inputs.gate_metrics, champ_metrics, config.gate)
-        if champ_note:
-            decision.reasons.append(champ_note)
+            champion = champion_evidence(client, name, str(champ.version), inputs.test_frame)
+        decision = decide_promotion(inputs.gate, champion, config.gate)
         decision.champion_version = None if champ is None else str(champ.version)
         decision.challenger_version = version
-        if decision.promote:
+        if decision.status == PROMOTED:
             client.set_registered_model_alias(name, CHAMPION, version)
             log.info("gate passed: %s v%s is the new champion", name, version)
-        else:
-            log.warning(
-                "gate failed: %s v%s stays challenger (%s)", name, version, decision.reasons
+        elif decision.status == AWAITING_APPROVAL:
+            log.info(
+                "gate passed: %s v%s stays challenger until approved "
+                "(python -m pipelines.promote --version %s --approved-by NAME --reason ...)",
+                name,
+                version,
+                version,
             )
+        else:
+            failed = [r for r in decision.reasons if r.startswith("FAIL")]
+            log.warning("gate failed: %s v%s stays challenger (%s)", name, version, failed)
 
-        verdict = "promoted" if decision.promote else "rejected"
+        verdict = decision.status
         mlflow.set_tags({"gate_verdict": verdict, "model_version": version})
         mlflow.log_dict(decision.to_dict(), "promotion.json")
         mlflow.log_metric("gate_promote", 1.0 if decision.promote else 0.0)
@@ -549,6 +487,7 @@ class Registration:
         """reports/headline/register.json: the verdict and the version it concerns."""
         return {
             "promote": self.result.decision.promote,
+            "gate_passed": self.result.decision.passed,
             "version": int(self.result.version),
         }
 
@@ -579,9 +518,44 @@ def portable_tracking_uri(uri: str, repo_root: str | Path) -> str:
     return uri
 
 
-def _number(value: Any) -> float:
-    """A metric read back from JSON, where NaN was written as null."""
-    return float("nan") if value is None else float(value)
+def gate_evidence(
+    model: PDModel,
+    features: pd.DataFrame,
+    catalogue: Catalogue,
+    train_config: TrainConfig,
+    gate: GateConfig,
+) -> tuple[pd.DataFrame, GateEvidence]:
+    """The gate's rows and the challenger's numbers on them: (test rows, evidence).
+
+    Test = the out-of-time split; the development reference and the default calibration sample
+    are the validation hold-out the model stopped early on (out of sample for its calibrator,
+    `models.pd_model.split_validation` with the train stage's own fraction and seed). Accounts in
+    default at their snapshot leave both, as they left training.
+    """
+    from models.pd_model import split_validation
+    from models.training import drop_defaulted_labelled
+
+    test = drop_defaulted_labelled(features[features["split"] == "test"], "register: test")
+    valid = drop_defaulted_labelled(
+        features[features["split"] == "validation"], "register: validation"
+    )
+    holdout, _ = split_validation(
+        valid, catalogue.id_column, train_config.calibration_fraction, train_config.seed
+    )
+    on_test = model.predict_frame(test, source="register: test")
+    on_holdout = model.predict_frame(holdout, source="register: validation hold-out")
+    sample, scored = (test, on_test) if gate.calibration_sample == "test" else (holdout, on_holdout)
+    evidence = GateEvidence(
+        test_y=test["default"].astype("int8").to_numpy(),
+        test_pd=on_test["pd"].to_numpy(dtype="float64"),
+        test_score=on_test["score"].to_numpy(dtype="float64"),
+        calibration_y=sample["default"].astype("int8").to_numpy(),
+        calibration_pd=scored["pd"].to_numpy(dtype="float64"),
+        calibration_grade=scored["grade"].astype(str).to_numpy(dtype=object),
+        reference_score=on_holdout["score"].to_numpy(dtype="float64"),
+        grade_order=model.grade_order,
+    )
+    return test, evidence
 
 
 def register_pd(
@@ -602,8 +576,9 @@ def register_pd(
     from models.pd_model import FitReport, PDModel
 
     model = PDModel.load(inputs.model_dir)
-    frame = inputs.features
-    test = frame[frame["split"] == "test"]
+    test, evidence = gate_evidence(
+        model, inputs.features, inputs.catalogue, train_config, mlflow_config.gate
+    )
     hashes = data_hashes(inputs.data_files)
     combined = hashlib.md5("".join(sorted(hashes.values())).encode()).hexdigest()
     artifacts: dict[str, Path | tuple[Path, ...]] = {"plots": inputs.plots_dir}
@@ -638,12 +613,7 @@ def register_pd(
         metrics=metrics,
         params=params,
         test_frame=test,
-        test_target=test["default"].astype("int8").to_numpy(),
-        gate_metrics={
-            "auc": _number(metrics["test"]["auc"]),
-            "ece": _number(metrics["test"]["ece"]),
-            "psi": _number(metrics["score_psi_train_test"]),
-        },
+        gate=evidence,
         catalogue=inputs.catalogue.to_dict(),
         artifacts=artifacts,
         json_artifacts={
@@ -668,3 +638,66 @@ def register_pd(
         tracking_uri=portable_tracking_uri(result.tracking_uri, repo_root),
         tracking_store=store,
     )
+
+
+# ------------------------------------------------------------------------------------ approval
+@dataclass(frozen=True)
+class Approval:
+    """A person's approval of a version that passed the gate in `approval` mode."""
+
+    version: str
+    approved_by: str
+    reason: str
+    approved_at: str  # UTC, ISO 8601
+    previous_champion: str | None
+
+
+def approve_version(
+    tracking_uri: str, model_name: str, version: str, approved_by: str, reason: str
+) -> Approval:
+    """Move `champion` to `version` and record who, when and why as version tags.
+
+    Only a version the gate passed and left waiting (`gate_verdict` = awaiting_approval) can be
+    approved: a rejected version, or one already promoted, is refused with the reason. The
+    previous champion keeps its version; its tag `replaced_by` names the new one.
+    """
+    from datetime import UTC, datetime
+
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if not approved_by.strip() or not reason.strip():
+        raise PipelineError("an approval needs a non-empty --approved-by and --reason")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        mv = client.get_model_version(model_name, version)
+    except MlflowException as exc:
+        raise PipelineError(f"{model_name} v{version} not found at {tracking_uri}: {exc}") from exc
+    verdict = mv.tags.get("gate_verdict")
+    if verdict != AWAITING_APPROVAL:
+        raise PipelineError(
+            f"{model_name} v{version} has gate_verdict '{verdict}'; only a version the gate "
+            f"passed in approval mode ('{AWAITING_APPROVAL}') can be approved"
+        )
+    previous = _client_alias_version(client, model_name, CHAMPION)
+    approval = Approval(
+        version=str(version),
+        approved_by=approved_by.strip(),
+        reason=reason.strip(),
+        approved_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        previous_champion=None if previous is None else str(previous.version),
+    )
+    client.set_registered_model_alias(model_name, CHAMPION, str(version))
+    tags = {
+        "gate_verdict": PROMOTED,
+        "approved_by": approval.approved_by,
+        "approved_at": approval.approved_at,
+        "approval_reason": approval.reason,
+        "previous_champion": approval.previous_champion or "",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, str(version), key, value)
+    if previous is not None and str(previous.version) != str(version):
+        client.set_model_version_tag(model_name, str(previous.version), "replaced_by", str(version))
+    log.info("%s v%s approved by %s: now champion", model_name, version, approval.approved_by)
+    return approval

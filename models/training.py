@@ -45,6 +45,7 @@ from models.pd_model import (
     TrainConfig,
     fit_pd_model,
     in_default,
+    split_validation,
 )
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,29 @@ def evaluation_metrics(
     return doc
 
 
+def samples_doc(parts: dict[str, pd.DataFrame], n_stop: int, n_calibration: int) -> dict[str, Any]:
+    """Which rows each block of the metrics was measured on, and what those rows were used for."""
+    window = training_window
+    return {
+        "train": {"n": len(parts["train"]), "window": window(parts["train"]), "used_for": "fit"},
+        "validation": {
+            "n": n_stop,
+            "window": window(parts["validation"]),
+            "used_for": "early stopping (the round count); out of sample for the calibrator",
+        },
+        "calibration_sample": {
+            "n": n_calibration,
+            "window": window(parts["validation"]),
+            "used_for": "fitting the calibrator (its numbers are in-sample for calibration)",
+        },
+        "test": {
+            "n": len(parts["test"]),
+            "window": window(parts["test"]),
+            "used_for": "nothing: out-of-time measurement only",
+        },
+    }
+
+
 def training_window(frame: pd.DataFrame) -> str:
     """First..last observation date of the training rows ('' when the table has no dates)."""
     dates = pd.to_datetime(frame["observation_date"], errors="coerce").dropna()
@@ -240,7 +264,8 @@ def train_pd(
 ) -> TrainResult:
     """Fit, calibrate, score and measure; `table` is the feature table as `read_features` returns it.
 
-    The booster learns on `train`, stops early and is calibrated on `validation`; `test` measures
+    The booster learns on `train`; the `validation` customers are cut in two, one part for early
+    stopping and one for calibration (`split_validation`); `test` measures
     it, beside a logistic baseline (fitted on a seeded sample of at most `baseline_max_rows` train
     rows, the same rows every run) and, when `truth` is given, the true PD as an oracle.
     Accounts already in default (90+ DPD) leave the labelled splits and are not scored in the
@@ -265,10 +290,19 @@ def train_pd(
     scored = model.predict_frame(table, source=source, days_past_due=days_past_due)
     by_split = {s: scored.loc[parts[s].index] for s in SPLITS}
     test_pd = by_split["test"]["pd"].to_numpy()
+    stop_rows, calibration_rows = split_validation(
+        parts["validation"], catalogue.id_column, config.calibration_fraction, config.seed
+    )
+
+    def measured(rows: pd.DataFrame) -> dict[str, float]:
+        return summary(rows["default"].astype("int8").to_numpy(), scored.loc[rows.index, "pd"])
+
     doc: dict[str, Any] = {
         "test": summary(labels["test"], test_pd),
-        "validation": summary(labels["validation"], by_split["validation"]["pd"].to_numpy()),
+        "validation": measured(stop_rows),
+        "calibration_sample": measured(calibration_rows),
         "baseline_test": summary(labels["test"], baseline.predict_pd(parts["test"])),
+        "samples": samples_doc(parts, len(stop_rows), len(calibration_rows)),
     }
     doc.update(truth_metrics(parts["test"], test_pd, truth, catalogue.id_column))
     doc.update(
@@ -301,6 +335,7 @@ def train_pd(
             "training_window": window,
             "n_train": fit_report.n_train,
             "n_validation": fit_report.n_validation,
+            "n_calibration": fit_report.n_calibration,
         }
     )
     return TrainResult(

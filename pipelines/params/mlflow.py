@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from features.config import Section
-from models.registry import GateConfig, MlflowConfig
+from models.gate import AMBER, CALIBRATION_SAMPLES, MODES, GateConfig
+from models.registry import MlflowConfig
 from pipelines.params import Params
 
 MLFLOW_KEYS: tuple[str, ...] = (
@@ -13,7 +14,16 @@ MLFLOW_KEYS: tuple[str, ...] = (
     "max_shap_values_mb",
     "gate",
 )
-GATE_KEYS: tuple[str, ...] = ("auc_tolerance", "max_ece", "max_psi", "min_auc")
+GATE_KEYS: tuple[str, ...] = (
+    "mode",
+    "min_auc",
+    "margin",
+    "level",
+    "calibration_sample",
+    "red",
+    "max_psi",
+    "allow_feature_set_change",
+)
 
 
 def read_mlflow(params: Params) -> MlflowConfig:
@@ -34,10 +44,14 @@ def tracking_uri(mlflow: Section) -> str | None:
 
 
 def _gate(sec: Section) -> GateConfig:
-    """mlflow.gate: absolute limits for every version, AUC tolerance against the champion."""
+    """mlflow.gate: the statistical promotion gate (`models.gate`)."""
     return GateConfig(
-        auc_tolerance=sec.number("auc_tolerance", lo=0),
-        max_ece=sec.number("max_ece", lo=0),
-        max_psi=sec.number("max_psi", lo=0),
+        mode=sec.choice("mode", MODES),
         min_auc=sec.number("min_auc", lo=0, hi=1),
+        margin=sec.number("margin", lo=0, hi=0.5),
+        level=sec.number("level", lo=0.5, hi=1, lo_open=True, hi_open=True),
+        calibration_sample=sec.choice("calibration_sample", CALIBRATION_SAMPLES),
+        red=sec.number("red", lo=0, hi=AMBER, lo_open=True, hi_open=True),
+        max_psi=sec.number("max_psi", lo=0),
+        allow_feature_set_change=sec.boolean("allow_feature_set_change"),
     )

@@ -35,6 +35,7 @@ TRAIN_KEYS: tuple[str, ...] = (
     "monotone_constraints",
     "monotone_method",
     "calibration",
+    "calibration_fraction",
     "pd_floor",
     "baseline_max_rows",
     "scaling",
@@ -78,6 +79,9 @@ def read_train(params: Params) -> TrainConfig:
         monotone_constraints=monotone,
         monotone_method=sec.choice("monotone_method", MONOTONE_METHODS),
         calibration=sec.choice("calibration", METHODS),
+        calibration_fraction=sec.number(
+            "calibration_fraction", lo=0, hi=1, lo_open=True, hi_open=True
+        ),
         pd_floor=sec.number("pd_floor", lo=0, hi=0.5, lo_open=True, hi_open=True),
         baseline_max_rows=sec.integer("baseline_max_rows", lo=1000),
         scaling=_scaling(sec.section("scaling", keys=SCALING_KEYS)),
@@ -96,7 +100,11 @@ def _scaling(sec: Section) -> ScoreScaling:
 
 
 def _grades(sec: Section) -> MasterScale:
-    """train.grades: grade -> upper PD bound, best grade first, the last bound 1.0."""
+    """train.grades: grade -> upper PD bound, best grade first, the last bound 1.0.
+
+    Key order is the grade order, so a tool that rewrites params.yaml with sorted keys
+    ("1", "10", "11", "2") breaks the scale loudly here ("must increase") rather than silently.
+    """
     key = sec.path("grades")
     parser = sec.parser
     grades = parser.mapping(sec.raw("grades"), key)

@@ -20,7 +20,7 @@ def _write_params(path: Path, **tiers: object) -> None:
     """The repository's params.yaml with the tiers section changed."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["tiers"] = {**params["tiers"], "policy": str(POLICY_PATH), **tiers}
-    path.write_text(yaml.safe_dump(params))
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def _inputs(tmp: Path, n: int = 400, with_score_split: bool = True) -> dict[str, Path]:

@@ -26,7 +26,7 @@ def _run(tmp_path: Path, **synthetic: object) -> subprocess.CompletedProcess[str
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["source"] = "synthetic"
     params["data"]["synthetic"].update(synthetic)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return subprocess.run(
         [
             sys.executable,

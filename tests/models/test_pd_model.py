@@ -133,6 +133,8 @@ def test_stage_writes_contract_outputs(
     assert set(doc) == {
         "test",
         "validation",
+        "calibration_sample",
+        "samples",
         "baseline_test",
         "oracle_test",
         "pd_vs_true_mae",
@@ -141,8 +143,12 @@ def test_stage_writes_contract_outputs(
         "oot_periods",
         "customer_disjoint_test",
     }
-    for k in ("test", "validation", "baseline_test"):
+    for k in ("test", "validation", "calibration_sample", "baseline_test"):
         assert set(doc[k]) == block
+    # early stopping and calibration do not share rows; together they are the validation split
+    n_valid = int((feature_table["split"] == "validation").sum())
+    assert doc["validation"]["n"] + doc["calibration_sample"]["n"] == n_valid
+    assert doc["samples"]["calibration_sample"]["n"] == doc["calibration_sample"]["n"] > 0
     assert set(doc["oracle_test"]) == {"auc", "brier"}
     assert doc["test"]["n"] == int((feature_table["split"] == "test").sum())
     assert 0 <= doc["pd_vs_true_mae"] < 0.05
@@ -212,3 +218,15 @@ def test_accounts_in_default_get_pd_one_grade_d_and_no_score(trained, feature_ta
     assert list(in_default([89, 90, None, "x", 91.5])) == [False, True, False, False, True]
     with pytest.raises(DataValidationError, match="days_past_due has 2 values for 6 rows"):
         model.predict_frame(rows, days_past_due=[0, 0])
+
+
+def test_validation_is_cut_by_customer_and_seeded():
+    from models.pd_model import split_validation
+
+    valid = pd.DataFrame({"account_id": np.repeat(np.arange(100), 3), "x": np.arange(300)})
+    stop, cal = split_validation(valid, "account_id", 0.4, seed=7)
+    assert not set(stop["account_id"]) & set(cal["account_id"])
+    assert len(stop) + len(cal) == 300 and cal["account_id"].nunique() == 40
+    again, _ = split_validation(valid, "account_id", 0.4, seed=7)
+    other, _ = split_validation(valid, "account_id", 0.4, seed=8)
+    assert again.index.equals(stop.index) and not other.index.equals(stop.index)

@@ -27,5 +27,5 @@ def edited_params(tmp_path: Path, **changes: object) -> Params:
         else:
             node[last] = value
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_params(path)

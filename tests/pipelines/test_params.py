@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _write(tmp_path: Path, data: dict) -> Path:
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 

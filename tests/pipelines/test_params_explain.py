@@ -23,7 +23,7 @@ def _params(tmp_path: Path, **explain):
     data["tiers"]["policy"] = str(REPO / data["tiers"]["policy"])
     data["explain"].update(explain)
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_params(path)
 
 

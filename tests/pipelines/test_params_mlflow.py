@@ -20,7 +20,7 @@ def _read(tmp_path: Path, gate: dict[str, Any] | None = None, **mlflow: Any):
     data["mlflow"].update(mlflow)
     data["mlflow"]["gate"].update(gate or {})
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return read_mlflow(load_params(path))
 
 
@@ -28,7 +28,8 @@ def test_real_params():
     cfg = read_mlflow(load_params(REPO / "params.yaml"))
     assert cfg.model_name == "credit-pd" and cfg.experiment == "credit-pd"
     assert cfg.tracking_uri is None  # null in params.yaml: the repo's SQLite file
-    assert (cfg.gate.max_ece, cfg.gate.min_auc) == (0.02, 0.6)
+    assert (cfg.gate.mode, cfg.gate.min_auc, cfg.gate.margin) == ("auto", 0.6, 0.005)
+    assert cfg.gate.calibration_sample == "holdout" and cfg.gate.allow_feature_set_change is False
     data = yaml.safe_load((REPO / "params.yaml").read_text())["mlflow"]
     assert list(data) == list(MLFLOW_KEYS) and list(data["gate"]) == list(GATE_KEYS)
 
@@ -42,12 +43,17 @@ def test_tracking_uri_string_or_null(tmp_path):
 @pytest.mark.parametrize(
     "gate,match",
     [
-        ({"max_ece": "x"}, "mlflow.gate.max_ece: expected a number, got 'x'"),
-        ({"max_eec": 0.1}, "mlflow.gate.max_eec: is not a known key"),
+        ({"margin": "x"}, "mlflow.gate.margin: expected a number, got 'x'"),
+        ({"max_ece": 0.1}, "mlflow.gate.max_ece: is not a known key"),
+        ({"mode": "manual"}, "mlflow.gate.mode"),
+        ({"calibration_sample": "train"}, "mlflow.gate.calibration_sample"),
+        ({"level": 1.0}, "mlflow.gate.level"),
+        ({"red": 0.05}, "mlflow.gate.red"),
+        ({"allow_feature_set_change": "yes"}, "mlflow.gate.allow_feature_set_change"),
         ({"min_auc": -1}, "mlflow.gate.min_auc"),
         ({"min_auc": 1.5}, "mlflow.gate.min_auc"),
         ({"max_psi": True}, "mlflow.gate.max_psi: expected a number"),
-        ({"auc_tolerance": float("nan")}, "mlflow.gate.auc_tolerance"),
+        ({"margin": float("nan")}, "mlflow.gate.margin"),
     ],
 )
 def test_bad_gate_fails_cleanly(tmp_path, gate, match):

@@ -22,7 +22,7 @@ def _params(tmp_path: Path, **tiers: object):
     for key in [k for k, v in tiers.items() if v is _DROP]:
         del data["tiers"][key]
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_params(path)
 
 

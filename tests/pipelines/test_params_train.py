@@ -49,7 +49,7 @@ def test_message_shape(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data = _real()
     data["train"]["learning_rate"] = "fast"
-    Path("params.yaml").write_text(yaml.safe_dump(data))
+    Path("params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(ConfigError) as exc:
         read_train(load_params("params.yaml"))
     assert str(exc.value) == "params.yaml: train.learning_rate: expected a number, got 'fast'"
@@ -110,6 +110,6 @@ def test_seed_is_read_strictly(tmp_path):
     data = _real()
     data["seed"] = True
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(ConfigError, match="seed: expected an integer"):
         read_train(load_params(path))

@@ -30,7 +30,7 @@ def _params(tmp_path: Path, **sections: dict) -> Path:
             else:
                 data[section][key] = value
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
@@ -73,7 +73,7 @@ def test_register_writes_promotion_after_the_registry_and_keeps_it_on_failure(
 ):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     fdir, truth = book
-    ml = mlflow_config(None, "register-test", "pd-test", max_ece=0.08)
+    ml = mlflow_config(None, "register-test", "pd-test")
     run = train_and_register(tmp_path, fdir, truth, fast_train_config(), ml)
     paths = run.paths.register
     promotion = run.promotion
@@ -83,7 +83,11 @@ def test_register_writes_promotion_after_the_registry_and_keeps_it_on_failure(
     assert promotion["tracking_store"] == "default"
     assert str(tmp_path) not in paths.promotion.read_text()
     assert "run_id" not in promotion  # a tracked report: the version identifies the run
-    assert yaml.safe_load(paths.headline.read_text()) == {"promote": True, "version": 1}
+    assert yaml.safe_load(paths.headline.read_text()) == {
+        "promote": True,
+        "gate_passed": True,
+        "version": 1,
+    }
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     run_id = client.get_model_version("pd-test", promotion["challenger_version"]).run_id
@@ -91,7 +95,7 @@ def test_register_writes_promotion_after_the_registry_and_keeps_it_on_failure(
     logged = client.get_run(run_id)
     assert logged.data.metrics["test_auc"] == pytest.approx(run.train.metrics["test"]["auc"])
     assert logged.data.params["calibration"] == "platt"
-    assert logged.data.params["gate.max_ece"] == "0.08"
+    assert logged.data.params["gate.margin"] == "0.005"
     assert logged.data.tags["data_md5.features.parquet"] and logged.data.tags["model_md5"]
     assert logged.data.tags["training_window"] == run.train.training_window
     artifacts = {a.path for a in client.list_artifacts(run_id)}
@@ -106,6 +110,45 @@ def test_register_writes_promotion_after_the_registry_and_keeps_it_on_failure(
     with pytest.raises(PipelineError, match="MLflow tracking/registry failed"):
         register_stage.run(paths, fast_train_config(), dead, None, repo_root=tmp_path)
     assert (paths.promotion.read_bytes(), paths.headline.read_bytes()) == before
+
+
+def test_approval_mode_waits_for_a_person_and_records_who_when_why(tmp_path, monkeypatch, book):
+    from dataclasses import replace
+
+    from models.registry import approve_version
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    fdir, truth = book
+    auto = mlflow_config(None, "approval-test", "pd-appr")
+    first = train_and_register(tmp_path, fdir, truth, fast_train_config(), auto)
+    assert first.promotion["status"] == "promoted"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+
+    gated = replace(auto, gate=replace(auto.gate, mode="approval"))
+    second = train_and_register(tmp_path, fdir, truth, fast_train_config(), gated)
+    promo = second.promotion
+    assert promo["passed"] is True and promo["promote"] is False
+    assert promo["status"] == "awaiting_approval"
+    assert str(client.get_model_version_by_alias("pd-appr", "champion").version) == "1"
+    assert client.get_model_version("pd-appr", "2").tags["gate_verdict"] == "awaiting_approval"
+
+    with pytest.raises(PipelineError, match="non-empty"):
+        approve_version(uri, "pd-appr", "2", "  ", "looks fine")
+    approval = approve_version(uri, "pd-appr", "2", "A. Validator", "Q4 validation signed")
+    assert approval.previous_champion == "1"
+    assert str(client.get_model_version_by_alias("pd-appr", "champion").version) == "2"
+    tags = client.get_model_version("pd-appr", "2").tags
+    assert (
+        tags["approved_by"] == "A. Validator" and tags["approval_reason"] == "Q4 validation signed"
+    )
+    assert tags["gate_verdict"] == "promoted" and tags["approved_at"].endswith("+00:00")
+    assert client.get_model_version("pd-appr", "1").tags["replaced_by"] == "2"
+    # only a version waiting for approval can be approved: not twice, not a rejected one
+    with pytest.raises(PipelineError, match="gate_verdict 'promoted'"):
+        approve_version(uri, "pd-appr", "2", "B", "again")
+    with pytest.raises(PipelineError, match="not found"):
+        approve_version(uri, "pd-appr", "9", "B", "no such version")
 
 
 def _explain_outputs(root: Path) -> tuple[Path, Path, Path]:
@@ -143,9 +186,7 @@ def test_register_attaches_the_explanations_to_the_run(tmp_path, monkeypatch, bo
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     fdir, truth = book
-    ml = replace(
-        mlflow_config(None, "explain-test", "pd-x", max_ece=0.08), max_shap_values_mb=limit_mb
-    )
+    ml = replace(mlflow_config(None, "explain-test", "pd-x"), max_shap_values_mb=limit_mb)
     trained = train_and_register(tmp_path, fdir, truth, fast_train_config())
     paths = replace(trained.paths.register, explanations=_explain_outputs(tmp_path))
     registration = register_stage.run(paths, fast_train_config(), ml, None, repo_root=tmp_path)

@@ -119,7 +119,7 @@ def test_shap_by_grade_orders_grades_and_rises_with_risk(book, shap_test):
     grades = scores.loc[book.df.loc[X.index, "account_id"], "grade"].reset_index(drop=True)
     by = treeshap.shap_by_grade(res.values, res.feature_names, grades)
     order = list(dict.fromkeys(by["grade"]))
-    assert order == sorted(order)
+    assert order == treeshap.grade_order(pd.Series(order))  # natural order: 1, 2, .., 10, 11
     assert by.groupby("grade")["n"].first().sum() == len(X)
     dpd = by[by["feature"] == "max_dpd_6m"].set_index("grade")["mean_shap"]
     assert dpd.iloc[-1] > dpd.iloc[0]  # worst grade gets far more from delinquency than the best
@@ -128,3 +128,9 @@ def test_shap_by_grade_orders_grades_and_rises_with_risk(book, shap_test):
 def test_empty_frame_is_fine(book):
     res = treeshap.shap_values(book.booster, book.X.iloc[:0], progress=False)
     assert res.values.shape == (0, book.X.shape[1])
+
+
+def test_grade_order_is_natural_with_the_default_grade_last():
+    grades = pd.Series(["10", "2", "D", "1", "12", "9", "2"])
+    assert treeshap.grade_order(grades) == ["1", "2", "9", "10", "12", "D"]
+    assert treeshap.grade_order(pd.Series(["C", "A", "B"])) == ["A", "B", "C"]

@@ -80,21 +80,6 @@ class Trained:
 
 
 @pytest.fixture(scope="session")
-def serving_fast_config():
-    from models.pd_model import TrainConfig
-
-    return TrainConfig(
-        learning_rate=0.1,
-        num_leaves=15,
-        min_child_samples=40,
-        min_data_per_group=50,
-        num_boost_round=200,
-        early_stopping_rounds=30,
-        num_threads=1,
-    )
-
-
-@pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory) -> Trained:
     """The real train and register stages: fit, save, log, register, gate -> champion."""
     from models.serving.pyfunc import ServingConfig, ServingSpec
@@ -105,7 +90,7 @@ def trained_registry(tmp_path_factory) -> Trained:
     catalogue = serving_catalogue()
     fdir, truth = write_feature_dir(root, df, catalogue)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    ml = mlflow_config(uri, "serving", MODEL_NAME, max_ece=0.08, max_psi=0.5)
+    ml = mlflow_config(uri, "serving", MODEL_NAME, max_psi=0.5)
     serving = ServingConfig(tier_mode="rules", top_k=TOP_K, shap_batch_rows=20_000)
     spec = ServingSpec(POLICY, REASONS, serving)
     saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
