@@ -9,7 +9,7 @@ falls in the first grade whose bound it does not exceed.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,16 @@ import numpy as np
 #: The grade of an account already in default (90+ days past due): not a band of the master
 #: scale but a status, so no performing grade may carry the name.
 DEFAULT_GRADE = "D"
+
+
+def sorted_grades(labels: Iterable[Any]) -> list[str]:
+    """Grade labels best-first without the scale at hand: numbers in numeric order before text
+    (so '10' follows '9' and the status 'D' of a numbered scale comes last; A..G stay A..G)."""
+
+    def key(label: str) -> tuple[int, int, str]:
+        return (0, int(label), "") if label.isdigit() else (1, 0, label)
+
+    return sorted({str(x) for x in labels}, key=key)
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,10 @@ class WoeScorecard(BaseEstimator):
             variable_names=self.variables_,
             max_n_bins=self.max_n_bins,
             min_bin_size=self.min_bin_size,
+            # Pre-bins finer than the final bins: at optbinning's default (5%) a variable whose
+            # signal sits in a small tail (days past due > 0 on 4% of accounts, IV 2.0) gets no
+            # split at all and drops out with IV 0.
+            min_prebin_size=self.min_bin_size / 2,
             categorical_variables=self.categorical_ or None,
             binning_fit_params=fit_params,
             selection_criteria=selection,

@@ -40,7 +40,8 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         DO_NOT_TRACK="1",
         PYTHONPATH=str(REPO),
     )
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("MLFLOW_TRACKING_URI", None)  # an earlier in-process test may have exported these
+    env.pop("MLFLOW_REGISTRY_URI", None)
     env.update(extra)
     return env
 

@@ -1,4 +1,4 @@
-"""End to end: `dvc repro` of all six stages on a small book in a temp copy of the repo, the DVC
+"""End to end: `dvc repro` of all eight stages on a small book in a temp copy of the repo, the DVC
 wiring a user relies on (a readable `dvc metrics show`, a policy edit that does not retrain), a
 `dvc exp run` that registers a second model version through the promotion gate, and the reviewer
 notebook executed against the run's outputs."""
@@ -82,14 +82,32 @@ def test_metrics_show_lists_only_headline_numbers(pipeline_run: Path):
     files = json.loads(show.stdout)[""]["data"]
     assert set(files) == {
         f"reports/headline/{stage}.json"
-        for stage in ("ingest", "features", "train", "explain", "register", "tiers")
+        for stage in (
+            "ingest",
+            "features",
+            "train",
+            "explain",
+            "register",
+            "validate",
+            "tiers",
+            "monitor",
+        )
     }
     values = _leaves({name: body["data"] for name, body in files.items()})
-    assert 20 <= len(values) <= 45, len(values)  # a screenful, not several hundred columns
+    assert 20 <= len(values) <= 55, len(values)  # a screenful, not several hundred columns
     text = show.stdout
     for word in ("seconds", "timings", "run_id", "tracking_uri", str(pipeline_run)):
         assert word not in text
-    for report in ("metrics.json", "promotion.json", "explain.json", "tiers.json", "ingest.json"):
+    for report in (
+        "metrics.json",
+        "promotion.json",
+        "explain.json",
+        "tiers.json",
+        "ingest.json",
+        "validation.json",
+        "monitoring.json",
+        "fairness.json",
+    ):
         assert str(pipeline_run) not in (pipeline_run / "reports" / report).read_text()
 
 
@@ -154,6 +172,66 @@ def test_experiment_registers_version_2_through_the_gate(pipeline_run: Path):
     assert all(auc is not None and 0.5 < auc <= 1 for _, _, auc in experiments)  # ...and metrics
 
 
+def _champion(repo: Path) -> str:
+    import mlflow
+
+    uri = f"sqlite:///{repo / 'mlflow.db'}"  # both URIs: an earlier test may have set globals
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return str(client.get_model_version_by_alias("credit-pd", "champion").version)
+
+
+def test_a_clearly_worse_challenger_is_refused_and_the_champion_stays(pipeline_run: Path):
+    """Twenty boosting rounds at a slow learning rate: registered, judged on the same test rows
+    as the champion by the paired DeLong non-inferiority test, refused; the alias does not move."""
+    repo = pipeline_run
+    before = _champion(repo)
+    run = _run(
+        repo,
+        "dvc",
+        "exp",
+        "run",
+        "-S",
+        "train.num_boost_round=20",
+        "-S",
+        "train.learning_rate=0.01",
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    promotion = json.loads((repo / "reports/promotion.json").read_text())
+    assert promotion["status"] == "rejected" and promotion["promote"] is False
+    assert str(promotion["champion_version"]) == before == _champion(repo)
+    check = next(c for c in promotion["checks"] if c["check"] == "non_inferiority")
+    assert check["passed"] is False and check["diff"] < 0 and check["low"] < -check["margin"]
+    assert 0 <= check["p"] <= 1 and check["level"] == 0.95
+    assert any(r.startswith("FAIL: paired DeLong") for r in promotion["reasons"])
+    validation = json.loads((repo / "reports/validation.json").read_text())
+    assert validation["gate"]["status"] == "rejected"  # the report carries the gate's decision
+
+
+def test_validation_and_monitoring_reports(pipeline_run: Path):
+    repo = pipeline_run
+    validation = json.loads((repo / "reports/validation.json").read_text())
+    low, high = validation["auc_ci"]
+    assert low < validation["discrimination"]["test"]["auc"] < high
+    grades = validation["calibration_by_grade"]
+    assert grades and {"grade", "n", "defaults", "mean_pd", "observed_rate", "binomial_p"} <= set(
+        grades[0]
+    )
+    assert {g["light"] for g in grades} <= {"green", "amber", "red", "n/a"}
+    assert set(validation["hosmer_lemeshow"]) >= {"statistic", "p"}
+    assert set(validation["vs_scorecard"]) >= {"auc_gbm", "auc_scorecard", "diff", "p"}
+    page = (repo / "reports/validation/report.html").read_text()
+    assert "http://" not in page and "https://" not in page and "Model card" in page
+    monitoring = json.loads((repo / "reports/monitoring.json").read_text())
+    periods = [p["period"] for p in monitoring["periods"]]
+    assert periods == sorted(periods) and len(periods) >= 5
+    assert {"score_psi", "rag", "n", "auc", "observed_rate", "mean_pd", "oe_ratio"} <= set(
+        monitoring["periods"][0]
+    )
+    fairness = json.loads((repo / "reports/fairness.json").read_text())
+    assert fairness["age_band"]["groups"] and "adverse_impact_ratio" in fairness["age_band"]
+    assert "<img" in (repo / "reports/monitoring/report.html").read_text()
+
+
 def test_reviewer_notebook_runs_on_the_outputs(pipeline_run: Path, monkeypatch: pytest.MonkeyPatch):
     from nbclient import NotebookClient
 
@@ -171,7 +249,7 @@ def test_reviewer_notebook_runs_on_the_outputs(pipeline_run: Path, monkeypatch: 
 
 def test_table_source_runs_all_stages(tmp_path: Path):
     """A user's loan table (text ids, a feature called `grade`, a protected column) goes through
-    all five stages without code changes."""
+    all stages without code changes."""
     import numpy as np
 
     from tests.helpers import copy_repo
@@ -207,6 +285,8 @@ def test_table_source_runs_all_stages(tmp_path: Path):
             "data.table.id_column": "id",
             "data.table.date_column": "issue_d",
             "data.table.protected_columns": ["gender"],
+            "validation.label_definition": "loan_status is Charged Off",
+            "monitor.protected": ["protected__gender"],
         },
     )
     run = _run(repo, "dvc", "repro")
@@ -218,3 +298,7 @@ def test_table_source_runs_all_stages(tmp_path: Path):
     tiers = pd.read_parquet(repo / "data/tiers/tiers.parquet")
     test = pd.read_parquet(repo / "data/features/features.parquet").query("split == 'test'")
     assert set(tiers["account_id"]) == set(test["account_id"])  # the test split is tiered
+    fairness = json.loads((repo / "reports/fairness.json").read_text())
+    assert {g["group"] for g in fairness["gender"]["groups"]} == {"f", "m"}
+    card = json.loads((repo / "reports/validation.json").read_text())["model_card"]
+    assert "Charged Off" in json.dumps(card)

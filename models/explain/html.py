@@ -7,7 +7,6 @@ an `ExplainResult` into the report directory's files (PNGs, importance.csv, repo
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from models.explain.plots import (
     save_png,
 )
 from models.explain.run import ExplainConfig, ExplainResult
+from models.html import CSS, img_tag
 
 TITLE = "PD model explanations"
 
@@ -37,11 +37,6 @@ class Account:
     facts: dict[str, Any]
     reasons: list[str]
     waterfall_png: bytes
-
-
-def img_tag(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -78,20 +73,6 @@ def _frame_html(df: pd.DataFrame, float_format: str = "{:.4f}") -> str:
     )
 
 
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;
-color:#222;line-height:1.4}
-h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
-table{border-collapse:collapse;margin:8px 0;font-size:0.9em}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-table.kv th{background:#f5f5f5;font-weight:600}table.grid th{background:#f0f4f8}
-img{max-width:100%;height:auto;margin:8px 0}
-.account{border:1px solid #ddd;border-radius:6px;padding:12px;margin:16px 0}
-.note{color:#555;font-size:0.9em}.grid2{display:flex;flex-wrap:wrap;gap:8px}
-.grid2 img{max-width:48%}
-"""
-
-
 def build_html(
     *,
     title: str,
@@ -108,7 +89,7 @@ def build_html(
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         '<p class="note">SHAP values are in log-odds of the raw (uncalibrated) model score: '
         "a positive value pushes the account's probability of default up. Reasons are the "

@@ -22,6 +22,7 @@ import pandas as pd
 
 from features.catalogue import model_matrix
 from features.errors import PipelineError
+from models.scaling import sorted_grades
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -209,16 +210,10 @@ def global_importance(values: np.ndarray, feature_names: list[str]) -> pd.DataFr
 
 
 def grade_order(grades: pd.Series) -> list[str]:
-    """Grades best-first: categorical order when present, else labels in natural order
-    (A..G; 1, 2, .., 10, 12), the default grade `D` of a numbered scale last."""
+    """Grades best-first: categorical order when present, else `models.scaling.sorted_grades`."""
     if isinstance(grades.dtype, pd.CategoricalDtype):
         return [str(g) for g in grades.cat.categories if (grades == g).any()]
-    return sorted((str(g) for g in grades.dropna().unique()), key=_natural_grade_key)
-
-
-def _natural_grade_key(label: str) -> tuple[int, int, str]:
-    """Numbers in numeric order before text (so '10' follows '9' and the status 'D' ends)."""
-    return (0, int(label), "") if label.isdigit() else (1, 0, label)
+    return sorted_grades(grades.dropna().unique())
 
 
 def shap_by_grade(values: np.ndarray, feature_names: list[str], grades: pd.Series) -> pd.DataFrame:

@@ -29,6 +29,8 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "mlflow",
     "explain",
     "tiers",
+    "validation",
+    "monitor",
 )
 
 

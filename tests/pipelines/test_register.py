@@ -123,7 +123,7 @@ def test_approval_mode_waits_for_a_person_and_records_who_when_why(tmp_path, mon
     first = train_and_register(tmp_path, fdir, truth, fast_train_config(), auto)
     assert first.promotion["status"] == "promoted"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.MlflowClient(tracking_uri=uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     gated = replace(auto, gate=replace(auto.gate, mode="approval"))
     second = train_and_register(tmp_path, fdir, truth, fast_train_config(), gated)

@@ -1,0 +1,219 @@
+"""One monitoring run: stability, performance, portfolio views and fairness from frames.
+
+`monitor` takes tables, not paths, so the same call serves the pipeline stage and a scored file
+that arrives long after training. `monitoring_frames` builds its two main inputs from the SCORES
+and FEATURES tables. Every output is plain data; `MonitorResult.to_dict` is strict JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.monitoring.config import (
+    RED,
+    MonitorConfig,
+    json_safe,
+    labels_of,
+    period_labels,
+    worst,
+)
+from models.monitoring.fairness import fairness
+from models.monitoring.performance import grade_performance, period_performance
+from models.monitoring.portfolio import roll_rates, vintage_curves, vintage_dict
+from models.monitoring.stability import model_features, stability
+
+log = logging.getLogger(__name__)
+
+KEYS = ["account_id", "observation_date"]
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """What a monitoring run found; `to_dict` is the JSON the stage writes."""
+
+    monitoring: dict[str, Any]
+    fairness: dict[str, Any]
+    vintage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    roll_rates: dict[str, Any] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON dict (NaN/inf -> null): monitoring, fairness, vintage, roll_rates."""
+        return json_safe(
+            {
+                "monitoring": self.monitoring,
+                "fairness": self.fairness,
+                "vintage": vintage_dict(self.vintage) if not self.vintage.empty else [],
+                "roll_rates": self.roll_rates,
+            }
+        )
+
+
+def monitoring_frames(
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    reference_split: str = "train",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(reference, current) from SCORES and FEATURES: scores joined with the feature columns on
+    account_id and observation_date; the reference is `reference_split`'s rows, current all rows
+    (so the development months show the baseline drift next to the later ones)."""
+    extra = [c for c in features.columns if c not in set(scores.columns) or c in KEYS]
+    joined = scores.merge(features[extra], on=KEYS, how="left", validate="one_to_one")
+    reference = joined[joined["split"].astype("object") == reference_split].reset_index(drop=True)
+    if reference.empty:
+        raise ValueError(f"no rows of the reference split {reference_split!r} in the scores")
+    return reference, joined
+
+
+def _oe_distance(row: dict[str, Any]) -> float:
+    r = row.get("oe_ratio")
+    return abs(math.log(r)) if r is not None and r > 0 else (math.inf if r == 0 else -1.0)
+
+
+def monitor(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    config: MonitorConfig | None = None,
+    tiers: pd.DataFrame | None = None,
+    statements: pd.DataFrame | None = None,
+    accounts: pd.DataFrame | None = None,
+    features: Sequence[str] | None = None,
+    grade_order: Sequence[str] | None = None,
+) -> MonitorResult:
+    """Monitor `current` against the development `reference`.
+
+    reference: the development rows (train split) with `pd` and the model features.
+    current: the rows to monitor with observation_date, pd, grade, default (null where not yet
+      known), the same features, protected__* columns and (optionally) split; periods are the
+      observation months ("current" where the date is missing).
+    tiers: the TIERS table (account_id, tier_name, channels; observation_date when present) for
+      the contact rates of the fairness view; statements (account_id, statement_date,
+      days_past_due) for vintages and roll rates; accounts (account_id, signup_date) for the
+      cohorts. `features` defaults to the model features both frames share.
+    """
+    cfg = config or MonitorConfig()
+    for col in ("pd", "grade", "observation_date"):
+        if col not in current.columns:
+            raise ValueError(f"the current frame has no {col!r} column")
+    if "pd" not in reference.columns or reference.empty:
+        raise ValueError("the reference frame needs rows and a 'pd' column")
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    periods = period_labels(current["observation_date"])
+    names = list(features) if features is not None else model_features(reference, current)
+    stab = stability(reference, current, periods, cfg, names)
+    seconds["stability"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    y = (
+        labels_of(current["default"])
+        if "default" in current.columns
+        else np.full(len(current), np.nan)
+    )
+    p = current["pd"].to_numpy(dtype="float64")
+    grade = current["grade"].astype(str).to_numpy(dtype=object)
+    perf = period_performance(y, p, periods, cfg)
+    grades = grade_performance(y, p, grade, periods, cfg, grade_order)
+    seconds["performance"] = time.perf_counter() - t0
+
+    splits = (
+        pd.Series(current["split"].astype("object").to_numpy())
+        .groupby(periods)
+        .agg(lambda s: sorted(set(map(str, s))))
+        .to_dict()
+        if "split" in current.columns
+        else {}
+    )
+    rows = []
+    for row in perf:
+        period = row["period"]
+        psi = stab["score_psi"].get(period)
+        psi_light = stab["score_rag"].get(period)
+        rows.append(
+            {
+                "period": period,
+                "splits": splits.get(period, []),
+                "n": row["n"],
+                "score_psi": psi,
+                "psi_rag": psi_light,
+                "top_features": stab["top_by_period"].get(period, []),
+                **{k: v for k, v in row.items() if k not in ("period", "n")},
+                "rag": worst(psi_light, row["oe_rag"]),
+            }
+        )
+    feature_rows = [
+        {
+            "feature": r["feature"],
+            "psi_by_period": r["psi_by_period"],
+            "max_psi": r["max_psi"],
+            "rag": r["rag"],
+        }
+        for r in stab["features"]
+    ]
+    psis = [r["score_psi"] for r in rows if r["score_psi"] is not None]
+    labelled = [r for r in rows if r["oe_ratio"] is not None]
+    worst_oe = max(labelled, key=_oe_distance) if labelled else None
+    headline = {
+        "worst_psi": max(psis) if psis else None,
+        "worst_psi_period": max(rows, key=lambda r: r["score_psi"] or -1.0)["period"]
+        if psis
+        else None,
+        "worst_oe": worst_oe["oe_ratio"] if worst_oe else None,
+        "worst_oe_period": worst_oe["period"] if worst_oe else None,
+        "red_count": sum(r["rag"] == RED for r in rows),
+        "amber_count": sum(r["rag"] == "amber" for r in rows),
+        "red_features": [r["feature"] for r in feature_rows if r["rag"] == RED],
+        "top_drifting_features": [
+            r["feature"]
+            for r in feature_rows[: cfg.top_features]
+            if r["rag"] not in (None, "green")
+        ],
+    }
+    monitoring = {
+        "config": {
+            "psi_amber": cfg.psi_amber,
+            "psi_red": cfg.psi_red,
+            "level": cfg.level,
+            "p_amber": cfg.p_amber,
+            "p_red": cfg.p_red,
+        },
+        "reference_rows": int(len(reference)),
+        "periods": rows,
+        "features": feature_rows,
+        "grades": grades,
+        "headline": headline,
+    }
+
+    t0 = time.perf_counter()
+    fair = fairness(current, cfg, tiers, grade_order)
+    seconds["fairness"] = time.perf_counter() - t0
+
+    vintage, rolls = pd.DataFrame(), None
+    if statements is not None:
+        t0 = time.perf_counter()
+        vintage = vintage_curves(statements, accounts, freq=cfg.cohort_freq)
+        rolls = roll_rates(statements, cfg.roll_months)
+        seconds["portfolio"] = time.perf_counter() - t0
+    log.info(
+        "monitor: %d periods (%d red), worst PSI %s, timings %s",
+        len(rows),
+        headline["red_count"],
+        headline["worst_psi"],
+        {k: round(v, 2) for k, v in seconds.items()},
+    )
+    return MonitorResult(
+        monitoring=json_safe(monitoring),
+        fairness=json_safe(fair),
+        vintage=vintage,
+        roll_rates=rolls,
+        seconds=seconds,
+    )
