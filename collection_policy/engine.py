@@ -4,14 +4,20 @@
 stage and the served model call exactly it. The order of operations is fixed:
 
 1. the first matching entry rule (by priority) proposes a tier (``rule_tier`` before guardrails);
-2. guardrails compute, per account, the set of tiers it may be in (stop-contact flags, first-time
-   small overdue, small balance, tier entry minima). Rules mode takes the highest allowed tier at or
-   below the proposal; expected-value mode takes the allowed tier with the largest expected
-   recovery minus contact cost;
+2. guardrails compute, per account, the set of tiers it may be in (stop-contact flags, the
+   suspected-fraud and write-off routes, first-time small overdue, small balance, the call floor,
+   tier entry minima). Rules mode takes the highest allowed tier at or below the proposal;
+   expected-value mode takes the allowed tier with the largest expected recovery minus contact cost;
 3. channels come from the chosen tier (or the deciding rule's override when the rule's tier stands),
-   are replaced by the stop-contact route when a flag is set, and are then stripped of home visits
-   the field-visit guardrail does not permit and of any third-party channel;
+   are replaced by the handling route's (the first stop-contact flag set, else suspected fraud, else
+   a write-off recommendation), and are then stripped of home visits the field-visit guardrail does
+   not permit, of any third-party channel and of calls below the call floor; the credit-bureau
+   notice is added in its window (from its DPD until negative reporting may start) unless the
+   handling route holds reporting;
 4. caps spell out message and call limits and the contact window in the account's own time zone.
+
+The ``repeat_or_wilful`` flag is derived from the policy's thresholds before the rules run (entry
+rules read it to escalate sooner); such accounts in standard handling are labelled with its route.
 
 Every row records the deciding rule and the name of every guardrail that capped or changed it.
 """
@@ -66,8 +72,16 @@ GUARDRAILS: tuple[str, ...] = (
     "contact_window",
     "unknown_timezone",
     "call_caps",
+    # policy v2 (issue 17); appended so existing guardrail strings keep their order
+    "call_floor",
+    "suspected_fraud",
+    "write_off_recommendation",
+    "credit_bureau_notice",
+    "credit_report_hold",
 )
 _G = {name: i for i, name in enumerate(GUARDRAILS)}
+#: Policy inputs that are counts: whole and never negative.
+COUNT_INPUTS = tuple(p.name for p in POLICY_INPUTS if p.dtype == "int")
 
 OUTPUT_COLUMNS = (
     "tier",
@@ -143,6 +157,13 @@ def prepare_accounts(
         ("overdue_amount", cols["overdue_amount"] < 0, "must be >= 0"),
         ("outstanding_balance", cols["outstanding_balance"] < 0, "must be >= 0"),
     )
+    for c in COUNT_INPUTS:
+        if c == "days_past_due":
+            continue
+        checks += (
+            (c, cols[c] < 0, "must be >= 0"),
+            (c, cols[c] != np.floor(cols[c]), "must be a whole number"),
+        )
     for c, bad, rule in checks:
         if bad.any():
             raise DataValidationError(source, rule, c, _first_bad(bad))
@@ -165,7 +186,44 @@ def prepare_accounts(
     grade = accounts["grade"]
     cols["grade"] = grade.reset_index(drop=True) if isinstance(grade, pd.Series) else grade
     cols["timezone"] = accounts["timezone"].reset_index(drop=True)
+    cols["repeat_or_wilful"] = repeat_or_wilful(policy, cols)
     return cols
+
+
+def repeat_or_wilful(policy: CollectionPolicy, cols: dict[str, Any]) -> np.ndarray:
+    """The derived rule field: several delinquency episodes or broken promises (the policy's
+    thresholds); all False for a policy without routes."""
+    n = len(cols["pd"])
+    if policy.routes is None:
+        return np.zeros(n, dtype=bool)
+    rw = policy.routes.repeat_or_wilful
+    return (cols["delinquency_episodes"] >= rw.min_delinquency_episodes) | (
+        cols["broken_promises"] >= rw.min_broken_promises
+    )
+
+
+@dataclass(frozen=True)
+class _Route:
+    """A handling route: its label, and its channels / offer (None: the tier's stay)."""
+
+    name: str
+    channels: tuple[str, ...] | None
+    offer: str | None
+
+
+def handling_routes(policy: CollectionPolicy) -> list[_Route]:
+    """Every handling route in precedence order: stop-contact flags, then suspected fraud, a
+    write-off recommendation and repeat-or-wilful (labels only); 'standard' is not listed."""
+    out = [_Route(s.route, s.channels, s.offer) for s in policy.guardrails.stop_contact]
+    r = policy.routes
+    if r is not None:
+        f, w = r.suspected_fraud, r.write_off_recommendation
+        out += [
+            _Route(f.route, f.channels, f.offer),
+            _Route(w.route, w.channels, w.offer),
+            _Route(r.repeat_or_wilful.route, None, None),
+        ]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,20 +323,21 @@ def assign_tiers(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     cols = prepare_accounts(accounts, policy, source)
     decided, proposed = _entry_rules(policy, cols, source)
-    limits = _guardrail_limits(policy, cols)
+    limits = _guardrail_limits(policy, cols, proposed)
     rule_final = _rules_mode_tier(limits.allowed, proposed)
     ev = _expected_value_tiers(policy, cols, limits.allowed)
     chosen, wanted = (rule_final, proposed) if mode == "rules" else (ev.final, ev.unconstrained)
     gmask = _tier_guardrails(policy, cols, limits, wanted)
     zones = _Zones.of(cols["timezone"], policy.guardrails.contact_window.default_timezone)
     contact = _channels_and_offers(policy, cols, limits, zones, decided, proposed, chosen, gmask)
+    routes = handling_routes(policy)
     return pd.DataFrame(
         {
             "tier": chosen.astype(np.int8),
             "tier_name": _cat(chosen, [t.label for t in policy.tiers]),
             "handling": _cat(
-                np.where(limits.routed, limits.route, len(policy.guardrails.stop_contact)),
-                [s.route for s in policy.guardrails.stop_contact] + ["standard"],
+                np.where(limits.routed, limits.route, len(routes)),
+                [r.name for r in routes] + ["standard"],
             ),
             "channels": _names_from_masks(contact.channels, list(CHANNELS)),
             "caps": _caps_column(policy, chosen, contact.channels, zones),
@@ -313,7 +372,7 @@ class _Limits:
     """Step 2's per-row limits: each guardrail's tier cap and the tiers left allowed."""
 
     caps: dict[str, np.ndarray]  # guardrail name -> highest tier it allows
-    route: np.ndarray  # stop-contact route index by precedence (-1: standard handling)
+    route: np.ndarray  # index into handling_routes(policy) by precedence (-1: standard)
     entry_ok: np.ndarray  # (rows, tiers): the tier's entry minima are met
     allowed: np.ndarray  # (rows, tiers): tiers the guardrails allow
     balance: np.ndarray  # max(outstanding_balance, overdue_amount)
@@ -323,8 +382,11 @@ class _Limits:
         return self.route >= 0
 
 
-def _guardrail_limits(policy: CollectionPolicy, cols: dict[str, Any]) -> _Limits:
-    """Step 2: stop-contact flags, first-time small overdue, small balance and entry minima."""
+def _guardrail_limits(
+    policy: CollectionPolicy, cols: dict[str, Any], proposed: np.ndarray
+) -> _Limits:
+    """Step 2: stop-contact flags, the suspected-fraud and write-off routes, first-time small
+    overdue, small balance, the call floor and entry minima; the handling route per row."""
     n_tiers = policy.n_tiers
     g = policy.guardrails
     n = len(cols["pd"])
@@ -337,6 +399,10 @@ def _guardrail_limits(policy: CollectionPolicy, cols: dict[str, Any]) -> _Limits
         flag = cols[stop.flag]
         caps[f"stop_contact_{stop.flag}"] = np.where(flag, stop.max_tier, n_tiers - 1)
         route = np.where((route < 0) & flag, i, route)
+    k = len(g.stop_contact)
+    for j, (name, hit, max_tier) in enumerate(_condition_routes(policy, cols, proposed)):
+        caps[name] = np.where(hit, max_tier, n_tiers - 1)
+        route = np.where((route < 0) & hit, k + j, route)
     first_time = g.first_time_small_overdue
     caps["first_time_small_overdue"] = np.where(
         cols["first_time_delinquency"] & (overdue < first_time.threshold),
@@ -345,6 +411,10 @@ def _guardrail_limits(policy: CollectionPolicy, cols: dict[str, Any]) -> _Limits
     )
     small = g.small_balance
     caps["small_balance"] = np.where(balance < small.threshold, small.max_tier, n_tiers - 1)
+    if g.call_floor is not None:
+        caps["call_floor"] = np.where(
+            overdue < g.call_floor.threshold, g.call_floor.max_tier, n_tiers - 1
+        )
     cap = np.minimum.reduce(list(caps.values())) if caps else np.full(n, n_tiers - 1)
     min_dpd = np.array([t.min_days_past_due for t in policy.tiers])
     min_amt = np.array([t.min_overdue_amount for t in policy.tiers])
@@ -352,6 +422,29 @@ def _guardrail_limits(policy: CollectionPolicy, cols: dict[str, Any]) -> _Limits
     allowed = entry_ok & (np.arange(n_tiers)[None, :] <= cap[:, None])
     allowed[:, 0] = True
     return _Limits(caps, route, entry_ok, allowed, balance)
+
+
+def _condition_routes(
+    policy: CollectionPolicy, cols: dict[str, Any], proposed: np.ndarray
+) -> list[tuple[str, np.ndarray, int]]:
+    """(guardrail name, rows it applies to, tier cap) of the condition routes, in precedence
+    order after the stop-contact flags; repeat_or_wilful caps nothing (tier cap = top tier) and
+    labels only accounts past due now."""
+    r = policy.routes
+    if r is None:
+        return []
+    top = policy.n_tiers - 1
+    f, w = r.suspected_fraud, r.write_off_recommendation
+    floor_tier = policy.tier(w.below_floor_of_tier)
+    fraud = cols["never_paid"] & (cols["days_past_due"] >= f.min_days_past_due)
+    write_off = (proposed >= w.below_floor_of_tier) & (
+        cols["overdue_amount"] < floor_tier.min_overdue_amount
+    )
+    return [
+        ("suspected_fraud", fraud, f.max_tier),
+        ("write_off_recommendation", write_off, w.max_tier),
+        ("repeat_or_wilful", cols["repeat_or_wilful"] & (cols["days_past_due"] >= 1), top),
+    ]
 
 
 def _rules_mode_tier(allowed: np.ndarray, proposed: np.ndarray) -> np.ndarray:
@@ -398,10 +491,14 @@ def _tier_guardrails(
     n = len(wanted)
     gmask = np.zeros(n, dtype=np.int64)
     for name, cap in limits.caps.items():
-        gmask |= np.where(wanted > cap, 1 << _G[name], 0)
+        if name in _G:  # repeat_or_wilful is a label, not a guardrail
+            gmask |= np.where(wanted > cap, 1 << _G[name], 0)
     gmask |= np.where(~limits.entry_ok[np.arange(n), wanted], 1 << _G["tier_entry_minimum"], 0)
     for stop in policy.guardrails.stop_contact:
         gmask |= np.where(cols[stop.flag], 1 << _G[f"stop_contact_{stop.flag}"], 0)
+    for name in ("suspected_fraud", "write_off_recommendation"):  # recorded like a flag
+        if name in limits.caps:
+            gmask |= np.where(limits.caps[name] < policy.n_tiers - 1, 1 << _G[name], 0)
     return gmask
 
 
@@ -450,12 +547,16 @@ def _channels_and_offers(
     decided_chan, decided_offer = rule_chan[decided], rule_offer[decided]
     chan = np.where(stands & (decided_chan >= 0), decided_chan, chan)
     offer = np.where(stands & (decided_offer >= 0), decided_offer, offer)
-    route_chan = np.array([_channel_mask(s.channels) for s in g.stop_contact], dtype=np.int64)
-    route_offer = np.array([offer_id(s.offer) if s.offer else -1 for s in g.stop_contact])
-    routed = limits.routed
+    routes = handling_routes(policy)
+    route_chan = np.array(
+        [_channel_mask(r.channels) if r.channels is not None else -1 for r in routes] or [-1],
+        dtype=np.int64,
+    )
+    route_offer = np.array([offer_id(r.offer) if r.offer else -1 for r in routes] or [-1])
     route = np.maximum(limits.route, 0)
-    chan = np.where(routed, route_chan[route], chan)
-    offer = np.where(routed & (route_offer[route] >= 0), route_offer[route], offer)
+    rerouted = limits.routed & (route_chan[route] >= 0)
+    chan = np.where(rerouted, route_chan[route], chan)
+    offer = np.where(rerouted & (route_offer[route] >= 0), route_offer[route], offer)
 
     dpd = cols["days_past_due"]
     visits = g.field_visits
@@ -468,10 +569,25 @@ def _channels_and_offers(
         (1 << CHANNEL_INDEX["field_visit"], ~visit_ok, "no_field_visit"),
         (_kind_mask(lambda c: c.kind == "third_party"), np.ones(n, bool), "no_third_party_contact"),
     )
+    if g.call_floor is not None:  # never reached past the cap (soft tiers), kept as a backstop
+        below = cols["overdue_amount"] < g.call_floor.threshold
+        strips += ((_kind_mask(lambda c: c.is_call_or_beyond), below, "call_floor"),)
     for bits, where, name in strips:
         hit = where & ((chan & bits) != 0)
         gmask = gmask | np.where(hit, 1 << _G[name], 0)
         chan = np.where(hit, chan & ~bits, chan)
+
+    notice = g.credit_bureau_notice
+    if notice is not None:
+        # the notice goes out in its own window, before the first negative report may be made
+        due = dpd >= notice.notice_from_days_past_due
+        window = due & (dpd < notice.report_from_days_past_due)
+        held_ids = [i for i, r in enumerate(routes) if r.name in notice.hold_routes]
+        held = limits.routed & np.isin(limits.route, held_ids)
+        send = window & ~held
+        chan = np.where(send, chan | _channel_mask(notice.channels), chan)
+        gmask = gmask | np.where(send, 1 << _G["credit_bureau_notice"], 0)
+        gmask = gmask | np.where(due & held, 1 << _G["credit_report_hold"], 0)
 
     realtime = (chan & _kind_mask(lambda c: c.is_realtime)) != 0
     calls = (chan & _kind_mask(lambda c: c.kind in ("voice", "referral"))) != 0
@@ -550,8 +666,20 @@ def _caps_text(policy: CollectionPolicy, tier_id: int, chan: int, tz: str) -> st
         parts.append(f"{who}max {calls} connected calls/day, {att} call attempts/7 days")
     if "field" in kinds:
         parts.append("home visit: two collectors, prior written notice")
-    if "written" in kinds and not kinds & {"digital", "voice", "referral", "field"}:
+    notice = policy.guardrails.credit_bureau_notice
+    notice_bits = _channel_mask(notice.channels) if notice is not None else 0
+    written_other = any(
+        c.kind == "written" and not (notice_bits >> i & 1)
+        for i, c in enumerate(CHANNELS.values())
+        if chan >> i & 1
+    )
+    if written_other and not kinds & {"digital", "voice", "referral", "field"}:
         parts.append("written notice only")
+    if notice is not None and chan & notice_bits:
+        parts.append(
+            "credit-bureau notice sent; no negative report before "
+            f"{notice.report_from_days_past_due} DPD"
+        )
     if kinds & {"digital", "voice", "referral", "field"}:
         parts.append(f"contact {policy.guardrails.contact_window.describe()} {tz}")
     if not parts:
@@ -566,6 +694,7 @@ def split_names(text: str) -> list[str]:
 
 __all__ = [
     "ACCOUNT_COLUMNS",
+    "COUNT_INPUTS",
     "FLAG_INPUTS",
     "GUARDRAILS",
     "MODES",
@@ -574,7 +703,9 @@ __all__ = [
     "accounts_from_features",
     "assign_tiers",
     "contact_allowed",
+    "handling_routes",
     "may_contact_at",
     "prepare_accounts",
+    "repeat_or_wilful",
     "split_names",
 ]

@@ -23,17 +23,23 @@ from collection_policy.schema import (
     CollectionPolicy,
     Condition,
     ContactWindow,
+    CreditBureauNotice,
     EVAssumption,
     FieldVisits,
     Guardrails,
+    RepeatOrWilful,
+    Routes,
     Rule,
     StopContactRoute,
+    SuspectedFraud,
     Tier,
     TierCap,
+    WriteOffRecommendation,
 )
 from collection_policy.vocabulary import (
     CHANNEL_INDEX,
     CHANNELS,
+    CODE_GUARDRAILS,
     FIELDS,
     LEGAL_LIMITS,
     STOP_FLAGS,
@@ -63,7 +69,7 @@ def policy_from_dict(data: Any, source: str = "policy") -> CollectionPolicy:
         d,
         "policy",
         {"name", "version", "currency", "description", "grades", "soft_max_tier", "monotone_in"}
-        | {"tiers", "rules", "guardrails", "expected_value"},
+        | {"tiers", "rules", "guardrails", "expected_value", "routes"},
     )
     grades = tuple(p.str_list(d.get("grades"), "grades", allow_empty=False))
     tiers = p.tiers(d.get("tiers"))
@@ -79,6 +85,9 @@ def policy_from_dict(data: Any, source: str = "policy") -> CollectionPolicy:
                     source=source,
                 )
     guardrails = p.guardrails(p.mapping(d.get("guardrails"), "guardrails"), n, soft_max)
+    p.amount_floors(tiers, guardrails)
+    routes = p.routes(d.get("routes"), tiers, soft_max)
+    p.credit_notice_holds(guardrails, routes)
     for t in tiers:
         if t.connected_calls_per_day is not None and (
             t.connected_calls_per_day > guardrails.call_caps.connected_calls_per_day
@@ -102,6 +111,15 @@ def policy_from_dict(data: Any, source: str = "policy") -> CollectionPolicy:
             )
     rules = p.rules(d.get("rules"), n, grades, soft_max)
     monotone = tuple(p.str_list(d.get("monotone_in", ["pd"]), "monotone_in"))
+    if not monotone:
+        # An empty list would switch the proof "tiers never fall as risk rises" off silently.
+        raise ConfigError(
+            "monotone_in",
+            "must name at least one field (the default is [pd]): an empty list would switch off "
+            "the check that tiers never fall as PD or arrears rise",
+            [],
+            source,
+        )
     for f in monotone:
         if f not in FIELDS or FIELDS[f].kind not in ("number", "integer"):
             raise ConfigError(
@@ -130,6 +148,7 @@ def policy_from_dict(data: Any, source: str = "policy") -> CollectionPolicy:
         guardrails=guardrails,
         ev_exposure=exposure,
         source=source,
+        routes=routes,
     )
     validate_rule_space(policy)
     return policy
@@ -343,24 +362,212 @@ class _Parser(Parser):
             )
         return out
 
+    def basis(self, d: dict[str, Any], key: str) -> str:
+        """The rule behind a guardrail or route: required, so the summary can cite it."""
+        if d.get("basis") is None:
+            raise self.fail(
+                f"{key}.basis",
+                "is required: name the rule behind this guardrail (law, code of conduct or "
+                "internal policy)",
+            )
+        return self.string(d.get("basis"), f"{key}.basis")
+
     def tier_cap(self, raw: Any, key: str, n_tiers: int, soft_max: int) -> TierCap:
         d = self.mapping(raw, key)
-        self.known_keys(d, key, {"threshold", "max_tier"})
+        self.known_keys(d, key, {"threshold", "max_tier", "basis"})
         return TierCap(
             threshold=self.number(d.get("threshold"), f"{key}.threshold", 0),
             max_tier=self.integer(d.get("max_tier", soft_max), f"{key}.max_tier", hi=soft_max),
+            basis=self.basis(d, key),
         )
+
+    def route_channels(self, d: dict[str, Any], key: str) -> tuple[str, ...]:
+        """A route's channels: written notices and human queues only (never a collector)."""
+        chans = self.channels(d.get("channels", []), f"{key}.channels")
+        if not chans:
+            raise self.fail(f"{key}.channels", "must name the queue or written channel it uses")
+        for ch in chans:
+            if CHANNELS[ch].kind not in ("written", "queue"):
+                raise self.fail(
+                    f"{key}.channels",
+                    f"lists '{ch}': this route may only use written notices or human queues",
+                )
+        return chans
+
+    def amount_floors(self, tiers: Sequence[Tier], g: Guardrails) -> None:
+        """Tiers that refer to an agency or to the legal-review queue need an amount floor at or
+        above the call floor: no account below it may be referred or put to legal review."""
+        floor = g.call_floor.threshold if g.call_floor is not None else 0.0
+        for t in tiers:
+            heavy = [
+                ch
+                for ch in t.channels
+                if CHANNELS[ch].kind == "referral" or ch == "legal_review_queue"
+            ]
+            if heavy and (t.min_overdue_amount <= 0 or t.min_overdue_amount < floor):
+                raise self.fail(
+                    f"tiers[T{t.id}].entry.min_overdue_amount",
+                    f"T{t.id} uses {heavy}: it needs an amount floor of at least the call floor "
+                    f"({floor:g}); below it accounts take a soft, written or write-off route",
+                    t.min_overdue_amount,
+                )
+
+    def routes(self, value: Any, tiers: Sequence[Tier], soft_max: int) -> Routes | None:
+        if value is None:
+            return None
+        r = self.mapping(value, "routes")
+        self.known_keys(
+            r, "routes", {"suspected_fraud", "write_off_recommendation"} | {"repeat_or_wilful"}
+        )
+        n = len(tiers)
+        key = "routes.suspected_fraud"
+        f = self.mapping(r.get("suspected_fraud"), key)
+        self.known_keys(
+            f,
+            key,
+            {"route", "description", "min_days_past_due", "channels", "max_tier", "offer"}
+            | {"basis"},
+        )
+        fraud = SuspectedFraud(
+            route=self.string(f.get("route"), f"{key}.route"),
+            min_days_past_due=self.integer(
+                f.get("min_days_past_due"), f"{key}.min_days_past_due", lo=1
+            ),
+            channels=self.route_channels(f, key),
+            max_tier=self.integer(f.get("max_tier", 0), f"{key}.max_tier", hi=0),
+            offer=self.optional_string(f.get("offer"), f"{key}.offer"),
+            description=str(f.get("description", "") or ""),
+            basis=self.basis(f, key),
+        )
+        for ch in fraud.channels:
+            if CHANNELS[ch].kind != "queue":
+                raise self.fail(
+                    f"{key}.channels",
+                    f"lists '{ch}': a suspected fraud goes to a review queue only, never a "
+                    "collector or a letter to a possibly stolen identity",
+                )
+        key = "routes.write_off_recommendation"
+        w = self.mapping(r.get("write_off_recommendation"), key)
+        self.known_keys(
+            w,
+            key,
+            {"route", "description", "below_floor_of_tier", "channels", "max_tier", "offer"}
+            | {"basis"},
+        )
+        of = self.integer(w.get("below_floor_of_tier"), f"{key}.below_floor_of_tier", hi=n - 1)
+        if tiers[of].min_overdue_amount <= 0:
+            raise self.fail(
+                f"{key}.below_floor_of_tier",
+                f"names T{of}, which has no amount floor (tiers[T{of}].entry.min_overdue_amount)",
+                of,
+            )
+        write_off = WriteOffRecommendation(
+            route=self.string(w.get("route"), f"{key}.route"),
+            below_floor_of_tier=of,
+            channels=self.route_channels(w, key),
+            max_tier=self.integer(w.get("max_tier", soft_max), f"{key}.max_tier", hi=soft_max),
+            offer=self.optional_string(w.get("offer"), f"{key}.offer"),
+            description=str(w.get("description", "") or ""),
+            basis=self.basis(w, key),
+        )
+        key = "routes.repeat_or_wilful"
+        rw = self.mapping(r.get("repeat_or_wilful"), key)
+        self.known_keys(
+            rw,
+            key,
+            {"route", "description", "min_delinquency_episodes", "min_broken_promises", "basis"},
+        )
+        repeat = RepeatOrWilful(
+            route=self.string(rw.get("route"), f"{key}.route"),
+            min_delinquency_episodes=self.integer(
+                rw.get("min_delinquency_episodes"), f"{key}.min_delinquency_episodes", lo=2
+            ),
+            min_broken_promises=self.integer(
+                rw.get("min_broken_promises"), f"{key}.min_broken_promises", lo=1
+            ),
+            description=str(rw.get("description", "") or ""),
+            basis=self.basis(rw, key),
+        )
+        names = [fraud.route, write_off.route, repeat.route]
+        if len(set(names)) != len(names) or "standard" in names:
+            raise self.fail("routes", "route names must be distinct and not 'standard'", names)
+        return Routes(fraud, write_off, repeat)
+
+    def credit_notice_holds(self, g: Guardrails, routes: Routes | None) -> None:
+        """Every route a credit-bureau hold names must exist."""
+        if g.credit_bureau_notice is None:
+            return
+        known = {s.route for s in g.stop_contact}
+        if routes is not None:
+            known |= {
+                routes.suspected_fraud.route,
+                routes.write_off_recommendation.route,
+                routes.repeat_or_wilful.route,
+            }
+        for name in g.credit_bureau_notice.hold_routes:
+            if name not in known:
+                raise self.fail(
+                    "guardrails.credit_bureau_notice.hold_routes",
+                    f"names unknown route '{name}' (routes: {sorted(known)})",
+                )
+
+    def credit_bureau_notice(self, raw: Any) -> CreditBureauNotice:
+        key = "guardrails.credit_bureau_notice"
+        d = self.mapping(raw, key)
+        self.known_keys(
+            d,
+            key,
+            {"notice_from_days_past_due", "report_from_days_past_due", "channels"}
+            | {"hold_routes", "basis"},
+        )
+        notice = self.integer(
+            d.get("notice_from_days_past_due"), f"{key}.notice_from_days_past_due", lo=1
+        )
+        report = self.integer(
+            d.get("report_from_days_past_due"), f"{key}.report_from_days_past_due", lo=1
+        )
+        lead = LEGAL_LIMITS.credit_notice_min_lead_days
+        if report - notice < lead:
+            raise self.fail(
+                f"{key}.report_from_days_past_due",
+                f"must be at least {lead} day(s) after notice_from_days_past_due ({notice}): "
+                "the borrower is told before negative information is reported "
+                "(征信业管理条例 Art. 15)",
+                report,
+            )
+        chans = self.channels(d.get("channels", []), f"{key}.channels")
+        if not chans or any(CHANNELS[ch].kind != "written" for ch in chans):
+            raise self.fail(f"{key}.channels", "must be one or more written channels", chans)
+        return CreditBureauNotice(
+            notice_from_days_past_due=notice,
+            report_from_days_past_due=report,
+            channels=chans,
+            hold_routes=tuple(self.str_list(d.get("hold_routes"), f"{key}.hold_routes")),
+            basis=self.basis(d, key),
+        )
+
+    def enforced_in_code(self, raw: Any) -> tuple[tuple[str, str], ...]:
+        key = "guardrails.enforced_in_code"
+        d = self.mapping(raw, key)
+        self.known_keys(d, key, set(CODE_GUARDRAILS))
+        missing = [name for name in CODE_GUARDRAILS if name not in d]
+        if missing:
+            raise self.fail(key, f"has no basis for guardrail(s) {missing}")
+        return tuple((name, self.string(d[name], f"{key}.{name}")) for name in CODE_GUARDRAILS)
 
     def guardrails(self, g: dict[str, Any], n_tiers: int, soft_max: int) -> Guardrails:
         self.known_keys(
             g,
             "guardrails",
             {"contact_window", "call_caps", "field_visits", "first_time_small_overdue"}
-            | {"small_balance", "stop_contact"},
+            | {"small_balance", "stop_contact", "call_floor", "credit_bureau_notice"}
+            | {"enforced_in_code"},
         )
         law = LEGAL_LIMITS
         cw = self.mapping(g.get("contact_window"), "guardrails.contact_window")
-        self.known_keys(cw, "guardrails.contact_window", {"start", "end", "default_timezone"})
+        self.known_keys(
+            cw, "guardrails.contact_window", {"start", "end", "default_timezone", "basis"}
+        )
         start = self.clock(cw.get("start"), "guardrails.contact_window.start")
         end = self.clock(cw.get("end"), "guardrails.contact_window.end")
         if start < law.earliest_contact or end > law.latest_contact or start >= end:
@@ -375,11 +582,13 @@ class _Parser(Parser):
             raise self.fail("guardrails.contact_window.default_timezone", "is not an IANA zone", tz)
         cc = self.mapping(g.get("call_caps"), "guardrails.call_caps")
         self.known_keys(
-            cc, "guardrails.call_caps", {"connected_calls_per_day", "call_attempts_per_7_days"}
+            cc,
+            "guardrails.call_caps",
+            {"connected_calls_per_day", "call_attempts_per_7_days", "basis"},
         )
         fv = self.mapping(g.get("field_visits"), "guardrails.field_visits")
         self.known_keys(
-            fv, "guardrails.field_visits", {"enabled", "min_days_past_due", "min_balance"}
+            fv, "guardrails.field_visits", {"enabled", "min_days_past_due", "min_balance", "basis"}
         )
         stops: list[StopContactRoute] = []
         sc = g.get("stop_contact")
@@ -393,7 +602,7 @@ class _Parser(Parser):
                     f"guardrails.stop_contact[{i}].flag", f"must be one of {STOP_FLAGS}", flag
                 )
             key = f"guardrails.stop_contact[{flag}]"
-            self.known_keys(d, key, {"flag", "route", "channels", "max_tier", "offer"})
+            self.known_keys(d, key, {"flag", "route", "channels", "max_tier", "offer", "basis"})
             chans = self.channels(d.get("channels", []), f"{key}.channels")
             for ch in chans:
                 if CHANNELS[ch].kind not in ("written", "queue"):
@@ -408,6 +617,7 @@ class _Parser(Parser):
                     channels=chans,
                     max_tier=self.integer(d.get("max_tier", 0), f"{key}.max_tier", hi=soft_max),
                     offer=self.optional_string(d.get("offer"), f"{key}.offer"),
+                    basis=self.basis(d, key),
                 )
             )
         missing = sorted(set(STOP_FLAGS) - {s.flag for s in stops})
@@ -416,7 +626,9 @@ class _Parser(Parser):
         if len(stops) != len(STOP_FLAGS):
             raise self.fail("guardrails.stop_contact", "lists a flag twice")
         return Guardrails(
-            contact_window=ContactWindow(start, end, tz),
+            contact_window=ContactWindow(
+                start, end, tz, basis=self.basis(cw, "guardrails.contact_window")
+            ),
             call_caps=CallCaps(
                 self.integer(
                     cc.get("connected_calls_per_day"),
@@ -428,6 +640,7 @@ class _Parser(Parser):
                     "guardrails.call_caps.call_attempts_per_7_days",
                     hi=law.call_attempts_per_7_days,
                 ),
+                basis=self.basis(cc, "guardrails.call_caps"),
             ),
             field_visits=FieldVisits(
                 enabled=self.boolean(fv.get("enabled", False), "guardrails.field_visits.enabled"),
@@ -439,6 +652,7 @@ class _Parser(Parser):
                 min_balance=self.number(
                     fv.get("min_balance"), "guardrails.field_visits.min_balance", 0
                 ),
+                basis=self.basis(fv, "guardrails.field_visits"),
             ),
             first_time_small_overdue=self.tier_cap(
                 g.get("first_time_small_overdue"),
@@ -450,4 +664,13 @@ class _Parser(Parser):
                 g.get("small_balance"), "guardrails.small_balance", n_tiers, soft_max
             ),
             stop_contact=tuple(stops),
+            call_floor=None
+            if g.get("call_floor") is None
+            else self.tier_cap(g.get("call_floor"), "guardrails.call_floor", n_tiers, soft_max),
+            credit_bureau_notice=None
+            if g.get("credit_bureau_notice") is None
+            else self.credit_bureau_notice(g.get("credit_bureau_notice")),
+            enforced_in_code=()
+            if g.get("enforced_in_code") is None
+            else self.enforced_in_code(g.get("enforced_in_code")),
         )

@@ -15,6 +15,10 @@ import pandas as pd
 
 from collection_policy.engine import GUARDRAILS, split_names
 from collection_policy.schema import CollectionPolicy
+from collection_policy.vocabulary import CHANNELS
+
+#: Channels that call, visit or refer (never below the call floor).
+_CALL_CHANNELS = frozenset(n for n, c in CHANNELS.items() if c.is_call_or_beyond)
 
 #: Headline flags: whether the observed bad rate rises with the tier of each assignment.
 RISE_FLAGS = ("bad_rate_rises_with_rules_tier", "bad_rate_rises_with_ev_tier")
@@ -63,6 +67,33 @@ def bad_rate_rises(
     if len(rates) < 2:
         return None
     return bool(all(b >= a for a, b in zip(rates, rates[1:], strict=False)))
+
+
+def floor_check(
+    accounts: pd.DataFrame, result: pd.DataFrame, policy: CollectionPolicy
+) -> dict[str, Any]:
+    """Accounts breaking an amount floor (all zero for a sound policy): final tiers below their
+    tier's `min_overdue_amount`, and call / visit / referral channels below the call floor."""
+    overdue = accounts["overdue_amount"].to_numpy(dtype=float)
+    tier = result["tier"].to_numpy(dtype=np.int64)
+    floors = np.array([t.min_overdue_amount for t in policy.tiers])
+    below_tier = {
+        f"T{t.id}": int(((tier == t.id) & (overdue < t.min_overdue_amount)).sum())
+        for t in policy.tiers
+        if t.min_overdue_amount
+    }
+    out: dict[str, Any] = {
+        "below_tier_floor": below_tier,
+        "below_tier_floor_total": int((overdue < floors[tier]).sum()),
+    }
+    cf = policy.guardrails.call_floor
+    if cf is not None:
+        calls = np.array(
+            [bool(set(split_names(c)) & _CALL_CHANNELS) for c in result["channels"]], dtype=bool
+        )
+        out["call_floor"] = cf.threshold
+        out["calls_below_call_floor"] = int((calls & (overdue < cf.threshold)).sum())
+    return out
 
 
 def summarise_tiers(
@@ -123,6 +154,7 @@ def summarise_tiers(
         "guardrails_applied": g_counts,
         "handling": {str(k): int(v) for k, v in result["handling"].value_counts().items() if k},
         "rules_fired": {str(k): int(v) for k, v in result["rule"].value_counts().items() if k},
+        "floors": floor_check(accounts, result, policy),
     }
     if lab is not None:
         summary["labelled"] = int((~np.isnan(lab)).sum())

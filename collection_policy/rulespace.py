@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from collection_policy.schema import CollectionPolicy, fmt_value
-from collection_policy.vocabulary import FIELDS, FieldSpec
+from collection_policy.vocabulary import ESCALATION_FIELDS, FIELDS, FieldSpec
 from features.errors import ConfigError
 
 MAX_GRID_CELLS = 2_000_000
@@ -164,7 +164,9 @@ def validate_rule_space(policy: CollectionPolicy) -> None:
                 source=src,
             )
     tiers = np.array([r.tier for r in policy.rules])[decided].reshape(grid.shape)
-    for f in policy.monotone_in:
+    # derived escalation flags (repeat_or_wilful) may only raise a tier: False -> True never falls
+    escalations = [f for f in ESCALATION_FIELDS if f in grid.fields]
+    for f in (*policy.monotone_in, *escalations):
         ax = grid.fields.index(f)
         drops = np.diff(tiers, axis=ax) < 0
         if drops.any():
@@ -178,6 +180,7 @@ def validate_rule_space(policy: CollectionPolicy) -> None:
                 f"rules[{r_hi.name}].tier",
                 f"is T{r_hi.tier}, below T{r_lo.tier} of rules[{r_lo.name}], although '{f}' rises "
                 f"from {grid.describe_cell(lo_cell)} to {grid.describe_cell(hi_cell)}: tiers must "
-                f"not fall as {f} rises (monotone_in)",
+                f"not fall as {f} rises "
+                + ("(monotone_in)" if f in policy.monotone_in else "(an escalation flag)"),
                 source=src,
             )

@@ -136,6 +136,7 @@ class ContactWindow:
     start: time
     end: time
     default_timezone: str
+    basis: str = ""  # the rule behind the guardrail (law, code of conduct or internal policy)
 
     def describe(self) -> str:
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
@@ -145,6 +146,7 @@ class ContactWindow:
 class CallCaps:
     connected_calls_per_day: int
     call_attempts_per_7_days: int
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class FieldVisits:
     enabled: bool
     min_days_past_due: int
     min_balance: float
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class TierCap:
 
     threshold: float
     max_tier: int
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,66 @@ class StopContactRoute:
     channels: tuple[str, ...]
     max_tier: int
     offer: str | None
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class CreditBureauNotice:
+    """Written notice before negative credit reporting, with its own timing."""
+
+    notice_from_days_past_due: int  # the notice goes out from this DPD
+    report_from_days_past_due: int  # no negative report before this DPD
+    channels: tuple[str, ...]  # written channels that carry the notice
+    hold_routes: tuple[str, ...]  # handling routes under which reporting (and notice) is held
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class RepeatOrWilful:
+    """Several delinquency episodes or broken promises: escalates faster (rules read the derived
+    ``repeat_or_wilful`` flag) within the same guardrails."""
+
+    route: str
+    min_delinquency_episodes: int
+    min_broken_promises: int
+    description: str = ""
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class SuspectedFraud:
+    """First-payment default with nothing ever paid: a review queue, never a collector."""
+
+    route: str
+    min_days_past_due: int  # never_paid and days_past_due >= this
+    channels: tuple[str, ...]
+    max_tier: int
+    offer: str | None
+    description: str = ""
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class WriteOffRecommendation:
+    """Accounts the rules send to ``below_floor_of_tier`` (or higher) while owing less than that
+    tier's amount floor: a write-off recommendation with no legal action."""
+
+    route: str
+    below_floor_of_tier: int
+    channels: tuple[str, ...]
+    max_tier: int
+    offer: str | None
+    description: str = ""
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Handling routes besides the stop-contact flags (precedence: after them, in this order)."""
+
+    suspected_fraud: SuspectedFraud
+    write_off_recommendation: WriteOffRecommendation
+    repeat_or_wilful: RepeatOrWilful
 
 
 @dataclass(frozen=True)
@@ -179,6 +243,10 @@ class Guardrails:
     first_time_small_overdue: TierCap  # first-time and overdue_amount < threshold
     small_balance: TierCap  # max(outstanding_balance, overdue_amount) < threshold
     stop_contact: tuple[StopContactRoute, ...]  # precedence order
+    call_floor: TierCap | None = None  # overdue_amount < threshold: no calls at any tier
+    credit_bureau_notice: CreditBureauNotice | None = None
+    #: The rule behind each guardrail enforced in code (vocabulary.CODE_GUARDRAILS), in order.
+    enforced_in_code: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +263,7 @@ class CollectionPolicy:
     guardrails: Guardrails
     ev_exposure: str  # "overdue_amount" | "outstanding_balance"
     source: str = "policy"
+    routes: Routes | None = None  # None: a policy without the v2 routes (standard handling only)
 
     @property
     def n_tiers(self) -> int:

@@ -47,8 +47,19 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("score", "number", description="scorecard points (higher = safer)"),
         FieldSpec("grade", "grade", description="master-scale grade"),
         *(_input_field(p) for p in POLICY_INPUTS if p.dtype in _KIND_OF),
+        # Derived by the engine from the policy's own definition (routes.repeat_or_wilful); rules
+        # may read it like a flag, and the rule-space proof checks that it never lowers a tier.
+        FieldSpec(
+            "repeat_or_wilful",
+            "bool",
+            description="several delinquency episodes or broken promises (policy thresholds)",
+        ),
     )
 }
+#: Rule fields the engine derives (not inputs): computed before the entry rules run.
+DERIVED_FIELDS: tuple[str, ...] = ("repeat_or_wilful",)
+#: Derived flags that may only raise a tier (proved on the rule grid by `rulespace`).
+ESCALATION_FIELDS: tuple[str, ...] = ("repeat_or_wilful",)
 
 ChannelKind = Literal["digital", "voice", "written", "field", "referral", "queue", "third_party"]
 
@@ -92,6 +103,13 @@ CHANNELS: dict[str, Channel] = {
         Channel("dispute_resolution_queue", "queue", "dispute team; collection paused"),
         Channel("estate_queue", "queue", "bereavement team; dealings with the estate only"),
         Channel("hardship_review_queue", "queue", "hardship / forbearance review team"),
+        Channel("fraud_review_queue", "queue", "fraud review team; never a collector"),
+        Channel("write_off_review_queue", "queue", "human decision: write-off, no legal action"),
+        Channel(
+            "credit_bureau_notice",
+            "written",
+            "written notice that negative information will be reported to the credit bureau",
+        ),
         # Known so that a policy naming them gets the specific error, never usable.
         Channel("reference_contact", "third_party", "calling the debtor's listed references"),
         Channel("employer_contact", "third_party", "contacting the debtor's employer"),
@@ -106,6 +124,16 @@ MODES: tuple[str, ...] = ("rules", "expected_value")
 
 STOP_FLAGS = ("deceased", "dispute", "hardship", "opt_out")
 
+#: Guardrails enforced in code rather than configured; the policy names the rule behind each
+#: (`guardrails.enforced_in_code`) so the reviewer's summary cites it.
+CODE_GUARDRAILS: tuple[str, ...] = (
+    "soft_tier_no_calls",
+    "tier_entry_minimum",
+    "no_third_party_contact",
+    "unknown_timezone",
+    "human_decision",
+)
+
 
 @dataclass(frozen=True)
 class LegalLimits:
@@ -116,6 +144,9 @@ class LegalLimits:
     connected_calls_per_day: int = 3
     call_attempts_per_7_days: int = 7
     field_visit_min_days_past_due: int = 60
+    #: 征信业管理条例 Art. 15: the borrower is told before negative information is reported, so a
+    #: policy's first negative report must come at least this many days after its notice.
+    credit_notice_min_lead_days: int = 1
 
 
 LEGAL_LIMITS = LegalLimits()

@@ -100,6 +100,7 @@ def _month_index(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
 class _History:
     """Statements sorted by (account, date) plus each observation's index range into them."""
 
+    runs: _Runs  # the sorted statements by position within their account
     end: np.ndarray  # first statement on/after the observation date (exclusive end)
     first: np.ndarray  # first statement of the account (start of full history)
     starts: dict[
@@ -110,10 +111,18 @@ class _History:
         start = self.first if window is None else self.starts[window]
         return self.end - start
 
-    def total(self, cumsum: np.ndarray, window: int | None) -> np.ndarray:
-        """Sum over the window from a cumulative sum with a leading zero."""
+    def total(self, prefix: np.ndarray, window: int | None) -> np.ndarray:
+        """Sum over the window from the per-account prefix sums of `_account_cumsum`.
+
+        Both ends lie in the observation's own account, so the result depends on that account's
+        rows alone (the same bits however the book is partitioned).
+        """
         start = self.first if window is None else self.starts[window]
-        return cumsum[self.end] - cumsum[start]
+        if not len(prefix):
+            return np.zeros(len(self.end))
+        upto = prefix[np.maximum(self.end - 1, 0)]
+        before = np.where(start > self.first, prefix[np.maximum(start - 1, 0)], 0.0)
+        return np.where(self.end > start, upto - before, 0.0)
 
     def last(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
         has = self.end > self.first
@@ -144,18 +153,46 @@ class _History:
         return running
 
 
-def _cumsum0(values: np.ndarray) -> np.ndarray:
-    """Cumulative sum with a leading zero, NaN counted as 0 (float64 keeps differences exact)."""
-    out = np.empty(len(values) + 1, dtype=np.float64)
-    out[0] = 0.0
-    np.cumsum(np.nan_to_num(values.astype(np.float64), nan=0.0), out=out[1:])
+@dataclass(frozen=True)
+class _Runs:
+    """Sorted rows grouped by position within their account: `order[bounds[k]:bounds[k + 1]]`
+    are the rows that are their account's k-th (computed once per table, used by every sum)."""
+
+    order: np.ndarray
+    bounds: np.ndarray
+
+    @classmethod
+    def of(cls, codes: np.ndarray) -> _Runs:
+        rows = np.arange(len(codes))
+        new_account = np.ones(len(codes), dtype=bool)
+        new_account[1:] = codes[1:] != codes[:-1]
+        rank = rows - np.maximum.accumulate(np.where(new_account, rows, 0))
+        counts = np.bincount(rank) if len(rank) else np.zeros(0, dtype=np.int64)
+        small = len(rank) and rank.max() < np.iinfo(np.int16).max
+        order = np.argsort(rank.astype(np.int16) if small else rank, kind="stable")  # radix
+        return cls(order, np.concatenate([[0], np.cumsum(counts)]))
+
+
+def _account_cumsum(values: np.ndarray, runs: _Runs) -> np.ndarray:
+    """Inclusive prefix sum of `values` (float64, NaN counted as 0) restarting at each account.
+
+    Each account is summed from its own first row, in row order, so a window sum never depends
+    on the rows of other accounts: a partitioned book gives the same bits as the whole one (a
+    prefix sum over the whole table does not). Vectorised by position within the account
+    (`runs`): one step per statement of the longest history.
+    """
+    v = np.nan_to_num(values.astype(np.float64), nan=0.0)
+    out = v.copy()
+    for k in range(1, len(runs.bounds) - 1):
+        idx = runs.order[runs.bounds[k] : runs.bounds[k + 1]]
+        out[idx] = out[idx - 1] + v[idx]
     return out
 
 
 def _window_means(hist: _History, values: np.ndarray, windows: Sequence[int]) -> dict:
     """Mean of non-missing `values` over each window (NaN when the window has none)."""
-    cs = _cumsum0(values)
-    cn = _cumsum0((~np.isnan(values)).astype(np.float32))
+    cs = _account_cumsum(values, hist.runs)
+    cn = _account_cumsum((~np.isnan(values)).astype(np.float32), hist.runs)
     out = {}
     for w in windows:
         s, n = hist.total(cs, w), hist.total(cn, w)
@@ -222,7 +259,13 @@ def _prepare(
         wstart = _days(o_dates - pd.DateOffset(months=int(w)))
         starts[int(w)] = np.searchsorted(key, base + wstart + _DAY_OFFSET, side="left")
     return _Prepared(
-        s_codes, s_days, stmt, _History(end, first, starts), accounts, o_codes, _days(o_dates)
+        s_codes,
+        s_days,
+        stmt,
+        _History(_Runs.of(s_codes), end, first, starts),
+        accounts,
+        o_codes,
+        _days(o_dates),
     )
 
 
@@ -616,8 +659,8 @@ def build_behavioural_features(
         feats[f"payment_ratio_min_mean_{w}m"] = ratio_min[w]
         feats[f"payment_ratio_bill_mean_{w}m"] = ratio_bill[w]
 
-    cs_late = _cumsum0(sig["late"])
-    cs_delq = _cumsum0(sig["delinquent"].astype(np.float32))
+    cs_late = _account_cumsum(sig["late"], hist.runs)
+    cs_delq = _account_cumsum(sig["delinquent"].astype(np.float32), hist.runs)
     dpd_max = hist.window_max(sig["dpd"], ws)
     for w in ws:
         has = hist.count(w) > 0
@@ -639,7 +682,7 @@ def build_behavioural_features(
     feats["months_since_delinquency"] = np.where(
         ever, o_month - (lm - o_codes_floor), np.where(has_hist, NEVER_DELINQUENT_MONTHS, np.nan)
     )
-    episodes = hist.total(_cumsum0(sig["episode_start"]), None)
+    episodes = hist.total(_account_cumsum(sig["episode_start"], hist.runs), None)
     feats["delinquency_episodes"] = np.where(has_hist, episodes, np.nan)
 
     dpd_now = hist.last(sig["dpd"])
@@ -699,6 +742,13 @@ def build_behavioural_features(
     policy["outstanding_balance"] = np.nan_to_num(
         hist.last(stmt["outstanding_balance"].to_numpy(np.float64, na_value=np.nan))
     )
+    # collection-policy v2 inputs (routes.repeat_or_wilful, routes.suspected_fraud): paid
+    # anything within the data; the book has no promise-to-pay records, so none were broken
+    paid_any = (stmt["paid_amount"].to_numpy(np.float64, na_value=np.nan) > 0).astype(np.float64)
+    payments = hist.total(_account_cumsum(paid_any, hist.runs), None)
+    policy["delinquency_episodes"] = np.where(has_hist, np.nan_to_num(episodes), 0).astype(np.int32)
+    policy["broken_promises"] = np.zeros(n, dtype=np.int32)
+    policy["never_paid"] = has_hist & (np.nan_to_num(payments) == 0)
     for spec_input in POLICY_INPUTS:
         out[spec_input.feature_column] = policy[spec_input.name]
     frame = pd.DataFrame(out, index=pd.RangeIndex(n))
@@ -729,7 +779,7 @@ def core_window_aggregates(
     hist = prep.hist
     out: dict[str, np.ndarray] = {}
     dpd_max = hist.window_max(sig["dpd"], ws)
-    cs_late = _cumsum0(sig["late"])
+    cs_late = _account_cumsum(sig["late"], hist.runs)
     util_mean = _window_means(hist, sig["utilisation"], ws)
     for w in ws:
         out[f"max_dpd_{w}m"] = dpd_max[w]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from features.behavioural import build_behavioural_features
+from features.behavioural import behavioural_catalogue, build_behavioural_features
 from features.catalogue import Catalogue
 from features.contracts import (
     FEATURES,
@@ -25,8 +27,9 @@ from features.contracts import (
     RAW_STATEMENTS,
 )
 from features.errors import ConfigError, DataValidationError
-from features.quality import check_leakage, data_quality_report
-from features.raw import RawData
+from features.partitions import map_partitions
+from features.quality import check_leakage, data_quality_report, flag_leak_suspects
+from features.raw import RawData, read_partition
 from features.split import SplitConfig, random_split, snapshot_split, time_fraction_split
 from features.tabular import TableFeatureConfig, build_table_features
 
@@ -104,7 +107,12 @@ def build_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
         comparison=split == comparison_split,
         seed=cfg.split.seed,
     )
-    quality["leak_suspect"] = (quality["auc"] > cfg.leakage_auc_threshold).to_numpy()
+    quality = flag_leak_suspects(
+        quality,
+        cfg.leakage_auc_threshold,
+        cfg.allow_leaky_features,
+        by_name_and_iv=raw.source == "table",
+    )
     counts = pd.Series(split).value_counts().to_dict()
     train_labelled = (split == "train") & frame["default"].notna().to_numpy()
     summary = {
@@ -128,14 +136,48 @@ def build_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
     return FeaturesResult(frame, catalogue, quality, summary, cfg, str(raw.directory))
 
 
-def _build_synthetic(raw: RawData, cfg: FeaturesConfig) -> tuple[pd.DataFrame, Catalogue]:
-    frame, catalogue = build_behavioural_features(
-        raw.tables[RAW_CUSTOMERS.file],
-        raw.tables[RAW_STATEMENTS.file],
-        raw.tables[RAW_OBSERVATIONS.file],
-        windows=cfg.windows,
-        attributes=raw.tables[RAW_ATTRIBUTES.file],
+def behavioural_frame(tables: dict[str, pd.DataFrame], windows: tuple[int, ...]) -> pd.DataFrame:
+    """The behavioural features of one bucket of the book (or of the whole book in memory)."""
+    frame, _ = build_behavioural_features(
+        tables[RAW_CUSTOMERS.file],
+        tables[RAW_STATEMENTS.file],
+        tables[RAW_OBSERVATIONS.file],
+        windows=windows,
+        attributes=tables[RAW_ATTRIBUTES.file],
     )
+    return frame
+
+
+def partition_features(
+    raw_dir: str, source: str, windows: tuple[int, ...], partition: int
+) -> pd.DataFrame:
+    """Read one bucket of a partitioned book and build its features (here or on a worker)."""
+    return behavioural_frame(read_partition(raw_dir, source, partition), windows)
+
+
+def combine_partitions(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One feature table from per-bucket ones, in the order of the whole book's observations
+    (observation date, then account), so any partitioning gives the same table."""
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, copy=False)
+    frames.clear()  # the parts are no longer needed once combined
+    dates = frame["observation_date"].to_numpy()
+    ids = frame["account_id"].to_numpy()
+    order = np.lexsort((ids, dates))
+    if np.array_equal(order, np.arange(len(order))):
+        return frame.reset_index(drop=True)
+    return frame.take(order).reset_index(drop=True)
+
+
+def _build_synthetic(raw: RawData, cfg: FeaturesConfig) -> tuple[pd.DataFrame, Catalogue]:
+    if raw.partitions:
+        directory = str(raw.directory.resolve())  # workers do not share this cwd
+        task = partial(partition_features, directory, raw.source, tuple(cfg.windows))
+        frames = map_partitions(task, raw.partitions)
+        log.info("built features of %d partitions", raw.partitions)
+    else:
+        frames = [behavioural_frame(raw.tables, tuple(cfg.windows))]
+    frame = combine_partitions(frames)
+    catalogue = behavioural_catalogue(cfg.windows)
     split = snapshot_split(frame, cfg.split)
     frame = frame.drop(columns=["is_current"])
     frame.insert(3, "split", split.to_numpy())

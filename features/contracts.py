@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataValidationError, PipelineError
+from features.partitions import part_files
 from features.schema import (
     ATTRIBUTES,
     CUSTOMERS,
@@ -81,6 +82,22 @@ POLICY_INPUTS: tuple[PolicyInput, ...] = (
         "timezone", "str", False, "IANA time zone; missing -> the policy default, recorded", None
     ),
     PolicyInput("outstanding_balance", "float", True, "balance owed (currency), >= 0", 0.0),
+    # Read by the collection policy's repeat_or_wilful and suspected_fraud routes (issue 17).
+    PolicyInput(
+        "delinquency_episodes",
+        "int",
+        True,
+        "separate delinquency spells in the history, the current one included, >= 0",
+        0,
+    ),
+    PolicyInput(
+        "broken_promises",
+        "int",
+        True,
+        "promise-to-pay arrangements broken in the last 12 months, >= 0",
+        0,
+    ),
+    PolicyInput("never_paid", "bool", True, "no payment received since the account opened", False),
 )
 POLICY_INPUT_NAMES: tuple[str, ...] = tuple(p.name for p in POLICY_INPUTS)
 POLICY_INPUT_BY_NAME: dict[str, PolicyInput] = {p.name: p for p in POLICY_INPUTS}
@@ -169,6 +186,26 @@ class TableContract:
                 row,
             )
 
+    def read_schema(
+        self, path: str | os.PathLike[str], columns: list[str] | None = None, stage: str = ""
+    ) -> list[str]:
+        """The column names of the Parquet file, after checking that it exists and has the
+        contract's columns (or `columns`); reads no rows (a bucket of a partitioned table)."""
+        import pyarrow.parquet as pq
+
+        p = Path(path)
+        if not p.is_file():
+            after = f"; run the {stage} stage first" if stage else ""
+            raise PipelineError(f"'{p}' not found{after}")
+        wanted = self.columns if columns is None else columns
+        present = pq.read_schema(p).names
+        missing = [c for c in wanted if c not in set(present)]
+        if missing:
+            raise DataValidationError(
+                str(p), f"required column of the {self.name} table is missing", missing[0]
+            )
+        return present
+
     def read(
         self,
         path: str | os.PathLike[str],
@@ -177,21 +214,18 @@ class TableContract:
         filters: list[tuple[str, str, object]] | None = None,
     ) -> pd.DataFrame:
         """Read the Parquet file (optionally some columns, rows matching pyarrow `filters`) and
-        check it; a missing file names the stage that writes it, a missing column names itself."""
-        import pyarrow.parquet as pq
-
+        check it; a missing file names the stage that writes it, a missing column names itself.
+        A directory is a bucketed table: its buckets are read in order and checked as one."""
         p = Path(path)
-        if not p.is_file():
-            after = f"; run the {stage} stage first" if stage else ""
-            raise PipelineError(f"'{p}' not found{after}")
-        wanted = self.columns if columns is None else columns
-        present = set(pq.read_schema(p).names)
-        missing = [c for c in wanted if c not in present]
-        if missing:
-            raise DataValidationError(
-                str(p), f"required column of the {self.name} table is missing", missing[0]
-            )
-        df = pd.read_parquet(p, columns=columns, filters=filters)
+        if p.is_dir():  # a table bucketed by account id (features.partitions): all its buckets
+            parts = part_files(p)
+            self.read_schema(parts[0] if parts else p / "part-0000.parquet", columns, stage)
+            frames = [pd.read_parquet(f, columns=columns, filters=filters) for f in parts]
+            rows = [f for f in frames if len(f)] or frames[:1]
+            df = rows[0] if len(rows) == 1 else pd.concat(rows, ignore_index=True)
+        else:
+            self.read_schema(p, columns, stage)
+            df = pd.read_parquet(p, columns=columns, filters=filters)
         if columns is None:
             return self.check(df, str(p))
         sub = TableContract(
@@ -379,7 +413,8 @@ TIERS = TableContract(
         key=("account_id",),
     ),
     "tiers.parquet",
-    open_columns="caps, offer, reasons, ev_tier and the policy inputs the engine read",
+    open_columns="caps, offer, reasons, ev_tier, the policy inputs the engine read, arm and "
+    "treatment_tier (the collection experiment: collection_policy.outcomes)",
 )
 
 #: Contracts by table name, for docs and tests.

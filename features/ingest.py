@@ -9,6 +9,7 @@ where it goes and reads it back for the features stage.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,8 +25,16 @@ from features.contracts import (
 from features.errors import DataValidationError
 from features.raw import SOURCE_TABLES
 from features.schema import REJECT_COLUMNS, validate_table
-from features.synthetic import MACRO_FILE, SyntheticConfig, generate_book
-from features.table import TableConfig, read_table, standardise_table
+from features.synthetic import (
+    EFFECTS_FILE,
+    MACRO_FILE,
+    SyntheticBook,
+    SyntheticConfig,
+    iter_book,
+    merge_stats,
+    public_stats,
+)
+from features.table import TableConfig, load_table, standardise
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +69,16 @@ class IngestResult:
         return {key: self.summary[key] for key in keys}
 
 
-def ingest(cfg: IngestConfig) -> IngestResult:
-    """Generate or read the book named by `cfg.source` and validate it."""
+def ingest(
+    cfg: IngestConfig, write: Callable[[str, pd.DataFrame], None] | None = None
+) -> IngestResult:
+    """Generate or read the book named by `cfg.source` and validate it.
+
+    `write` receives the built-in book's tables block by block (see `ingest_synthetic`); a loan
+    table is always returned whole in `IngestResult.tables`.
+    """
     if isinstance(cfg.source, SyntheticConfig):
-        return ingest_synthetic(cfg.source, cfg.max_reject_fraction)
+        return ingest_synthetic(cfg.source, cfg.max_reject_fraction, write)
     return ingest_table(cfg.source, cfg.max_reject_fraction)
 
 
@@ -76,7 +91,9 @@ def _check_reject_share(path: str, rows_in: int, rejected: int, limit: float) ->
         )
 
 
-def _summarise(tables: dict[str, tuple[int, pd.DataFrame, pd.DataFrame]]) -> dict[str, Any]:
+def _summarise(
+    tables: dict[str, tuple[int, pd.DataFrame | int, pd.DataFrame]],
+) -> dict[str, Any]:
     """Rows in/kept/rejected per table and in total, and rejected rows by (table, column, rule)."""
     by_rule: dict[str, int] = {}
     out: dict[str, Any] = {"tables": {}}
@@ -87,7 +104,7 @@ def _summarise(tables: dict[str, tuple[int, pd.DataFrame, pd.DataFrame]]) -> dic
             by_rule[key] = by_rule.get(key, 0) + int(count)
         out["tables"][name] = {
             "rows_in": rows_in,
-            "rows_kept": len(kept),
+            "rows_kept": kept if isinstance(kept, int) else len(kept),
             "rows_rejected": len(rejects),
         }
     out["rows_in"] = sum(t["rows_in"] for t in out["tables"].values())
@@ -103,64 +120,124 @@ def _as_rejects(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return (pd.concat(found) if found else pd.DataFrame(columns=REJECT_COLUMNS)).astype("string")
 
 
-def ingest_synthetic(cfg: SyntheticConfig, max_reject_fraction: float) -> IngestResult:
-    """Generate the built-in book and validate its four tables against their contracts."""
-    book = generate_book(cfg)
+def ingest_synthetic(
+    cfg: SyntheticConfig,
+    max_reject_fraction: float,
+    write: Callable[[str, pd.DataFrame], None] | None = None,
+) -> IngestResult:
+    """Generate the built-in book and validate its four tables against their contracts.
+
+    The book is generated and validated block by block (`features.synthetic.iter_book`). With
+    `write`, each block's validated tables go to `write(contract file, frame)` as they are made
+    (the stage's bucketed writer) and `IngestResult.tables` stays empty, so memory is bounded by
+    a block; without it the tables are concatenated into `IngestResult.tables`.
+    """
     source = "synthetic"
-    customers, rej_c = validate_table(book.customers, RAW_CUSTOMERS.schema, f"{source}:customers")
-    keys = {"customers": pd.Index(customers["account_id"])}
-    statements, rej_s = validate_table(
-        book.statements, RAW_STATEMENTS.schema, f"{source}:statements", keys
-    )
-    n_statements = len(book.statements)
-    book.statements = statements  # drop the unvalidated copy: the book is the biggest object here
-    observations, rej_o = validate_table(
-        book.observations, RAW_OBSERVATIONS.schema, f"{source}:observations", keys
-    )
-    observations["default"] = observations["default"].astype("Int8")
-    attributes, rej_a = validate_table(
-        book.attributes, RAW_ATTRIBUTES.schema, f"{source}:attributes", keys
-    )
-    tables = {
-        "customers": (len(book.customers), customers, rej_c),
-        "statements": (n_statements, statements, rej_s),
-        "observations": (len(book.observations), observations, rej_o),
-        "attributes": (len(book.attributes), attributes, rej_a),
+    names = {
+        RAW_CUSTOMERS.file: "customers",
+        RAW_STATEMENTS.file: "statements",
+        RAW_OBSERVATIONS.file: "observations",
+        RAW_ATTRIBUTES.file: "attributes",
     }
-    for name, (rows_in, _, rejected) in tables.items():
-        _check_reject_share(f"{source}:{name}", rows_in, len(rejected), max_reject_fraction)
+    rows_in = dict.fromkeys(names, 0)
+    kept = dict.fromkeys(names, 0)
+    rejects: dict[str, list[pd.DataFrame]] = {file: [] for file in names}
+    collected: dict[str, list[pd.DataFrame]] = {file: [] for file in names}
+    true_pd: list[pd.DataFrame] = []
+    effects: list[pd.DataFrame] = []
+    stats: list[dict[str, Any]] = []
+    macro = None
+    for book in iter_book(cfg):
+        for file, table in _validate_block(book, source).items():
+            frame, rejected, n_in = table
+            rows_in[file] += n_in
+            kept[file] += len(frame)
+            if len(rejected):
+                rejects[file].append(rejected)
+            if write is None:
+                collected[file].append(frame)
+            else:
+                write(file, frame)
+        true_pd.append(book.true_pd)
+        effects.append(book.effects)
+        stats.append(book.stats)
+        macro = book.macro if macro is None else macro
+        del book
+    tables = {
+        names[file]: (rows_in[file], kept[file], _as_rejects(rejects[file])) for file in names
+    }
+    for name, (n_in, _, rejected) in tables.items():
+        _check_reject_share(f"{source}:{name}", n_in, len(rejected), max_reject_fraction)
+    book_stats = public_stats(merge_stats(stats))
     summary = _summarise(tables)
-    summary.update(source=source, default_rate=book.stats["default_rate"])
+    summary.update(source=source, default_rate=book_stats["default_rate"])
     meta = {
         "source": source,
         "files": [contract.file for contract in SOURCE_TABLES[source]],
         "id_column": "account_id",
         "protected_columns": [],
         "synthetic": asdict(cfg),
-        "generator_stats": book.stats,
+        "generator_stats": book_stats,
     }
+    out_tables = {}
+    if write is None:
+        out_tables = {file: _concat(frames) for file, frames in collected.items()}
     return IngestResult(
-        tables={
-            RAW_CUSTOMERS.file: customers,
-            RAW_STATEMENTS.file: statements,
-            RAW_OBSERVATIONS.file: observations,
-            RAW_ATTRIBUTES.file: attributes,
-        },
-        rejects=_as_rejects([rej_c, rej_s, rej_o, rej_a]),
-        true_pd=book.true_pd,
-        truth={MACRO_FILE: book.macro},
+        tables=out_tables,
+        rejects=_as_rejects([t[2] for t in tables.values()]),
+        true_pd=_concat(true_pd),
+        truth={MACRO_FILE: macro, EFFECTS_FILE: _concat(effects)},
         meta=meta,
         summary=summary,
     )
 
 
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _validate_block(
+    book: SyntheticBook, source: str
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, int]]:
+    """One block's four tables validated: (kept rows, rejected rows, rows in) by contract file."""
+    customers, rej_c = validate_table(book.customers, RAW_CUSTOMERS.schema, f"{source}:customers")
+    out = {RAW_CUSTOMERS.file: (customers, rej_c, len(book.customers))}
+    keys = {"customers": pd.Index(customers["account_id"])}
+    n_statements = len(book.statements)
+    statements, rej_s = validate_table(
+        book.statements, RAW_STATEMENTS.schema, f"{source}:statements", keys
+    )
+    book.statements = statements  # drop the unvalidated copy: the book is the biggest object here
+    out[RAW_STATEMENTS.file] = (statements, rej_s, n_statements)
+    observations, rej_o = validate_table(
+        book.observations, RAW_OBSERVATIONS.schema, f"{source}:observations", keys
+    )
+    observations["default"] = observations["default"].astype("Int8")
+    out[RAW_OBSERVATIONS.file] = (observations, rej_o, len(book.observations))
+    attributes, rej_a = validate_table(
+        book.attributes, RAW_ATTRIBUTES.schema, f"{source}:attributes", keys
+    )
+    out[RAW_ATTRIBUTES.file] = (attributes, rej_a, len(book.attributes))
+    return out
+
+
 def ingest_table(cfg: TableConfig, max_reject_fraction: float) -> IngestResult:
     """Read the user's loan table, map its target/id/date and keep the usable rows."""
-    raw = read_table(cfg.path)
-    kept, rejects = standardise_table(raw, cfg, cfg.path)
+    raw, read_notes = load_table(cfg.path)
+    table = standardise(raw, cfg, cfg.path)
+    kept, rejects = table.kept, table.rejects
     _check_reject_share(cfg.path, len(raw), len(rejects), max_reject_fraction)
     summary = _summarise({"loans": (len(raw), kept, rejects)})
-    summary.update(source="table", default_rate=float(kept["default"].mean()))
+    summary.update(
+        source="table",
+        default_rate=float(kept["default"].mean()),
+        # outcomes in neither positive_values nor negative_values: not rejects, not trained on
+        rows_indeterminate=table.rows_indeterminate,
+        target_values=table.target_values,
+        date_format=table.date_format,
+        # every value read other than as written (separator, missing tokens, "1,234"), by column
+        parsing_notes=read_notes + table.notes,
+    )
     meta = {
         "source": "table",
         "files": [RAW_LOANS.file],
@@ -168,6 +245,7 @@ def ingest_table(cfg: TableConfig, max_reject_fraction: float) -> IngestResult:
         "input_path": cfg.path,
         "target_column": cfg.target_column,
         "has_dates": cfg.date_column is not None,
+        "group_column": cfg.group_column,
         "protected_columns": list(cfg.protected_columns),
         "dropped_columns": [c for c in cfg.drop_columns if c in raw.columns],
     }

@@ -2,12 +2,17 @@
 
 A feature that alone separates defaulters almost perfectly is far more often a leak (a post-outcome
 field such as "recoveries" or "last payment status") than a miracle, so the stage stops on it
-unless the user explicitly allows it.
+unless the user explicitly allows it. Short of that, a loan-table feature with a very high IV or a
+post-outcome name (`POST_OUTCOME_NAME_PATTERNS`) is a leak suspect: warned about and flagged in
+reports/data_quality.json (`leak_suspect`, `leak_reason`), since several such fields together can
+lift AUC a lot while none alone reaches the stop. On a table too small to tell (`MIN_LEAKAGE_ROWS`)
+the stop says so instead of naming a leak.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +26,27 @@ log = logging.getLogger(__name__)
 
 MISSING = "__missing__"
 OTHER = "__other__"
+#: A feature with IV above this is a leak suspect (IV > 0.5 is "suspiciously strong" in the
+#: scorecard literature: real application fields rarely get there).
+SUSPECT_IV = 0.5
+#: Name fragments of fields usually recorded after the outcome (payments received, recoveries,
+#: collections, settlements, last payment, outstanding principal, charge-off). Matched, case
+#: insensitive, against the feature name with separators removed; a match makes the feature a
+#: leak suspect (a warning and a flag, not a stop). Lending Club examples in the comments.
+POST_OUTCOME_NAME_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"paid", "payments received (paid_total, paid_principal, paid_late_fees)"),
+    (r"recover", "recoveries after charge-off (recoveries, collection_recovery_fee)"),
+    (r"collection", "collections after default (collection_recovery_fee)"),
+    (r"settle", "settlement of a defaulted loan (settlement_amount)"),
+    (r"last_?pymnt|last_?payment", "last payment (last_pymnt_amnt, last_pymnt_d)"),
+    (r"out_?prncp|outstanding_?principal", "outstanding principal (out_prncp)"),
+    (r"total_?rec_|total_?pymnt", "amounts received to date (total_rec_prncp, total_pymnt)"),
+    (r"charge_?off|charged_?off|chargeoff", "charge-off (chargeoff_within_12_mths)"),
+)
+#: Below this many labelled training rows, or this many of either class, a single feature's AUC
+#: is noise: the leakage guard then says the table is too small instead of naming a leak.
+MIN_LEAKAGE_ROWS = 200
+MIN_LEAKAGE_CLASS = 20
 
 
 class LeakageError(PipelineError):
@@ -35,6 +61,21 @@ class LeakageError(PipelineError):
             "(e.g. recoveries, final status) would do this. Drop it (params.yaml "
             "data.table.drop_columns) or, if it is genuinely known at decision time, allow it "
             "(features.allow_leaky_features)."
+        )
+
+
+class TooFewRowsError(PipelineError):
+    """Too few labelled training rows to tell a leak from chance."""
+
+    def __init__(self, rows: int, defaults: int, strongest: dict[str, float]):
+        self.rows, self.defaults = rows, defaults
+        shown = ", ".join(f"'{k}' (AUC {v:.3f})" for k, v in strongest.items())
+        super().__init__(
+            f"too few rows to judge leakage or fit a PD model: {rows} labelled training rows "
+            f"({defaults} defaults, {rows - defaults} non-defaults). On so few rows a single "
+            f"feature separating them ({shown}) is chance, not evidence of a leak. Provide at "
+            f"least {MIN_LEAKAGE_ROWS} labelled training rows with {MIN_LEAKAGE_CLASS} of each "
+            "class."
         )
 
 
@@ -239,6 +280,8 @@ def data_quality_report(
                     if cmp_ is not None and cmp_.any()
                     else float("nan")
                 ),
+                "train_rows": int(len(y)),
+                "train_defaults": int(y.sum()),
             }
         )
     report = pd.DataFrame(rows)
@@ -247,12 +290,70 @@ def data_quality_report(
     return report.reset_index(drop=True)
 
 
+def post_outcome_name(name: str) -> str | None:
+    """What a feature's name suggests was recorded after the outcome, or None."""
+    flat = str(name).lower().replace(" ", "_").replace("-", "_")
+    for pattern, meaning in POST_OUTCOME_NAME_PATTERNS:
+        if re.search(pattern, flat):
+            return f"name suggests post-outcome data: {meaning}"
+    return None
+
+
+def flag_leak_suspects(
+    report: pd.DataFrame,
+    threshold: float,
+    allowed: Sequence[str] = (),
+    *,
+    by_name_and_iv: bool = True,
+) -> pd.DataFrame:
+    """`report` with `leak_suspect`, `leak_reason` and `leak_acknowledged` columns.
+
+    A suspect: AUC above `threshold` (the stop of `check_leakage`), IV above `SUSPECT_IV`, or a
+    name matching `POST_OUTCOME_NAME_PATTERNS` (the last two with `by_name_and_iv`, for a user's
+    table; the built-in book's features are point-in-time by construction). Suspects short of
+    the stop are logged as warnings: together they can lift AUC a lot while none alone reaches
+    it. A suspect in `allowed` (features.allow_leaky_features) stays, marked acknowledged.
+    """
+    out = report.copy()
+    reasons: list[str] = []
+    for row in out.itertuples():
+        why = []
+        if row.auc > threshold:
+            why.append(f"AUC {row.auc:.3f} above features.leakage_auc_threshold={threshold}")
+        if by_name_and_iv:
+            if row.iv > SUSPECT_IV:
+                why.append(f"IV {row.iv:.2f} above {SUSPECT_IV}")
+            named = post_outcome_name(row.feature)
+            if named:
+                why.append(named)
+        reasons.append("; ".join(why))
+    out["leak_suspect"] = [bool(r) for r in reasons]
+    out["leak_reason"] = pd.Series([r or None for r in reasons], index=out.index, dtype=object)
+    out["leak_acknowledged"] = out["leak_suspect"] & out["feature"].isin(set(allowed))
+    for row in out[out["leak_suspect"]].itertuples():
+        if row.auc <= threshold:
+            log.warning(
+                "leak suspect %r%s: %s",
+                row.feature,
+                " (acknowledged in features.allow_leaky_features)" if row.leak_acknowledged else "",
+                row.leak_reason,
+            )
+    return out
+
+
 def check_leakage(report: pd.DataFrame, threshold: float, allowed: Sequence[str] = ()) -> list[str]:
     """Raise LeakageError for features above `threshold` AUC not in `allowed`.
 
     Returns the allowed features that exceeded it (logged as warnings) so callers can record them.
+    On a table with too few labelled training rows (`MIN_LEAKAGE_ROWS`, `MIN_LEAKAGE_CLASS`)
+    a feature over the threshold raises `TooFewRowsError` instead: there it proves nothing.
     """
     over = report[report["auc"] > threshold]
+    if len(over) and "train_rows" in report:
+        rows, defaults = int(report["train_rows"].iloc[0]), int(report["train_defaults"].iloc[0])
+        if rows < MIN_LEAKAGE_ROWS or min(defaults, rows - defaults) < MIN_LEAKAGE_CLASS:
+            strongest = {r.feature: float(r.auc) for r in over.head(3).itertuples()}
+            raise TooFewRowsError(rows, defaults, strongest)
     leaks = {r.feature: float(r.auc) for r in over.itertuples() if r.feature not in set(allowed)}
     waived = [f for f in over["feature"] if f in set(allowed)]
     for f in waived:

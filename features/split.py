@@ -2,7 +2,9 @@
 
 Out-of-time whenever time is known: a credit model is always applied to a later period than it was
 built on, so the test must be later too. Random splits are stratified so small default counts stay
-comparable between splits.
+comparable between splits. A loan table with a borrower group (`GROUP`, from
+`data.table.group_column`) keeps each borrower's loans in one split: a borrower seen in training
+would otherwise make validation and test look better than new borrowers will.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import pandas as pd
 from features.errors import DataValidationError, InvalidConfig
 
 log = logging.getLogger(__name__)
+
+#: The borrower-group column of a standardised loan table (`features.table.GROUP`).
+GROUP = "group_id"
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,26 @@ def _stratified(y: np.ndarray, fractions: dict[str, float], rng: np.random.Gener
     return out
 
 
+def _groups(frame: pd.DataFrame) -> np.ndarray | None:
+    """Group code per row when the frame has a borrower group, else None."""
+    if GROUP not in frame or frame[GROUP].isna().all():
+        return None
+    return pd.factorize(frame[GROUP].astype(str))[0]
+
+
+def _grouped(
+    y: np.ndarray,
+    groups: np.ndarray,
+    fractions: dict[str, float],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """`_stratified` over borrowers: a group is 'bad' when any of its loans defaulted."""
+    codes, inverse = np.unique(groups, return_inverse=True)
+    bad = np.zeros(len(codes), dtype=np.int8)
+    np.maximum.at(bad, inverse, y.astype(np.int8))
+    return _stratified(bad, fractions, rng)[inverse]
+
+
 def _labelled(frame: pd.DataFrame, label: str) -> np.ndarray:
     lab = frame[label].notna().to_numpy().copy()
     if "is_current" in frame:
@@ -74,9 +99,12 @@ def random_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "default") 
     split = np.full(len(frame), "score", dtype=object)
     rng = np.random.default_rng(cfg.seed)
     y = frame.loc[lab, label].astype(np.int8).to_numpy()
-    split[lab] = _stratified(
-        y, {"test": cfg.test_fraction, "validation": cfg.validation_fraction}, rng
-    )
+    fractions = {"test": cfg.test_fraction, "validation": cfg.validation_fraction}
+    groups = _groups(frame)
+    if groups is not None:
+        split[lab] = _grouped(y, groups[lab], fractions, rng)
+        return _finish(split, "stratified random by borrower group")
+    split[lab] = _stratified(y, fractions, rng)
     return _finish(split, "stratified random")
 
 
@@ -122,6 +150,8 @@ def time_fraction_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "def
     """Latest labelled rows (about `test_fraction`, whole dates) -> test; the rest random.
 
     For a loan table with an application date: many distinct dates, so the cut is by row share.
+    With a borrower group, a borrower with any loan on or after the cut-off is wholly in test
+    (their earlier loans too), and validation is drawn by borrower.
     """
     lab = _labelled(frame, label)
     dates = pd.DatetimeIndex(frame["observation_date"])
@@ -131,6 +161,14 @@ def time_fraction_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "def
     d = dates.to_numpy()[lab_idx]
     cutoff = np.sort(d)[int(np.floor((1 - cfg.test_fraction) * (len(d) - 1)))]
     is_test = d >= cutoff
+    groups = _groups(frame)
+    if groups is not None:
+        g = groups[lab_idx]
+        with_test = np.isin(g, np.unique(g[is_test]))
+        moved = int((with_test & ~is_test).sum())
+        if moved:
+            log.info("%d earlier loan(s) of test borrowers moved to test (one split each)", moved)
+        is_test = with_test
     if is_test.all():  # a single date dominates: nothing earlier to train on
         log.warning(
             "test cut-off %s leaves no earlier rows; falling back to a random split", cutoff
@@ -143,7 +181,10 @@ def time_fraction_split(frame: pd.DataFrame, cfg: SplitConfig, label: str = "def
     share = min(0.9, cfg.validation_fraction / max(1e-9, 1 - is_test.mean()))
     rng = np.random.default_rng(cfg.seed)
     y = frame[label].to_numpy()[rest].astype(np.int8)
-    split[rest] = _stratified(y, {"validation": share}, rng)
+    if groups is not None:
+        split[rest] = _grouped(y, groups[rest], {"validation": share}, rng)
+    else:
+        split[rest] = _stratified(y, {"validation": share}, rng)
     log.info(
         "out-of-time test: observation_date >= %s (%.1f%% of labelled rows)",
         pd.Timestamp(cutoff).date(),

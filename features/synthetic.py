@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,9 @@ MACRO_BEHAVIOUR = 0.8  # macro factor's weight in the monthly logit of missing a
 MACRO_LABEL = 1.0  # weight of the macro factor (mean over the outcome window) in the default logit
 MACRO_STRESS = 0.8  # height of the stressed stretch
 MACRO_FILE = "macro.parquet"  # the monthly macro factor, written to data/truth
+EFFECTS_FILE = "customer_effects.parquet"  # the hidden cure effect per account, data/truth
+#: Customers simulated together: fixed, so the book is the same whatever its partitioning.
+GENERATOR_BLOCK = 100_000
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,9 @@ class SyntheticBook:
     attributes: pd.DataFrame  # dated credit limit / income band history (RAW_ATTRIBUTES)
     macro: pd.DataFrame  # month, macro_factor: truth, never a feature
     stats: dict[str, Any] = field(default_factory=dict)
+    #: account_id, slow_cure: the hidden per-customer cure effect (truth, never a feature); the
+    #: collection experiment's response model reads it (`collection_policy.outcomes`)
+    effects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -187,8 +194,77 @@ def true_default_logit(
 
 def generate_book(config: SyntheticConfig) -> SyntheticBook:
     """Simulate the book. Deterministic for a given config (seed included)."""
-    rng = np.random.default_rng(config.seed)
-    n, months = config.n_customers, config.months
+    blocks = list(iter_book(config))
+    if len(blocks) == 1:
+        blocks[0].stats = public_stats(blocks[0].stats)
+        log.info("synthetic book: %s", blocks[0].stats)
+        return blocks[0]
+    observations = pd.concat([b.observations for b in blocks], ignore_index=True)
+    order = np.lexsort(
+        (observations["account_id"].to_numpy(), observations["observation_date"].to_numpy())
+    )
+    book = SyntheticBook(
+        customers=pd.concat([b.customers for b in blocks], ignore_index=True),
+        statements=pd.concat([b.statements for b in blocks], ignore_index=True),
+        observations=observations.take(order).reset_index(drop=True),
+        true_pd=pd.concat([b.true_pd for b in blocks], ignore_index=True),
+        attributes=pd.concat([b.attributes for b in blocks], ignore_index=True),
+        macro=blocks[0].macro,
+        stats=public_stats(merge_stats([b.stats for b in blocks])),
+        effects=pd.concat([b.effects for b in blocks], ignore_index=True),
+    )
+    log.info("synthetic book: %s", book.stats)
+    return book
+
+
+def iter_book(config: SyntheticConfig) -> Iterator[SyntheticBook]:
+    """The book in blocks of `GENERATOR_BLOCK` consecutive customers, one at a time.
+
+    Block k is drawn from its own seed (block 0 from `config.seed` itself, so a book of at most
+    one block is the one the generator has always made), so the book does not depend on how it
+    is later partitioned and memory is bounded by the block size, not the book size.
+    """
+    for first in range(0, config.n_customers, GENERATOR_BLOCK):
+        block = first // GENERATOR_BLOCK
+        seed = config.seed if block == 0 else [config.seed, block]
+        size = min(GENERATOR_BLOCK, config.n_customers - first)
+        yield _generate_block(config, np.random.default_rng(seed), first, size)
+
+
+def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The generator's stats of a whole book from those of its blocks."""
+    rows = sum(p["labelled_rows"] for p in parts)
+    by_date: dict[str, list[float]] = {}
+    for p in parts:
+        for day, (defaults, count) in p["_by_date"].items():
+            acc = by_date.setdefault(day, [0.0, 0.0])
+            acc[0] += defaults
+            acc[1] += count
+    return {
+        "default_rate": float(sum(p["_defaults"] for p in parts) / rows) if rows else float("nan"),
+        "mean_true_pd": float(sum(p["_true_pd_sum"] for p in parts) / rows)
+        if rows
+        else float("nan"),
+        "labelled_rows": int(rows),
+        "statement_rows": int(sum(p["statement_rows"] for p in parts)),
+        "attribute_rows": int(sum(p["attribute_rows"] for p in parts)),
+        "default_rate_by_date": {d: float(a[0] / a[1]) for d, a in sorted(by_date.items())},
+        "_defaults": float(sum(p["_defaults"] for p in parts)),
+        "_true_pd_sum": float(sum(p["_true_pd_sum"] for p in parts)),
+        "_by_date": by_date,
+    }
+
+
+def public_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """The stats without the running sums `merge_stats` needs (what ingest writes)."""
+    return {k: v for k, v in stats.items() if not k.startswith("_")}
+
+
+def _generate_block(
+    config: SyntheticConfig, rng: np.random.Generator, first: int, n: int
+) -> SyntheticBook:
+    """Customers `first` .. `first + n - 1` of the book, drawn from `rng`."""
+    months = config.months
     outcome = config.outcome_months
     obs_months = list(config.observation_months)
     start = pd.Timestamp(config.start_date).normalize().replace(day=1)
@@ -197,7 +273,7 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
     macro = macro_factor(months + outcome, obs_months, outcome)
 
     # --- customers -------------------------------------------------------------------------
-    account_id = np.arange(1, n + 1, dtype=np.int64) + 10_000_000
+    account_id = np.arange(first + 1, first + n + 1, dtype=np.int64) + 10_000_000
     age_idx = rng.choice(len(AGE_BANDS), n, p=[0.17, 0.36, 0.24, 0.14, 0.09])
     city_tier = rng.choice(4, n, p=[0.2, 0.3, 0.3, 0.2]).astype(np.int8) + 1
     income_idx = rng.choice(len(INCOME_BANDS), n, p=[0.35, 0.4, 0.2, 0.05])
@@ -509,18 +585,26 @@ def generate_book(config: SyntheticConfig) -> SyntheticBook:
             "macro_factor": macro,
         }
     )
-    by_date = labelled.groupby("observation_date")["default"].mean()
-    stats = {
-        "default_rate": float(labelled["default"].mean()),
-        "mean_true_pd": float(labelled["true_pd"].mean()),
-        "labelled_rows": int(len(labelled)),
-        "statement_rows": int(len(statements)),
-        "attribute_rows": int(len(attributes)),
-        "default_rate_by_date": {str(d.date()): float(r) for d, r in by_date.items()},
-    }
-    log.info("synthetic book: %s", stats)
+    by_date = labelled.groupby("observation_date")["default"].agg(["sum", "count"])
+    stats = merge_stats(
+        [
+            {
+                "labelled_rows": int(len(labelled)),
+                "statement_rows": int(len(statements)),
+                "attribute_rows": int(len(attributes)),
+                "_defaults": float(labelled["default"].sum()),
+                "_true_pd_sum": float(labelled["true_pd"].sum()),
+                "_by_date": {
+                    str(d.date()): [float(r["sum"]), float(r["count"])]
+                    for d, r in by_date.iterrows()
+                },
+            }
+        ]
+    )
+    log.debug("synthetic block of %d customers: %s", n, public_stats(stats))
+    effects = pd.DataFrame({"account_id": account_id, "slow_cure": slow_cure.astype(np.float64)})
     return SyntheticBook(
-        customers, statements, observations, true_pd, attributes, macro_frame, stats
+        customers, statements, observations, true_pd, attributes, macro_frame, stats, effects
     )
 
 

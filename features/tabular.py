@@ -22,11 +22,12 @@ from features.errors import DataValidationError, InvalidConfig
 log = logging.getLogger(__name__)
 
 ID = "account_id"
-RESERVED = ("account_id", "observation_date", "default", "split", "is_current")
+RESERVED = ("account_id", "observation_date", "default", "split", "is_current", "group_id")
 _POLICY_DTYPES = {"int": "int32", "float": "float64", "bool": "bool"}
 #: Text that parses as numbers this often is a numeric column with typos (the stage stops on it).
 NUMERIC_SHARE = 0.9
 _NUMERIC_NOISE = re.compile(r"[,\s%]|^[¥$€£]")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,22 @@ class TableFeatureConfig:
             raise InvalidConfig("numeric_share", "must be in [0.5, 1]", self.numeric_share)
 
 
+#: Anything but a (Unicode) letter, digit or underscore: LightGBM rejects JSON punctuation
+#: (`",:[]{}`) in feature names and replaces spaces; letters of any script are kept as they are.
+_NAME_NOISE = re.compile(r"[^\w]+")
+
+
 def _safe_name(name: str, taken: set[str]) -> str:
-    """Feature names LightGBM and JSON accept: letters, digits, underscore; unique."""
-    base = re.sub(r"[^0-9A-Za-z_]+", "_", str(name)).strip("_") or "col"
+    """Feature names LightGBM, Parquet and JSON accept: letters of any script, digits,
+    underscore; unique. "租房 类型" -> "租房_类型" (never transliterated or dropped to `col`)."""
+    base = _NAME_NOISE.sub("_", str(name)).strip("_") or "col"
     if base[0].isdigit():
         base = "f_" + base
     out, i = base, 2
     while out in taken or out in RESERVED:
         out, i = f"{base}_{i}", i + 1
+    if out != str(name):
+        log.info("column %r is feature %r", name, out)
     taken.add(out)
     return out
 
@@ -74,6 +83,15 @@ def _column_kind(col: pd.Series, name: str, cfg: TableFeatureConfig, source: str
     ok = parsed.notna() & nonnull
     share = ok.sum() / nonnull.sum()
     if share == 1.0:
+        plain = pd.to_numeric(col.astype("string").str.strip(), errors="coerce").notna()
+        if (nonnull & ~plain).any():
+            log.warning(
+                "column %r: %d value(s) like %r read as numbers after removing separators, "
+                "spaces, currency or percent signs",
+                name,
+                int((nonnull & ~plain).sum()),
+                str(col[nonnull & ~plain].iloc[0]),
+            )
         return "numeric", parsed.where(nonnull).astype("float64")
     if share >= cfg.numeric_share:
         bad = nonnull & ~ok
@@ -231,6 +249,17 @@ def build_table_features(
     typed = to_model_frame(pd.DataFrame(values, index=loans.index), catalogue, source)
     for spec in specs:
         if spec.dtype == "float":
+            wide = typed[spec.name].to_numpy(np.float64)
+            bad = np.isinf(wide) | (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX)
+            if bad.any():  # ingest rejects these rows; a table from elsewhere must not pass
+                row = int(np.flatnonzero(bad)[0])
+                raise DataValidationError(
+                    source,
+                    f"value {float(wide[row]):g} is infinite or beyond the float32 range of features "
+                    f"({int(bad.sum())} such value(s))",
+                    column=spec.sources[0],
+                    row=row,
+                )
             typed[spec.name] = typed[spec.name].astype(np.float32)
         else:
             unseen = values[spec.name].notna() & typed[spec.name].isna()

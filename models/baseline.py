@@ -4,6 +4,12 @@ Numeric features are winsorised at the 1st/99th training percentiles (credit var
 tails that would otherwise dominate a linear model), missing values imputed with the training
 median plus a missing-indicator, then standardised; categoricals are one-hot encoded with missing
 as its own level and unseen levels ignored. It answers "what does the GBM buy?" on every run.
+
+The fitted baseline saves to plain JSON (`to_dict` / `from_dict`, no pickles): the train stage keeps
+it in the model's meta (`models.training.train_pd`), so the register stage's gate can score the
+same test rows with it (`models.gate`, check `vs_baseline`) without refitting anything. A baseline
+read back scores with numpy from the saved numbers; `from_dict(to_dict())` reproduces the fitted
+pipeline's PD (tests/models/test_small_tables.py).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from features.catalogue import Catalogue, to_model_frame
 log = logging.getLogger(__name__)
 
 _MISSING = "__missing__"
+#: Version of the `to_dict` document.
+BASELINE_FORMAT = 1
 
 
 def _winsorizer(lower: float = 0.01, upper: float = 0.99) -> Any:
@@ -60,6 +68,7 @@ class LogisticBaseline:
     c: float = 1.0
     max_iter: int = 2000
     pipeline: Any = None
+    saved: dict[str, Any] | None = None  # the `to_dict` document of a baseline read back
 
     def _build(self) -> Any:
         from sklearn.compose import ColumnTransformer
@@ -99,7 +108,81 @@ class LogisticBaseline:
         return self
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.pipeline is None:
-            raise RuntimeError("baseline is not fitted")
         x = _categorical_as_text(to_model_frame(frame, self.catalogue), self.catalogue.categorical)
-        return self.pipeline.predict_proba(x)[:, 1]
+        if self.pipeline is not None:
+            return self.pipeline.predict_proba(x)[:, 1]
+        if self.saved is not None:
+            return _saved_pd(self.saved, x)
+        raise RuntimeError("baseline is not fitted")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted baseline as plain JSON: clip bounds, medians, missing indicators, scaling,
+        one-hot levels (frequent levels in column order, then the infrequent bucket) and the
+        logistic coefficients in the pipeline's column order."""
+        if self.pipeline is None:
+            if self.saved is not None:
+                return self.saved
+            raise RuntimeError("baseline is not fitted")
+        pre, lr = self.pipeline.named_steps["pre"], self.pipeline.named_steps["lr"]
+        doc: dict[str, Any] = {
+            "format": BASELINE_FORMAT,
+            "c": self.c,
+            "max_iter": self.max_iter,
+            "numeric": None,
+            "categorical": [],
+            "coef": [float(v) for v in lr.coef_.ravel()],
+            "intercept": float(lr.intercept_[0]),
+        }
+        for name, step, columns in pre.transformers_:
+            if name == "num":
+                winsor, impute, scale = (step.named_steps[k] for k in ("winsor", "impute", "scale"))
+                doc["numeric"] = {
+                    "columns": list(columns),
+                    "lower": [float(v) for v in winsor.lo_],
+                    "upper": [float(v) for v in winsor.hi_],
+                    "median": [float(v) for v in impute.statistics_],
+                    "indicator": [int(i) for i in impute.indicator_.features_],
+                    "mean": [float(v) for v in scale.mean_],
+                    "scale": [float(v) for v in scale.scale_],
+                }
+            elif name == "cat":
+                infrequent = step.infrequent_categories_ or [None] * len(columns)
+                for column, levels, rare in zip(columns, step.categories_, infrequent, strict=True):
+                    rare_set = set() if rare is None else {str(v) for v in rare}
+                    doc["categorical"].append(
+                        {
+                            "column": column,
+                            "levels": [str(v) for v in levels if str(v) not in rare_set],
+                            "infrequent": sorted(rare_set),
+                        }
+                    )
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], catalogue: Catalogue) -> LogisticBaseline:
+        """A baseline read back from `to_dict`; it scores with numpy from the saved numbers."""
+        if doc.get("format") != BASELINE_FORMAT:
+            raise ValueError(f"baseline format {doc.get('format')!r} is not {BASELINE_FORMAT}")
+        return cls(catalogue=catalogue, c=doc["c"], max_iter=doc["max_iter"], saved=doc)
+
+
+def _saved_pd(doc: dict[str, Any], x: pd.DataFrame) -> np.ndarray:
+    """The saved baseline's PD: the pipeline's transforms and logistic link, in numpy."""
+    blocks: list[np.ndarray] = []
+    num = doc["numeric"]
+    if num is not None:
+        arr = x[num["columns"]].to_numpy(dtype="float64")
+        clipped = np.where(np.isnan(arr), np.nan, np.clip(arr, num["lower"], num["upper"]))
+        missing = np.isnan(clipped)
+        filled = np.where(missing, np.asarray(num["median"], dtype="float64"), clipped)
+        stacked = np.hstack([filled, missing[:, num["indicator"]].astype("float64")])
+        blocks.append((stacked - np.asarray(num["mean"])) / np.asarray(num["scale"]))
+    for spec in doc["categorical"]:
+        values = x[spec["column"]].astype(str).to_numpy()
+        cols = [values == level for level in spec["levels"]]
+        if spec["infrequent"]:
+            cols.append(np.isin(values, spec["infrequent"]))
+        blocks.append(np.column_stack(cols).astype("float64") if cols else np.zeros((len(x), 0)))
+    design = np.hstack(blocks) if blocks else np.zeros((len(x), 0))
+    logit = design @ np.asarray(doc["coef"], dtype="float64") + doc["intercept"]
+    return 1.0 / (1.0 + np.exp(-logit))

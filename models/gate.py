@@ -13,6 +13,12 @@ verdict can be re-derived from `promotion.json` alone. The checks:
   Bonferroni, so that twelve well-calibrated grades do not fail one run in nine) on the
   calibration sample `calibration_sample`: the validation hold-out (out of sample for the
   calibrator, from the development period) or the out-of-time test.
+- **vs_baseline**: the challenger against its own logistic baseline (`models.baseline`, fitted in
+  the same training run and saved in the model's meta) on the same test rows: paired DeLong, the
+  challenger fails when it is significantly worse, i.e. when H0: AUC(challenger) - AUC(baseline)
+  >= -`vs_baseline_margin` is rejected at `level` (one-sided upper bound below -margin). On a
+  small table a GBM that cannot beat a logistic regression should not ship (issue 16). A model
+  saved without a baseline leaves an INFO line.
 - **stability**: score PSI of the test rows against a fixed development reference (the hold-out's
   scores), not against the train split's own fit (which measures overfitting as much as shift).
 
@@ -30,7 +36,7 @@ import numpy as np
 
 from features.stats import psi
 from models.validation.calibration_tests import calibration_by_grade
-from models.validation.discrimination import delong_auc, non_inferiority
+from models.validation.discrimination import delong_auc, delong_paired, non_inferiority
 
 MODES = ("auto", "approval")
 CALIBRATION_SAMPLES = ("holdout", "test")
@@ -52,6 +58,7 @@ class GateConfig:
     red: float  # a grade is red when its one-sided Jeffreys p is below this
     max_psi: float  # score PSI of the test rows against the development reference
     allow_feature_set_change: bool  # promote when the champion cannot score today's data
+    vs_baseline_margin: float  # refuse when AUC(model) - AUC(own baseline) < -this, significantly
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -65,8 +72,15 @@ class GateConfig:
             raise ValueError(f"level must lie in (0.5, 1), got {self.level}")
         if not 0 < self.red < AMBER:
             raise ValueError(f"red must lie in (0, {AMBER}), got {self.red}")
-        if self.margin < 0 or self.max_psi < 0 or not 0 <= self.min_auc <= 1:
-            raise ValueError("margin and max_psi must be >= 0 and min_auc in [0, 1]")
+        if (
+            self.margin < 0
+            or self.vs_baseline_margin < 0
+            or self.max_psi < 0
+            or not 0 <= self.min_auc <= 1
+        ):
+            raise ValueError(
+                "margin, vs_baseline_margin and max_psi must be >= 0 and min_auc in [0, 1]"
+            )
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,9 @@ class GateEvidence:
     """The challenger on the rows the gate judges: out-of-time test and the calibration sample.
 
     `test_y`, `test_pd`, `test_score` are aligned by row; so are the `calibration_*` arrays;
-    `reference_score` is the development reference (the validation hold-out's points).
+    `reference_score` is the development reference (the validation hold-out's points);
+    `baseline_pd` is the run's own logistic baseline on the test rows (None: the model was saved
+    without one).
     """
 
     test_y: np.ndarray
@@ -85,6 +101,7 @@ class GateEvidence:
     calibration_grade: np.ndarray
     reference_score: np.ndarray
     grade_order: list[str]
+    baseline_pd: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +155,7 @@ def _jsonable(obj: Any) -> Any:
 def decide_promotion(
     evidence: GateEvidence, champion: ChampionEvidence | None, config: GateConfig
 ) -> Decision:
-    """Apply the four checks; every check leaves a line, passed or failed, with its numbers."""
+    """Apply the five checks; every check leaves a line, passed or failed, with its numbers."""
     checks: list[dict[str, Any]] = []
     reasons: list[str] = []
 
@@ -192,6 +209,22 @@ def decide_promotion(
             **{k: v for k, v in test.items() if k != "passed"},
         )
         champion_doc = {"version": champion.version, "auc": test["auc_champion"]}
+
+    if evidence.baseline_pd is None:
+        record("vs_baseline", None, "no logistic baseline saved with the model: not compared")
+    else:
+        vs = not_worse_than_baseline(
+            y, evidence.test_pd, evidence.baseline_pd, config.vs_baseline_margin, config.level
+        )
+        record(
+            "vs_baseline",
+            bool(vs["passed"]),
+            f"paired DeLong vs own logistic baseline: AUC {vs['auc_model']:.4f} vs "
+            f"{vs['auc_baseline']:.4f}, diff {vs['diff']:+.4f} (se {vs['se']:.4f}); "
+            f"significantly worse than -{config.vs_baseline_margin} refuses: one-sided "
+            f"{config.level:.0%} upper bound {vs['high']:+.4f}, p {vs['p']:.3g}",
+            **{k: v for k, v in vs.items() if k != "passed"},
+        )
 
     grades = [g for g in evidence.grade_order if g in set(evidence.calibration_grade)]
     table = calibration_by_grade(
@@ -250,6 +283,41 @@ def decide_promotion(
     )
 
 
+def not_worse_than_baseline(
+    y: np.ndarray, p_model: np.ndarray, p_baseline: np.ndarray, margin: float, level: float
+) -> dict[str, Any]:
+    """Paired DeLong: is the model significantly worse than its baseline by more than `margin`?
+
+    H0: AUC(model) - AUC(baseline) >= -margin against H1: below it, one-sided at `level`.
+    `passed` unless H0 is rejected (p < 1 - level), i.e. unless the one-sided upper bound
+    `high` = diff + z * se lies below -margin. The burden of proof is on "worse": on a small test
+    split an equal model passes (unlike `non_inferiority` against a champion, which must prove
+    itself). Identical scores (se 0): passed iff diff >= -margin.
+    """
+    from scipy import stats
+
+    paired = delong_paired(y, p_model, p_baseline, level=level)
+    diff, se = float(paired.diff), float(paired.se)
+    if se == 0.0:
+        passed = diff >= -margin
+        p, high = (1.0 if passed else 0.0), diff
+    else:
+        p = float(stats.norm.cdf((diff + margin) / se))
+        high = diff + float(stats.norm.ppf(level)) * se
+        passed = p >= 1.0 - level
+    return {
+        "auc_model": float(paired.auc_a),
+        "auc_baseline": float(paired.auc_b),
+        "diff": diff,
+        "se": se,
+        "high": high,
+        "margin": float(margin),
+        "p": p,
+        "level": level,
+        "passed": bool(passed),
+    }
+
+
 __all__ = [
     "AWAITING_APPROVAL",
     "CALIBRATION_SAMPLES",
@@ -261,4 +329,5 @@ __all__ = [
     "GateConfig",
     "GateEvidence",
     "decide_promotion",
+    "not_worse_than_baseline",
 ]

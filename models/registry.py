@@ -193,6 +193,60 @@ def _ensure_experiment(mlflow: Any, name: str, tracking_uri: str) -> str:
     return mlflow.create_experiment(name, artifact_location=location)
 
 
+#: Run tags naming the process that owns a run, so a later run can tell a killed one from a live one.
+PID_TAG = "creditrisk.pid"
+HOST_TAG = "creditrisk.host"
+
+
+def process_tags() -> dict[str, str]:
+    """Tags set at run start: this process's id and host."""
+    import socket
+
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def end_stale_runs(client: Any, experiment_id: str) -> list[str]:
+    """Mark this experiment's runs left RUNNING by a dead process of this host as KILLED.
+
+    A run counts as stale only when it carries our pid/host tags, its host is this machine and no
+    process has that pid any more (a killed `dvc repro`); runs of other hosts, live processes or
+    without the tags (other tools) are left alone. Returns the run ids ended.
+    """
+    import socket
+
+    from mlflow.entities import ViewType
+
+    host = socket.gethostname()
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+        run_view_type=ViewType.ACTIVE_ONLY,
+        max_results=1000,
+    )
+    ended = []
+    for run in runs:
+        pid = run.data.tags.get(PID_TAG, "")
+        if not pid.isdigit() or int(pid) == os.getpid() or _process_alive(int(pid)):
+            continue
+        client.set_terminated(run.info.run_id, status="KILLED")
+        ended.append(run.info.run_id)
+    if ended:
+        log.warning(
+            "marked %d run(s) left RUNNING by a killed process as KILLED: %s", len(ended), ended
+        )
+    return ended
+
+
 def champion_test_pd(model_uri: str, frame: pd.DataFrame) -> np.ndarray:
     """A registered version's PD on `frame`, from its saved files with the current code."""
     import mlflow
@@ -254,7 +308,8 @@ def log_and_register(
     name = config.model_name
     log.info("MLflow tracking at %s, experiment '%s'", tracking_uri, config.experiment)
 
-    with mlflow.start_run(experiment_id=exp_id) as run:
+    end_stale_runs(client, exp_id)
+    with mlflow.start_run(experiment_id=exp_id, tags=process_tags()) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in inputs.params.items()})
         mlflow.log_metrics(flatten_metrics(inputs.metrics))
         tags = dict(inputs.tags)
@@ -530,8 +585,11 @@ def gate_evidence(
     Test = the out-of-time split; the development reference and the default calibration sample
     are the validation hold-out the model stopped early on (out of sample for its calibrator,
     `models.pd_model.split_validation` with the train stage's own fraction and seed). Accounts in
-    default at their snapshot leave both, as they left training.
+    default at their snapshot leave both, as they left training. The run's own logistic baseline,
+    saved in the model's meta by the train stage, scores the same test rows (check `vs_baseline`);
+    a model saved without one gives no baseline PD.
     """
+    from models.baseline import LogisticBaseline
     from models.pd_model import split_validation
     from models.training import drop_defaulted_labelled
 
@@ -545,6 +603,12 @@ def gate_evidence(
     on_test = model.predict_frame(test, source="register: test")
     on_holdout = model.predict_frame(holdout, source="register: validation hold-out")
     sample, scored = (test, on_test) if gate.calibration_sample == "test" else (holdout, on_holdout)
+    saved_baseline = model.meta.get("baseline")
+    baseline_pd = (
+        None
+        if saved_baseline is None
+        else LogisticBaseline.from_dict(saved_baseline, catalogue).predict_pd(test)
+    )
     evidence = GateEvidence(
         test_y=test["default"].astype("int8").to_numpy(),
         test_pd=on_test["pd"].to_numpy(dtype="float64"),
@@ -554,6 +618,7 @@ def gate_evidence(
         calibration_grade=scored["grade"].astype(str).to_numpy(dtype=object),
         reference_score=on_holdout["score"].to_numpy(dtype="float64"),
         grade_order=model.grade_order,
+        baseline_pd=baseline_pd,
     )
     return test, evidence
 

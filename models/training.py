@@ -21,6 +21,7 @@ from features.contracts import (
     FEATURES,
     LABELLED_SPLITS,
     POLICY_INPUT_BY_NAME,
+    POLICY_INPUTS,
     SCORES,
     SPLITS,
     TRUE_PD,
@@ -73,6 +74,36 @@ def read_features(features_dir: Path) -> tuple[pd.DataFrame, Catalogue]:
                 source, f"split '{split}' has a missing label", "default", row
             )
     return table, catalogue
+
+
+def check_policy_inputs(table: pd.DataFrame, source: str) -> None:
+    """Every required policy input (`POLICY_INPUTS`) present on every row, before any training.
+
+    The registered model answers tier requests, whose signature requires every flag; the features
+    stage leaves a flag missing when a loan table has arrears columns but not that flag (flags are
+    never guessed for accounts in arrears). Training on such a table would only fail later, at
+    register, after the model and the reports were replaced: stop here and say what to add.
+    """
+    missing: dict[str, int] = {}
+    for spec in POLICY_INPUTS:
+        column = spec.feature_column
+        if spec.required and column in table.columns:
+            n = int(table[column].isna().sum())
+            if n:
+                missing[spec.name] = n
+    if not missing:
+        return
+    first = next(iter(missing))
+    raise DataValidationError(
+        source,
+        f"required policy input(s) {sorted(missing)} missing on {max(missing.values())} of "
+        f"{len(table)} rows (counts {missing}): the loan table has arrears columns "
+        "(days_past_due / overdue_amount) but not these compliance flags, and flags are never "
+        "guessed for accounts in arrears",
+        column=POLICY_INPUT_BY_NAME[first].feature_column,
+        hint="Add the column(s) to the loan table (same names; False where the flag does not "
+        "apply) and rerun; nothing was trained or overwritten.",
+    )
 
 
 def read_truth(path: Path | None) -> pd.DataFrame | None:
@@ -336,6 +367,9 @@ def train_pd(
             "n_train": fit_report.n_train,
             "n_validation": fit_report.n_validation,
             "n_calibration": fit_report.n_calibration,
+            # The run's own logistic baseline, so the register stage's gate compares the model
+            # with it on the same test rows without refitting (models.gate, `vs_baseline`).
+            "baseline": baseline.to_dict(),
         }
     )
     return TrainResult(

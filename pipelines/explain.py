@@ -18,7 +18,7 @@ from typing import Any
 from features.io import atomic_dir, write_json, write_parquet
 from models.explain.book import ExplainSources, explain_files
 from models.explain.run import ExplainConfig
-from pipelines.common import base_parser, run_stage
+from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.explain import read_explain
 
@@ -74,11 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--metrics", default="reports/metrics.json", help="train metrics ('': not shown)"
     )
-    p.add_argument("--out-dir", default="data/explanations")
-    p.add_argument("--report-dir", default="reports/explain")
-    p.add_argument("--summary", default="reports/explain.json", help="detailed report (JSON)")
-    p.add_argument(
-        "--headline", default="reports/headline/explain.json", help="headline metrics (JSON)"
+    add_output(p, "--out-dir", default="data/explanations")
+    add_output(p, "--report-dir", default="reports/explain")
+    add_output(p, "--summary", default="reports/explain.json", help="detailed report (JSON)")
+    add_output(
+        p, "--headline", default="reports/headline/explain.json", help="headline metrics (JSON)"
     )
     return p
 

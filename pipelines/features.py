@@ -2,6 +2,9 @@
 
     python -m pipelines.features --raw-dir data/raw --out-dir data/features \
         --report reports/data_quality.json --headline reports/headline/features.json
+
+The built-in book is read bucket by bucket (`ingest.partitions`, see `features.partitions`):
+here, one bucket after another, or on the Dask cluster at `DASK_SCHEDULER_ADDRESS` when set.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def main(args: argparse.Namespace) -> None:
     tiers = TIERS.read(args.tiers, columns=TIER_COLUMNS, stage="tiers") if args.tiers else None
     raw = Path(args.raw_dir) if args.raw_dir else None
     statements = accounts = None
-    if raw is not None and (raw / RAW_STATEMENTS.file).is_file():
+    if raw is not None and (raw / RAW_STATEMENTS.file).exists():  # a file or bucket directory
         statements = pd.read_parquet(raw / RAW_STATEMENTS.file, columns=STATEMENT_COLUMNS)
         accounts = pd.read_parquet(raw / RAW_CUSTOMERS.file, columns=["account_id", "signup_date"])
     else:
@@ -96,7 +96,7 @@ def main(args: argparse.Namespace) -> None:
         tiers=tiers,
         statements=statements,
         accounts=accounts,
-        grade_order=sorted_grades(current["grade"].dropna()),
+        grade_order=sorted_grades(current["grade"].dropna().unique()),
     )
     doc = result.to_dict()
     out = Path(args.out_dir)

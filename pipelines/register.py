@@ -30,7 +30,7 @@ from models.registry import (
     register_pd,
 )
 from models.serving.pyfunc import ServingSpec
-from pipelines.common import base_parser, run_stage
+from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.mlflow import read_mlflow
 from pipelines.params.register import read_serving
@@ -107,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--explanations-dir", default="data/explanations")
     parser.add_argument("--explain-report-dir", default="reports/explain")
     parser.add_argument("--explain-summary", default="reports/explain.json")
-    parser.add_argument("--promotion", default="reports/promotion.json")
-    parser.add_argument("--headline", default="reports/headline/register.json")
+    add_output(parser, "--promotion", default="reports/promotion.json")
+    add_output(parser, "--headline", default="reports/headline/register.json")
     return parser
 
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from features.errors import ConfigError
+import pandas as pd
+
+from features.errors import ConfigError, DataValidationError, PipelineError
 from models.registry import resolve_tracking_uri
-from models.serving.batch import load_model, score_file
-from pipelines.common import base_parser, run_stage
+from models.serving.batch import file_kind, load_model, score_file
+from pipelines.common import add_output, base_parser, one_line, run_stage
 from pipelines.params import load_params
 from pipelines.params.mlflow import read_mlflow
 
@@ -31,15 +33,68 @@ def main(args: argparse.Namespace) -> None:
         )
     mlflow_config = read_mlflow(load_params(args.params))
     model_uri = args.model_uri or f"models:/{mlflow_config.model_name}@champion"
-    model = load_model(model_uri, resolve_tracking_uri(mlflow_config.tracking_uri, REPO_ROOT))
+    check_readable(Path(args.input))  # before the model: seconds, not a traceback, on a bad file
+    tracking_uri = resolve_tracking_uri(mlflow_config.tracking_uri, REPO_ROOT)
+    model = _load(model_uri, tracking_uri)
     predict_params = None if args.reasons else {"reasons": False}
-    score_file(model, Path(args.input), Path(args.output), args.chunk_rows, predict_params)
+    try:
+        score_file(model, Path(args.input), Path(args.output), args.chunk_rows, predict_params)
+    except PipelineError:
+        raise
+    except UNREADABLE as exc:  # an empty, truncated or mislabelled file
+        raise DataValidationError(
+            args.input,
+            f"could not be read as {_kind(args.input)} or scored ({type(exc).__name__}: {one_line(exc)})",
+            hint="Give a CSV with a header row or a Parquet file with the model's columns.",
+        ) from None
+
+
+#: What pandas/pyarrow raise on an empty, truncated or garbage input file.
+UNREADABLE: tuple[type[BaseException], ...] = (ValueError, UnicodeDecodeError, OSError, EOFError)
+
+
+def check_readable(path: Path) -> None:
+    """The input exists, has a known kind and opens: a CSV header row, a Parquet footer."""
+    if not path.is_file():
+        raise DataValidationError(str(path), "file not found")
+    kind = file_kind(path)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.ParquetFile(path)
+        else:
+            pd.read_csv(path, nrows=1)
+    except UNREADABLE as exc:
+        raise DataValidationError(
+            str(path),
+            f"is not a readable {_kind(str(path))} file ({type(exc).__name__}: {one_line(exc)})",
+            hint="Give a CSV with a header row or a Parquet file with the model's columns.",
+        ) from None
+
+
+def _kind(path: str) -> str:
+    return "Parquet" if path.lower().endswith((".parquet", ".pq")) else "CSV"
+
+
+def _load(model_uri: str, tracking_uri: str) -> object:
+    """The model at `model_uri`, or one line naming the URI and the store that lacks it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return load_model(model_uri, tracking_uri)
+    except (MlflowException, OSError, ValueError) as exc:
+        raise PipelineError(
+            f"cannot load model '{model_uri}' from tracking store {tracking_uri}: {one_line(exc)}. "
+            "Pass --model-uri models:/NAME@ALIAS (or models:/NAME/VERSION, runs:/RUN_ID/model) "
+            "for a model registered there, or set MLFLOW_TRACKING_URI."
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = base_parser("Batch-score a CSV/Parquet file with the registered PD model.")
     parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
+    add_output(parser, "--output", required=True)
     parser.add_argument(
         "--model-uri", default=None, help="default models:/<mlflow.model_name>@champion"
     )

@@ -13,24 +13,47 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
+
+import pandas as pd
 
 from collection_policy.book import REASON_COLUMNS, tier_book
 from collection_policy.loader import load_policy
+from collection_policy.outcomes import book_experiment
 from collection_policy.population import FEATURE_COLUMNS, SCORE_COLUMNS
 from collection_policy.render import policy_markdown
 from collection_policy.report import tiers_png
 from features.contracts import FEATURES, REASONS, SCORES
 from features.io import atomic_path, write_json, write_parquet
-from pipelines.common import base_parser, run_stage
+from features.synthetic import EFFECTS_FILE, MACRO_FILE
+from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
-from pipelines.params.tiers import read_tiers
+from pipelines.params.tiers import read_experiment, read_tiers
 
 log = logging.getLogger(__name__)
 
 
+def read_truth(truth_dir: Path | None, table: pd.DataFrame) -> tuple[pd.DataFrame | None, float]:
+    """The built-in book's hidden cure effects and the macro factor of the month after the
+    tiered book (the month the treatment plays out); (None, 0) for a book without truth."""
+    if truth_dir is None or not (truth_dir / EFFECTS_FILE).is_file():
+        return None, 0.0
+    effects = pd.read_parquet(truth_dir / EFFECTS_FILE)
+    if effects.empty:
+        return None, 0.0
+    macro = 0.0
+    if (truth_dir / MACRO_FILE).is_file() and "observation_date" in table:
+        factors = pd.read_parquet(truth_dir / MACRO_FILE)
+        month = pd.to_datetime(table["observation_date"]).max() + pd.offsets.MonthBegin(1)
+        hit = factors.loc[pd.to_datetime(factors["month"]) == month, "macro_factor"]
+        macro = float(hit.iloc[0]) if len(hit) else 0.0
+    return effects, macro
+
+
 def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    config = read_tiers(load_params(args.params))
+    params = load_params(args.params)
+    config, experiment = read_tiers(params), read_experiment(params)
     policy = load_policy(config.policy)
     log.info(
         "policy %s %s (%s), mode %s", policy.name, policy.version, policy.fingerprint(), config.mode
@@ -43,6 +66,12 @@ def main(args: argparse.Namespace) -> None:
     else:
         log.warning("no --reasons given: the reasons column stays empty")
     book = tier_book(scores, features, reasons, policy, config, source=str(args.features))
+    effects, macro = read_truth(Path(args.truth_dir) if args.truth_dir else None, book.table)
+    arms, treated, arms_report = book_experiment(book.table, experiment, effects, macro)
+    book.table["arm"] = arms
+    book.table["treatment_tier"] = treated
+    book.summary["arms"] = arms_report.pop("arms")
+    book.summary["experiment"] = arms_report
 
     write_parquet(book.table, args.out)
     write_json(book.summary, args.summary)  # no timings in reports: they differ on every run
@@ -67,11 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--reasons", default=None, help="the explain stage's reasons.parquet (omit: no reasons)"
     )
-    parser.add_argument("--out", default="data/tiers/tiers.parquet")
-    parser.add_argument("--summary", default="reports/tiers.json")
-    parser.add_argument("--headline", default="reports/headline/tiers.json")
-    parser.add_argument("--plot", default="reports/tiers.png")
-    parser.add_argument("--policy-summary", default="reports/policy_summary.md")
+    parser.add_argument(
+        "--truth-dir", default=None, help="the built-in book's truth: simulates the arms' outcomes"
+    )
+    add_output(parser, "--out", default="data/tiers/tiers.parquet")
+    add_output(parser, "--summary", default="reports/tiers.json")
+    add_output(parser, "--headline", default="reports/headline/tiers.json")
+    add_output(parser, "--plot", default="reports/tiers.png")
+    add_output(parser, "--policy-summary", default="reports/policy_summary.md")
     return parser
 
 

@@ -17,8 +17,14 @@ from pathlib import Path
 from features.contracts import FEATURES
 from features.io import atomic_dir, write_json, write_parquet
 from models.pd_model import TrainConfig
-from models.training import TrainResult, read_features, read_truth, train_pd
-from pipelines.common import base_parser, run_stage
+from models.training import (
+    TrainResult,
+    check_policy_inputs,
+    read_features,
+    read_truth,
+    train_pd,
+)
+from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.train import read_train
 
@@ -36,10 +42,14 @@ class TrainPaths:
 
 
 def run(paths: TrainPaths, config: TrainConfig) -> TrainResult:
-    """Read the feature table (and the true PD when there is one), train, write every output."""
+    """Read the feature table (and the true PD when there is one), train, write every output.
+
+    Every input is checked before training and every output is written atomically after it: a
+    failed run leaves the last good model and reports in place."""
     table, catalogue = read_features(paths.features_dir)
-    truth = read_truth(paths.truth)
     source = str(paths.features_dir / FEATURES.file)
+    check_policy_inputs(table, source)
+    truth = read_truth(paths.truth)
     result = train_pd(table, catalogue, truth, config, source=source)
     with atomic_dir(paths.model_dir) as tmp:
         result.model.save(tmp)
@@ -74,12 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--truth", default=None, help="true_pd.parquet (synthetic book only; optional)"
     )
-    parser.add_argument("--model-dir", default="data/model")
-    parser.add_argument("--scores", default="data/scores/scores.parquet")
-    parser.add_argument("--metrics", default="reports/metrics.json")
-    parser.add_argument("--deciles", default="reports/deciles.json")
-    parser.add_argument("--plots-dir", default="reports/plots")
-    parser.add_argument("--headline", default="reports/headline/train.json")
+    add_output(parser, "--model-dir", default="data/model")
+    add_output(parser, "--scores", default="data/scores/scores.parquet")
+    add_output(parser, "--metrics", default="reports/metrics.json")
+    add_output(parser, "--deciles", default="reports/deciles.json")
+    add_output(parser, "--plots-dir", default="reports/plots")
+    add_output(parser, "--headline", default="reports/headline/train.json")
     return parser
 
 

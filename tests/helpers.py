@@ -4,6 +4,7 @@ The benchmarks import these too (`benchmarks/harness.py`), so each exists once."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ REPO_ITEMS = [
     "configs",
     ".dvc/config",
     ".dvcignore",
+    "data/external/.gitkeep",  # the loan-table folder: a dependency of the ingest stage
 ]
 
 
@@ -131,8 +133,11 @@ def running_server(
                 time.sleep(0.5)
             yield proc
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
+            # the server may already be gone (it died at start-up): keep its own error visible
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)

@@ -118,14 +118,18 @@ def _stale_stages(repo: Path) -> set[str]:
 
 
 def test_a_policy_or_reasons_edit_never_retrains(pipeline_run: Path):
-    """Editing the collection policy re-registers and re-tiers; only a change of its contact
-    rules also re-explains (they pick the accounts that get reasons). Nothing retrains."""
+    """Editing the collection policy re-checks it, re-registers and re-tiers; only a change of
+    its contact rules also re-explains (they pick the accounts that get reasons). Nothing
+    retrains: the policy check's output is constant, so train (which depends on it) stays put."""
     repo = pipeline_run
     assert _stale_stages(repo) == set()
     policy = repo / "configs/collection_policy.yaml"
     original = policy.read_text()
     try:
         policy.write_text(original.replace('version: "', 'version: "edited-', 1))
+        assert _stale_stages(repo) == {"check_policy", "register", "tiers"}
+        checked = _run(repo, "dvc", "repro", "check_policy")
+        assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
         assert _stale_stages(repo) == {"register", "tiers"}
         policy.write_text(
             original.replace(
@@ -136,9 +140,11 @@ def test_a_policy_or_reasons_edit_never_retrains(pipeline_run: Path):
                 "{days_past_due: {lte: 0}, pd: {lt: 0.12}}",
             )
         )
-        assert _stale_stages(repo) == {"explain", "register", "tiers"}
+        assert _stale_stages(repo) == {"check_policy", "explain", "register", "tiers"}
     finally:
         policy.write_text(original)
+    checked = _run(repo, "dvc", "repro", "check_policy")
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
     reasons = repo / "configs/reasons.yaml"
     original = reasons.read_text()
     try:
@@ -265,7 +271,7 @@ def test_table_source_runs_all_stages(tmp_path: Path):
         + 0.03 * dti
     )
     bad = rng.random(n) < 1 / (1 + np.exp(-logit))
-    (repo / "data/external").mkdir(parents=True)
+    (repo / "data/external").mkdir(parents=True, exist_ok=True)  # copy_repo makes it
     pd.DataFrame(
         {
             "id": [f"L{i}" for i in range(n)],

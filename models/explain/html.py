@@ -84,22 +84,41 @@ def build_html(
     distribution: pd.DataFrame,
     accounts: Sequence[Account],
     checks: Mapping[str, Any],
+    leak_suspects: Mapping[str, str] | None = None,
 ) -> str:
-    """The self-contained reviewer report (no scripts, no external URLs)."""
+    """The self-contained reviewer report (no scripts, no external URLs).
+
+    `leak_suspects`: feature -> reason, from the features stage's reports/data_quality.json
+    (`leak_suspects_from_quality`); shown as a section of its own when there are any.
+    """
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         '<p class="note">SHAP values are in log-odds of the raw (uncalibrated) model score: '
-        "a positive value pushes the account's probability of default up. Reasons are the "
-        "features with the largest positive contributions; protected attributes are never "
-        "reasons.</p>",
+        "a positive value pushes the account's probability of default up. Reasons explain an "
+        "automated decision to the customer (PIPL Art. 24: the right to an explanation and to "
+        "refuse a decision made solely by automated means). Features are grouped into reason "
+        "families (configs/reasons.yaml): contributions are summed within a family, a family "
+        "gives at most one reason, worded from its strongest feature, and families are ranked "
+        "by that sum. Every reason is compared with the model's base value, the average raw "
+        "score of the training data (see 'reasons compared with'). The lender's own decisions, "
+        "self-declared data and geography (`adverse: false`) count in the score but are never "
+        "reasons; nor are protected attributes.</p>",
         "<h2>Model summary</h2>",
         _table(summary),
         "<h3>Checks</h3>",
         _table(checks),
     ]
+    if leak_suspects:
+        parts += [
+            "<h3>Leak suspects (reports/data_quality.json)</h3>",
+            '<p class="note">Features whose strength (IV, AUC) or name suggests information '
+            "recorded after the outcome. Each is a model input here: confirm it is known at "
+            "decision time, or drop it (data.table.drop_columns).</p>",
+            _table(leak_suspects),
+        ]
     if metrics:
         flat = {k: v for k, v in flatten(metrics).items() if not isinstance(v, str) or len(v) < 80}
         parts += ["<h3>Metrics (reports/metrics.json)</h3>", _table(flat)]
@@ -125,7 +144,7 @@ def build_html(
     ]
     for acc in accounts:
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in acc.reasons) or (
-            "<li>No feature raised this account's risk above the base value.</li>"
+            "<li>No reason family raised this account's risk above the base value.</li>"
         )
         parts += [
             '<div class="account">',
@@ -145,12 +164,15 @@ def render_report(
     metrics: Mapping[str, Any] | None,
     model_meta: Mapping[str, Any],
     model_path: str,
+    leak_suspects: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
     """The report directory's files: file name -> content.
 
     Global plots use the rows the global views were computed on (the test sample); each
     drill-down account gets its facts, reasons and a waterfall. `metrics` is the train stage's
     reports/metrics.json (None: not provided), `model_meta` its model_meta.json.
+    `leak_suspects` (feature -> reason, `leak_suspects_from_quality`); None: model_meta's
+    `leak_suspects` when it has them.
     """
     values = result.shap.values
     base = result.shap.base_value
@@ -208,8 +230,30 @@ def render_report(
         distribution=result.reason_distribution,
         accounts=accounts,
         checks=checks,
+        leak_suspects=model_meta.get("leak_suspects") if leak_suspects is None else leak_suspects,
     ).encode("utf-8")
     return files
+
+
+def leak_suspects_from_quality(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """feature -> reason of the suspects in reports/data_quality.json's `features` records."""
+    return {
+        str(r["feature"]): str(r.get("leak_reason") or "")
+        + (" [acknowledged: features.allow_leaky_features]" if r.get("leak_acknowledged") else "")
+        for r in records
+        if r.get("leak_suspect")
+    }
+
+
+def _reason_rows(reasons: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The summary rows saying what a reason is compared with and how reasons are grouped."""
+    if not reasons:
+        return {}
+    return {
+        "reasons compared with": reasons["compared_with"]["text"],
+        "reason families": ", ".join(reasons["families"].values()),
+        "never reasons (not adverse, protected)": ", ".join(reasons["never_reasons"]) or "none",
+    }
 
 
 def report_tables(
@@ -242,6 +286,7 @@ def report_tables(
         else "explained accounts",
         "base value (log-odds)": f"{result.shap.base_value:.4f}",
         "reasons per account (top-k)": config.top_k,
+        **_reason_rows(s.get("reasons")),
     }
     checks = {
         "shap.TreeExplainer agreement (max |diff|)": f"{s['check_max_abs_diff']:.2e} "

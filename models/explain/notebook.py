@@ -46,9 +46,11 @@ class ExplainOutputs:
 
     def describe(self) -> str:
         """One line for the top of the notebook."""
+        base_pd = 1.0 / (1.0 + np.exp(-self.base_value))
         return (
             f"{len(self.shap):,} explained rows, {len(self.features)} features, "
-            f"base value {self.base_value:.3f} log-odds"
+            f"base value {self.base_value:.3f} log-odds (PD {base_pd:.2%} at the training data's "
+            "average score: what every reason is compared with)"
         )
 
     def global_plots(self) -> list[Path]:
@@ -77,6 +79,8 @@ class ExplainOutputs:
         return rows
 
     def account_reasons(self, account_id: int | str) -> pd.DataFrame:
+        """The account's reasons: one per reason family, `feature` the family's strongest, and
+        `contribution` the family's summed log-odds above the base value."""
         r = self.reasons[self.reasons["account_id"] == account_id]
         return r.sort_values(["observation_date", "rank"]).reset_index(drop=True)
 

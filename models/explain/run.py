@@ -22,7 +22,14 @@ from features.catalogue import to_model_frame
 from features.contracts import REASONS, SHAP_VALUES
 from features.errors import DataValidationError
 from models.explain.inputs import DPD_COLUMN, ExplainInputs
-from models.explain.reasons import reason_codes, reason_distribution
+from models.explain.reasons import (
+    FamilyLayout,
+    ReasonDictionary,
+    family_layout,
+    reason_codes,
+    reason_distribution,
+    reference_note,
+)
 from models.explain.selection import book_split, choose_rows
 from models.explain.treeshap import (
     ShapResult,
@@ -217,13 +224,17 @@ def explain_book(
     stored_additivity = additivity_error(result.values, result.base_value, result.raw_score)
     clock.lap("checks")
 
-    reasons = reason_codes(result.values, X, catalogue, inputs.dictionary, top_k=config.top_k)
+    layout = family_layout(list(X.columns), catalogue, inputs.dictionary)
+    reasons = reason_codes(
+        result.values, X, catalogue, inputs.dictionary, top_k=config.top_k, layout=layout
+    )
     ids = (
         df[["account_id", "observation_date"]]
         .iloc[reasons["row"].to_numpy()]
         .reset_index(drop=True)
     )
-    reasons_out = pd.concat([ids, reasons.drop(columns="row")], axis=1)
+    # the REASONS contract has no family column: `feature` is the family's strongest feature
+    reasons_out = pd.concat([ids, reasons.drop(columns=["row", "family"])], axis=1)
     clock.lap("reason_codes")
 
     # global views on the representative test sample (the current book's explained rows are the
@@ -262,6 +273,9 @@ def explain_book(
         "reason_rows": int(len(reasons)),
         "top_features": importance["feature"].head(config.dependence_features).tolist(),
         "top_reason_1": distribution["feature"].head(5).tolist(),
+        "reasons": reason_summary(
+            reasons, list(X.columns), layout, inputs.dictionary, result.base_value
+        ),
     }
     return ExplainResult(
         shap_values=SHAP_VALUES.check(shap_out, SHAP_VALUES.file),
@@ -277,6 +291,36 @@ def explain_book(
         drilldown=drilldown_accounts(pick, reasons),
         trees=int(inputs.booster.num_trees()),
     )
+
+
+def reason_summary(
+    reasons: pd.DataFrame,
+    columns: list[str],
+    layout: FamilyLayout,
+    dictionary: ReasonDictionary,
+    base_value: float,
+) -> dict[str, Any]:
+    """What a reason is compared with, how reasons are grouped and what is never a reason."""
+    base_pd = float(1.0 / (1.0 + np.exp(-base_value)))
+    labels = {name: fam.label for name, fam in dictionary.families.items()}
+    never = [f for f, code in zip(columns, layout.codes, strict=True) if code < 0]
+    per_account = reasons.groupby("row")["family"]
+    return {
+        "compared_with": {
+            "population": "the model's training data (the TreeSHAP base value is the average "
+            "raw score over it)",
+            "base_value_log_odds": float(base_value),
+            "base_pd": base_pd,
+            "text": reference_note(dictionary, base_value),
+        },
+        "grouping": "one reason per family: contributions summed within a family, worded from "
+        "its strongest feature",
+        "families": {n: labels.get(n, n) for n in layout.names},
+        "never_reasons": never,
+        "accounts_with_two_reasons_from_one_family": int(
+            (per_account.nunique() < per_account.size()).sum()
+        ),
+    }
 
 
 def drilldown_accounts(pick: pd.DataFrame, reasons: pd.DataFrame) -> tuple[DrilldownAccount, ...]:

@@ -103,10 +103,13 @@ def worst(*lights: str | None) -> str | None:
 
 def period_labels(dates: Any) -> np.ndarray:
     """ "YYYY-MM" of each observation date; rows without one are the undated current book."""
-    idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)))
-    out = idx.strftime("%Y-%m").to_numpy(dtype=object)
-    out[idx.isna()] = UNDATED_PERIOD
-    return out
+    months = (
+        pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+    )
+    # format each distinct month once (millions of rows, a few dozen months)
+    distinct, inverse = np.unique(months, return_inverse=True)
+    text = np.array([UNDATED_PERIOD if np.isnat(m) else str(m) for m in distinct], dtype=object)
+    return text[inverse.reshape(-1)]
 
 
 def sorted_periods(labels: np.ndarray) -> list[str]:

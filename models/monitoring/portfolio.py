@@ -24,9 +24,11 @@ _BUCKET_LOWS = np.array([low for _, low in DPD_BUCKETS[1:]], dtype="float64")
 
 def month_number(dates: Any) -> np.ndarray:
     """Months since year 0 (year * 12 + month - 1) of each date, vectorised; -1 where missing."""
-    idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)))
-    out = idx.year.to_numpy(dtype="float64") * 12 + idx.month.to_numpy(dtype="float64") - 1
-    return np.where(np.isnan(out), -1, out).astype(np.int64)
+    months = (
+        pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+    )
+    out = months.astype(np.int64) + 1970 * 12  # numpy counts months from 1970-01
+    return np.where(np.isnat(months), -1, out).astype(np.int64)
 
 
 def month_label(number: np.ndarray | int) -> Any:

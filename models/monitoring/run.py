@@ -125,14 +125,14 @@ def monitor(
     grades = grade_performance(y, p, grade, periods, cfg, grade_order)
     seconds["performance"] = time.perf_counter() - t0
 
-    splits = (
-        pd.Series(current["split"].astype("object").to_numpy())
-        .groupby(periods)
-        .agg(lambda s: sorted(set(map(str, s))))
-        .to_dict()
-        if "split" in current.columns
-        else {}
-    )
+    splits: dict[str, list[str]] = {}
+    if "split" in current.columns:
+        pairs = pd.DataFrame(
+            {"period": periods, "split": current["split"].astype(str).to_numpy()}
+        ).drop_duplicates()  # a few dozen pairs, not millions of rows
+        for period, split in zip(pairs["period"], pairs["split"], strict=True):
+            splits.setdefault(period, []).append(split)
+        splits = {k: sorted(v) for k, v in splits.items()}
     rows = []
     for row in perf:
         period = row["period"]

@@ -54,15 +54,21 @@ def feature_codes(
     The last bin holds missing values (empty bins add nothing to the PSI, so it is always there).
     """
     if _is_text(reference):
-        ref = reference.astype("object")
-        cur = current.astype("object")
-        counts = ref[ref.notna()].astype(str).value_counts()
-        cats = list(counts.index[:MAX_CATEGORIES])
-        lookup = {c: i for i, c in enumerate(cats)}
+
+        def as_text(s: pd.Series) -> pd.Series:
+            # labels compared as text; categories/strings hash as they are (no per-row str())
+            if pd.api.types.is_bool_dtype(s.dtype):
+                return s.astype("object").where(s.notna()).map({True: "True", False: "False"})
+            return s.astype("object")
+
+        ref, cur = as_text(reference), as_text(current)
+        counts = ref.dropna().value_counts()
+        cats = pd.Index([str(c) for c in counts.index[:MAX_CATEGORIES]])
         other, missing = len(cats), len(cats) + 1
 
         def codes(s: pd.Series) -> np.ndarray:
-            out = np.array(s.astype(str).map(lookup).fillna(other), dtype=np.int64)
+            out = cats.get_indexer(s.to_numpy(dtype=object)).astype(np.int64)
+            out[out < 0] = other
             out[s.isna().to_numpy()] = missing
             return out
 

@@ -15,22 +15,32 @@ number of reasons travel in the model config (`ServingConfig`).
 Request columns (`models.serving.request`): the catalogue's model columns plus the policy inputs
 of `features.contracts.POLICY_INPUTS` under their request names; the logged signature is derived
 from the same declaration (`signature_for`).
+
+Over REST the model itself checks what MLflow's JSON parsing would otherwise guess: every column
+is declared optional to MLflow and the flags are declared `any` (MLflow casts boolean columns with
+`astype(bool)`: null -> False, "false" -> True), so a missing column, a null flag or a text flag
+reaches `ServingBundle.check_request`, which answers with a short message naming the column, the
+row and the rule (`RequestError`, HTTP 400). A served request holds at most `MAX_REQUEST_ROWS`.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from features.catalogue import to_model_frame
+from features.catalogue import model_matrix, to_model_frame
 from features.config import Parser
-from features.contracts import POLICY_INPUT_BY_NAME
+from features.contracts import POLICY_INPUT_BY_NAME, POLICY_INPUTS
 from features.errors import ConfigError, DataValidationError
 from models.serving.request import (
     request_columns,
@@ -46,6 +56,39 @@ TIER_COLUMNS = ["tier", "tier_name", "handling", "channels", "caps", "offer", "r
 
 #: The keys of a stored bundle's model config (`ServingConfig.to_dict`).
 CONFIG_KEYS = ("tier_mode", "top_k", "shap_batch_rows")
+
+#: Rows one served request may hold (`mlflow models serve`: MLflow has no body-size limit of its
+#: own, and a request is parsed whole before the model sees it). Batch scoring in-process
+#: (`batch.score_file`, `model.predict`) has no limit: chunk sizes are the caller's.
+MAX_REQUEST_ROWS = 1000
+#: Requests up to this many rows take the per-call path: single-threaded LightGBM calls and
+#: TreeSHAP without the batching machinery (same numbers as `shap_values`).
+SMALL_REQUEST_ROWS = 256
+#: Set by MLflow's scoring server (and `mlflow models predict`) in the serving process.
+_SERVING_ENV = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"
+
+log = logging.getLogger(__name__)
+
+
+class RequestError(MlflowException):
+    """A request the model refuses: HTTP 400 with the model's own short message.
+
+    MLflow's scoring server rewrites the message of any `MlflowException` raised by `predict` to
+    `Failed to predict data '<the whole request frame>' ... Error: <message>`; this class keeps the
+    message it was raised with (column, row, rule) so a client reads only that.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+    @property  # type: ignore[override]
+    def message(self) -> str:
+        return self._short_message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_short_message"):  # set once, by __init__
+            self._short_message = value
 
 
 @dataclass(frozen=True)
@@ -83,6 +126,22 @@ class ServingSpec:
     config: ServingConfig
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What every request needs and no request changes, worked out once per loaded bundle."""
+
+    model_columns: tuple[str, ...]
+    required: tuple[str, ...]  # request columns a request must carry, in signature order
+    names: dict[str, str]  # policy input (engine name) -> request column ({} without a policy)
+    flags: tuple[str, ...]  # request columns of the boolean policy inputs
+    dpd_column: str
+    layout: Any | None  # models.explain.reasons.FamilyLayout of the model columns
+    reason_columns: tuple[str, ...]
+    numeric: tuple[str, ...]  # model columns read as float64
+    numeric_at: np.ndarray  # their positions in the model matrix
+    categories: tuple[tuple[int, str, dict[str, int], tuple[str, ...]], ...]  # pos, name, codes
+
+
 @dataclass
 class ServingBundle:
     """Everything a request needs, loaded once: PD model, policy, reason dictionary, config."""
@@ -91,6 +150,7 @@ class ServingBundle:
     policy: Any | None = None  # collection_policy.schema.CollectionPolicy
     dictionary: Any | None = None  # models.explain.reasons.ReasonDictionary
     config: ServingConfig | None = None  # required with a policy or a reason dictionary
+    _plan: _Plan | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(
@@ -117,7 +177,44 @@ class ServingBundle:
 
     @property
     def names(self) -> dict[str, str]:
-        return request_columns(self.model.catalogue) if self.policy is not None else {}
+        return self.plan.names
+
+    @property
+    def plan(self) -> _Plan:
+        if self._plan is None:
+            self._plan = self._make_plan()
+        return self._plan
+
+    def _make_plan(self) -> _Plan:
+        catalogue = self.model.catalogue
+        with_policy = self.policy is not None
+        schema = request_schema(catalogue, with_policy=with_policy)
+        names = request_columns(catalogue) if with_policy else {}
+        flags = tuple(names[p.name] for p in POLICY_INPUTS if with_policy and p.dtype == "bool")
+        layout = None
+        top_k = self.config.top_k if self.config is not None else 0
+        if self.dictionary is not None and self.config is not None:
+            from models.explain.reasons import family_layout
+
+            layout = family_layout(list(catalogue.model_columns), catalogue, self.dictionary)
+        numeric = [(j, f.name) for j, f in enumerate(catalogue.features) if f.dtype != "category"]
+        categories = tuple(
+            (j, f.name, {c: k for k, c in enumerate(f.categories or ())}, tuple(f.categories or ()))
+            for j, f in enumerate(catalogue.features)
+            if f.dtype == "category"
+        )
+        return _Plan(
+            numeric=tuple(name for _, name in numeric),
+            numeric_at=np.array([j for j, _ in numeric], dtype=np.int64),
+            categories=categories,
+            model_columns=tuple(catalogue.model_columns),
+            required=tuple(c.name for c in schema if c.required),
+            names=names,
+            flags=flags,
+            dpd_column=request_columns(catalogue)["days_past_due"],
+            layout=layout,
+            reason_columns=tuple(f"reason_{r}" for r in range(1, top_k + 1)) if layout else (),
+        )
 
     def output_columns(self, reasons: bool = True) -> list[str]:
         cols = list(PD_COLUMNS)
@@ -127,38 +224,109 @@ class ServingBundle:
             cols += [f"reason_{r}" for r in range(1, self.config.top_k + 1)]
         return cols
 
+    def check_request(self, frame: pd.DataFrame, source: str = "request") -> dict[str, np.ndarray]:
+        """The checks MLflow's signature leaves to the model, once per request, vectorised.
+
+        Every required column must be present (MLflow sees them all as optional, so that a missing
+        one gets this short message rather than MLflow's dump of the request and the schema), and
+        each compliance flag must be a boolean: null is refused (required, never guessed) and so
+        is text ("false", "no", "0"), which MLflow's JSON parsing would otherwise turn into True.
+        Numeric 0/1 columns (CSV, feature tables) are read as flags. Returns the flags as bool
+        arrays by request column. Raises DataValidationError naming column, row and rule.
+        """
+        plan = self.plan
+        columns = frame.columns
+        for name in plan.required:
+            if name not in columns:
+                raise DataValidationError(source, "required column is missing", column=name)
+        return {name: _flag(frame[name], name, source) for name in plan.flags}
+
     def score(
         self, frame: pd.DataFrame, reasons: bool = True, source: str = "request"
     ) -> pd.DataFrame:
         """Score rows: PD/score/grade, then tiers, then reasons; output in request order.
 
         Raises DataValidationError (column, row, rule) on inputs the pipeline would also reject.
+        The model matrix is built once and serves both the PD and TreeSHAP; requests of up to
+        `SMALL_REQUEST_ROWS` rows call LightGBM single-threaded (on a busy 2-core machine, OpenMP
+        threads cost more than the trees for one row) and skip `shap_values`' batching, with the
+        same numbers: raw scores, float64 contributions checked for additivity, float32 values.
         """
         from collection_policy.engine import assign_tiers
 
-        frame = frame.reset_index(drop=True)
-        model_frame = to_model_frame(frame, self.model.catalogue, source)
-        # model_frame already has the trained dtypes; an account at 90+ DPD is in default, not scored
-        dpd_column = request_columns(self.model.catalogue)["days_past_due"]
-        days_past_due = frame[dpd_column] if dpd_column in frame.columns else None
-        scored = self.model.predict_frame(model_frame, source, days_past_due=days_past_due)
-        out = scored[PD_COLUMNS].copy()
-        out["grade"] = out["grade"].astype(object)
+        plan = self.plan
+        index = frame.index
+        if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+            frame = frame.reset_index(drop=True)
+        flags = self.check_request(frame, source)
+        n = len(frame)
+        small = 0 < n <= SMALL_REQUEST_ROWS
+        threads = {"num_threads": 1} if small else {}
+        matrix = _small_matrix(frame, plan) if small else None
+        model_frame = None
+        if matrix is None:
+            model_frame = to_model_frame(frame, self.model.catalogue, source)
+            matrix = model_matrix(model_frame) if n else None
+        booster = self.model.booster
+        raw = (
+            np.asarray(booster.predict(matrix, raw_score=True, **threads), dtype=np.float64)
+            if n
+            else np.zeros(0, dtype=np.float64)
+        )
+        out = self._pd_columns(raw, frame, plan, source)
         if self.policy is not None and self.config is not None:
-            accounts = self._accounts(frame, scored, source)
+            accounts = self._accounts(frame, out, flags, source)
             tiers = assign_tiers(accounts, self.policy, self.config.tier_mode, source=source)
             for c in TIER_COLUMNS:
                 col = tiers[c]
-                out[c] = col.astype(np.int64) if c == "tier" else col.astype(object)
-        if reasons and self.dictionary is not None and self.config is not None:
-            out = pd.concat([out, self._reasons(model_frame, self.config)], axis=1)
-        return out
+                out[c] = col.to_numpy(dtype=np.int64) if c == "tier" else col.to_numpy(dtype=object)
+        if reasons and plan.layout is not None and self.config is not None:
+            if model_frame is None:  # a small request: values shown in reasons from the matrix
+                out.update(self._small_reasons(matrix, raw, self.config, threads))
+            else:
+                out.update(self._reasons(model_frame, self.config))
+        # object columns stay object (pandas 3 would infer `str` and turn None into NaN)
+        typed = {
+            c: pd.Series(v, dtype=object, copy=False) if v.dtype == object else v
+            for c, v in out.items()
+        }
+        return pd.DataFrame(typed, columns=self.output_columns(reasons))
 
-    def _accounts(self, frame: pd.DataFrame, scored: pd.DataFrame, source: str) -> pd.DataFrame:
+    def _pd_columns(
+        self, raw: np.ndarray, frame: pd.DataFrame, plan: _Plan, source: str
+    ) -> dict[str, Any]:
+        """pd, score and grade as `PDModel.predict_frame` computes them from the raw scores (an
+        account at 90+ days past due is in default: PD 1, grade `DEFAULT_GRADE`, no points)."""
+        from models.pd_model import DEFAULT_GRADE, in_default
+
+        model = self.model
+        pd_values = model.pd_from_raw(raw)
+        points = np.round(model.scores(pd_values), 1)
+        grades = pd.Series(model.grades(pd_values), dtype="str").to_numpy(dtype=object)
+        if plan.dpd_column in frame.columns:
+            defaulted = in_default(frame[plan.dpd_column].to_numpy())
+            if defaulted.size != len(frame):
+                raise DataValidationError(
+                    source, f"days_past_due has {defaulted.size} values for {len(frame)} rows"
+                )
+            pd_values = np.where(defaulted, 1.0, pd_values)
+            points = np.where(defaulted, np.nan, points)
+            grades[defaulted] = DEFAULT_GRADE
+        return {"pd": pd_values, "score": points, "grade": grades}
+
+    def _accounts(
+        self,
+        frame: pd.DataFrame,
+        scored: Mapping[str, Any],
+        flags: Mapping[str, np.ndarray],
+        source: str,
+    ) -> pd.DataFrame:
         """The tier engine's input: scored PD columns plus the policy inputs under engine names."""
-        cols: dict[str, Any] = {c: scored[c].to_numpy() for c in PD_COLUMNS}
+        cols: dict[str, Any] = {c: scored[c] for c in PD_COLUMNS}
         for engine, request in self.names.items():
-            if request in frame.columns:
+            if request in flags:
+                cols[engine] = flags[request]
+            elif request in frame.columns:
                 cols[engine] = frame[request].to_numpy()
             elif not POLICY_INPUT_BY_NAME[engine].required:
                 cols[engine] = np.full(len(frame), None, dtype=object)
@@ -168,28 +336,156 @@ class ServingBundle:
                 )
         return pd.DataFrame(cols)
 
-    def _reasons(self, model_frame: pd.DataFrame, config: ServingConfig) -> pd.DataFrame:
+    def _reasons(self, model_frame: pd.DataFrame, config: ServingConfig) -> dict[str, np.ndarray]:
+        """Reasons as the explain stage words them: `shap_values`, `reason_codes`,
+        `reasons_wide`."""
         from models.explain.reasons import reason_codes, reasons_wide
         from models.explain.treeshap import shap_values
 
         top_k = config.top_k
-        result = shap_values(
+        values = shap_values(
             self.model.booster, model_frame, batch_rows=config.shap_batch_rows, progress=False
-        )
+        ).values
         long = reason_codes(
-            result.values, model_frame, self.model.catalogue, self.dictionary, top_k=top_k
+            values,
+            model_frame,
+            self.model.catalogue,
+            self.dictionary,
+            top_k=top_k,
+            layout=self.plan.layout,
         )
-        wide = reasons_wide(long, top_k, index=model_frame.index).astype(object)
-        return wide.where(wide.notna(), None)
+        wide = reasons_wide(long, top_k, index=model_frame.index)
+        return {c: _text_or_none(wide[c]) for c in self.plan.reason_columns}
+
+    def _small_reasons(
+        self, matrix: np.ndarray, raw: np.ndarray, config: ServingConfig, threads: Mapping[str, int]
+    ) -> dict[str, np.ndarray]:
+        """`_reasons` for a few rows without a model frame: the same TreeSHAP values
+        (`_small_shap`), the same families and ranks (`top_families`, what `reason_codes` ranks
+        with) and the same sentences (`sentence`, on the value `reason_codes` shows: the float, the
+        category label, None when missing), written straight into reason_1..reason_k."""
+        from models.explain.reasons import sentence, top_families
+
+        plan = self.plan
+        values = _small_shap(self.model.booster, matrix, raw, threads)
+        rows, _, ranks, cols, _ = top_families(values, plan.layout.codes, config.top_k, 0.0)
+        features = self.model.catalogue.features
+        labels = {j: cats for j, _, _, cats in plan.categories}
+        out = {c: np.full(len(matrix), None, dtype=object) for c in plan.reason_columns}
+        for r, k, j in zip(rows.tolist(), ranks.tolist(), cols.tolist(), strict=True):
+            x = matrix[r, j]
+            spec = features[j]
+            categorical = j in labels
+            if np.isnan(x):
+                value: Any = None
+            else:
+                value = labels[j][int(x)] if categorical else float(x)
+            text = sentence(spec.name, value, self.dictionary, spec.direction, categorical)
+            out[plan.reason_columns[k - 1]][r] = text
+        return out
+
+
+def _small_matrix(frame: pd.DataFrame, plan: _Plan) -> np.ndarray | None:
+    """The model matrix of a small request straight from its columns, as `to_model_frame` +
+    `model_matrix` build it: float64 columns as they are, text categories by the catalogue's codes
+    (missing or unseen -> NaN, other values by `str`). None when a column needs
+    `to_model_frame`'s parsing (ints, text in a number column, a categorical dtype)."""
+    n = len(frame)
+    out = np.empty((n, len(plan.model_columns)), dtype=np.float64)
+    numeric = [frame[c].to_numpy() for c in plan.numeric]
+    if any(a.dtype != np.float64 for a in numeric):
+        return None
+    if numeric:
+        out[:, plan.numeric_at] = np.column_stack(numeric)
+    for j, name, codes, _ in plan.categories:
+        col = frame[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return None
+        for i, v in enumerate(col.tolist()):
+            missing = v is None or v is pd.NA or (isinstance(v, float) and v != v)
+            code = None if missing else codes.get(v if isinstance(v, str) else str(v))
+            out[i, j] = np.nan if code is None else code
+    return out
+
+
+def _small_shap(
+    booster: Any, matrix: np.ndarray, raw: np.ndarray, threads: Mapping[str, int]
+) -> np.ndarray:
+    """TreeSHAP of a few rows as `shap_values` computes it: LightGBM's own `pred_contrib` in
+    float64, additivity checked against the raw scores, values stored as float32."""
+    from models.explain.treeshap import ExplanationError
+
+    n, p = matrix.shape
+    contrib = np.asarray(booster.predict(matrix, pred_contrib=True, **threads), dtype=np.float64)
+    if contrib.shape != (n, p + 1):
+        raise ExplanationError(
+            f"pred_contrib returned shape {contrib.shape}, expected {(n, p + 1)}"
+        )
+    err = float(np.max(np.abs(contrib.sum(axis=1) - raw), initial=0.0))
+    if not err <= 1e-6:
+        raise ExplanationError(f"additivity broken by {err:.3g} (> 1e-06)")
+    return contrib[:, :p].astype(np.float32)
+
+
+def _text_or_none(col: pd.Series) -> np.ndarray:
+    values = col.to_numpy(dtype=object)
+    values[pd.isna(values)] = None
+    return values
+
+
+def _flag(col: pd.Series, name: str, source: str) -> np.ndarray:
+    """A compliance flag as bool values; null, text and anything but true/false (or 0/1) fail."""
+    dtype = col.dtype
+    if dtype == np.bool_:
+        return col.to_numpy()
+    missing = col.isna().to_numpy()
+    if missing.any():
+        raise DataValidationError(
+            source,
+            "flag is null: required, never guessed (send true or false)",
+            name,
+            _first(missing),
+        )
+    if pd.api.types.is_bool_dtype(dtype):  # pandas' nullable boolean, no nulls left
+        return col.to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(dtype):
+        arr = col.to_numpy(dtype=np.float64)
+        bad = (arr != 0) & (arr != 1)
+        if bad.any():
+            row = _first(bad)
+            raise DataValidationError(
+                source, f"flag must be true or false (or 0/1), got {float(arr[row])!r}", name, row
+            )
+        return arr == 1
+    values = col.to_numpy(dtype=object)  # JSON values of mixed types, or text
+    if pd.api.types.infer_dtype(values, skipna=False) == "boolean":
+        return values.astype(bool)
+    bad = np.fromiter((not isinstance(v, bool | np.bool_) for v in values), bool, len(values))
+    row = _first(bad)
+    raise DataValidationError(
+        source,
+        f"flag must be JSON true or false, got {_shown(values[row])} (text is not read as a flag)",
+        name,
+        row,
+    )
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.argmax(mask))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class PDPyfuncModel(mlflow.pyfunc.PythonModel):
     """Rows of accounts in, one row of PD, tier and reasons out, in request order.
 
-    `params={"reasons": False}` skips the TreeSHAP reasons (about 100x the cost of a PD).
-    Input problems the pipeline would reject raise an `MlflowException` with
-    INVALID_PARAMETER_VALUE, which `mlflow models serve` answers with HTTP 400 and the message
-    (column, row, rule).
+    `params={"reasons": False}` skips the TreeSHAP reasons. Input problems the pipeline would
+    reject raise `RequestError` (an `MlflowException` with INVALID_PARAMETER_VALUE), which
+    `mlflow models serve` answers with HTTP 400 and the short message (column, row, rule). Served
+    (MLflow's scoring server), a request holds at most `MAX_REQUEST_ROWS` rows.
     """
 
     def load_context(self, context: Any) -> None:
@@ -201,29 +497,44 @@ class PDPyfuncModel(mlflow.pyfunc.PythonModel):
             arts.get(REASONS_ARTIFACT),
             ServingConfig.from_dict(stored) if stored else None,
         )
+        self.bundle.plan  # noqa: B018 - worked out once here, not on the first request
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         reasons = bool((params or {}).get("reasons", True))
+        if len(frame) > MAX_REQUEST_ROWS and os.environ.get(_SERVING_ENV, "").lower() == "true":
+            raise RequestError(
+                f"request has {len(frame)} rows; a served request holds at most "
+                f"{MAX_REQUEST_ROWS} (score larger sets with `python -m pipelines.score`)"
+            )
         try:
             return self.bundle.score(frame, reasons=reasons)
         except (DataValidationError, ConfigError, ValueError) as exc:
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+            log.info("request refused: %s", exc)
+            raise RequestError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------------- logging help
 def signature_for(bundle: ServingBundle) -> Any:
-    """The enforced signature: typed request columns, the output columns and the `reasons` param."""
+    """The signature: request columns, the output columns and the `reasons` param.
+
+    Every input is declared optional to MLflow and the flags as `any`, so that MLflow neither
+    refuses a request with its long schema message nor casts a flag (`astype(bool)` turns null
+    into False and "false" into True): the model checks presence and flags itself
+    (`ServingBundle.check_request`). Which columns are required is `request_schema`'s
+    `RequestColumn.required` (docs/serving.md lists it).
+    """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType
 
     columns = request_schema(bundle.model.catalogue, with_policy=bundle.policy is not None)
-    inputs = [ColSpec(c.mlflow_type, c.name, required=c.required) for c in columns]
+    inputs = [
+        ColSpec(AnyType() if c.mlflow_type == "boolean" else c.mlflow_type, c.name, required=False)
+        for c in columns
+    ]
     out_types = {"pd": "double", "score": "double", "tier": "long"}
     outputs = [ColSpec(out_types.get(c, "string"), c) for c in bundle.output_columns()]
     params = ParamSchema([ParamSpec("reasons", "boolean", True)])
@@ -243,10 +554,12 @@ def signature_and_example(
 
 
 __all__ = [
+    "MAX_REQUEST_ROWS",
     "MODEL_DIR_ARTIFACT",
     "POLICY_ARTIFACT",
     "REASONS_ARTIFACT",
     "PDPyfuncModel",
+    "RequestError",
     "ServingBundle",
     "ServingConfig",
     "ServingSpec",

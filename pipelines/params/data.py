@@ -2,7 +2,8 @@
 
 Both sources' sections are read and checked whichever is selected, so a typo in the one not in
 use fails now, not when someone switches to it. Keys that are legitimately unset
-(`data.table.positive_values`, `id_column`, `date_column`) are present and null.
+(`data.table.positive_values`, `negative_values`, `id_column`, `date_column`, `date_format`,
+`group_column`) are present and null.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ TABLE_KEYS = (
     "path",
     "target_column",
     "positive_values",
+    "negative_values",
     "id_column",
     "date_column",
+    "date_format",
+    "group_column",
     "drop_columns",
     "protected_columns",
 )
-INGEST_KEYS = ("max_reject_fraction",)
+INGEST_KEYS = ("max_reject_fraction", "partitions")
 
 
 def read_synthetic(params: Params) -> SyntheticConfig:
@@ -52,8 +56,11 @@ def read_table_source(params: Params) -> TableConfig:
         path=sec.string("path"),
         target_column=sec.string("target_column"),
         positive_values=_optional_values(sec, "positive_values"),
+        negative_values=_optional_values(sec, "negative_values"),
         id_column=sec.optional_string("id_column"),
         date_column=sec.optional_string("date_column"),
+        date_format=sec.optional_string("date_format"),
+        group_column=sec.optional_string("group_column"),
         drop_columns=tuple(sec.str_list("drop_columns")),
         protected_columns=tuple(sec.str_list("protected_columns")),
     )
@@ -78,6 +85,11 @@ def read_data(params: Params) -> SyntheticConfig | TableConfig:
     source = params.section("data", DATA_KEYS).choice("source", SOURCES)
     synthetic, table = read_synthetic(params), read_table_source(params)
     return synthetic if source == "synthetic" else table
+
+
+def read_partitions(params: Params) -> int:
+    """ingest.partitions: buckets by account id of the built-in book's raw tables."""
+    return params.section("ingest", INGEST_KEYS).integer("partitions", lo=1, hi=4096)
 
 
 def read_ingest(params: Params) -> IngestConfig:

@@ -23,6 +23,7 @@ GATE_KEYS: tuple[str, ...] = (
     "red",
     "max_psi",
     "allow_feature_set_change",
+    "vs_baseline_margin",
 )
 
 
@@ -54,4 +55,5 @@ def _gate(sec: Section) -> GateConfig:
         red=sec.number("red", lo=0, hi=AMBER, lo_open=True, hi_open=True),
         max_psi=sec.number("max_psi", lo=0),
         allow_feature_set_change=sec.boolean("allow_feature_set_change"),
+        vs_baseline_margin=sec.number("vs_baseline_margin", lo=0, hi=0.5),
     )

@@ -19,7 +19,7 @@ def reasons_path(explain: Section) -> Path:
 
 
 def top_k(explain: Section) -> int:
-    """explain.top_k: reasons per account (adverse-action practice: up to 4)."""
+    """explain.top_k: reasons per account, one per reason family at most (PIPL Art. 24 explanations)."""
     return explain.integer("top_k", lo=1, hi=20)
 
 

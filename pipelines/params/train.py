@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from features.config import Section
 from models.calibration import METHODS
-from models.pd_model import TrainConfig
+from models.distributed import DaskConfig
+from models.pd_model import SmallTableRule, TrainConfig
 from models.scaling import MasterScale, ScoreScaling
 from pipelines.params import Params
 
@@ -38,10 +39,20 @@ TRAIN_KEYS: tuple[str, ...] = (
     "calibration_fraction",
     "pd_floor",
     "baseline_max_rows",
+    "small_table",
+    "dask",
     "scaling",
     "grades",
 )
 SCALING_KEYS: tuple[str, ...] = ("base_points", "base_odds", "pdo")
+SMALL_TABLE_KEYS: tuple[str, ...] = (
+    "min_child_share",
+    "min_child_floor",
+    "rows_per_leaf",
+    "feature_fraction",
+    "extra_trees",
+)
+DASK_KEYS: tuple[str, ...] = ("time_out_minutes", "retries")
 OBJECTIVES: tuple[str, ...] = ("binary", "cross_entropy")
 MONOTONE_METHODS: tuple[str, ...] = ("basic", "intermediate", "advanced")
 
@@ -84,9 +95,24 @@ def read_train(params: Params) -> TrainConfig:
         ),
         pd_floor=sec.number("pd_floor", lo=0, hi=0.5, lo_open=True, hi_open=True),
         baseline_max_rows=sec.integer("baseline_max_rows", lo=1000),
+        small_table=_small_table(sec.section("small_table", keys=SMALL_TABLE_KEYS)),
         scaling=_scaling(sec.section("scaling", keys=SCALING_KEYS)),
         grades=_grades(sec),
+        dask=_dask(sec.section("dask", keys=DASK_KEYS)),
         seed=params.seed(),
+    )
+
+
+def _small_table(sec: Section) -> SmallTableRule:
+    """train.small_table: how num_leaves / min_child_samples / min_data_per_group /
+    feature_fraction / extra_trees change with the training rows (`models.pd_model.SmallTableRule`).
+    """
+    return SmallTableRule(
+        min_child_share=sec.number("min_child_share", lo=0, hi=1, lo_open=True, hi_open=True),
+        min_child_floor=sec.integer("min_child_floor", lo=1),
+        rows_per_leaf=sec.integer("rows_per_leaf", lo=1),
+        feature_fraction=sec.number("feature_fraction", lo=0, hi=1, lo_open=True),
+        extra_trees=sec.boolean("extra_trees"),
     )
 
 
@@ -96,6 +122,14 @@ def _scaling(sec: Section) -> ScoreScaling:
         base_points=sec.number("base_points"),
         base_odds=sec.number("base_odds", lo=0, lo_open=True),
         pdo=sec.number("pdo", lo=0, lo_open=True),
+    )
+
+
+def _dask(sec: Section) -> DaskConfig:
+    """train.dask: LightGBM's network time-out (minutes) and refits after a lost worker."""
+    return DaskConfig(
+        time_out_minutes=sec.integer("time_out_minutes", lo=1),
+        retries=sec.integer("retries", lo=0),
     )
 
 

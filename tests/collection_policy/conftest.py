@@ -32,6 +32,9 @@ BASE_ACCOUNT: dict[str, Any] = {
     "deceased": False,
     "timezone": "Asia/Shanghai",
     "outstanding_balance": 3000.0,
+    "delinquency_episodes": 0,
+    "broken_promises": 0,
+    "never_paid": False,
 }
 
 
@@ -93,6 +96,9 @@ def book_tables(n: int = 400, with_score_split: bool = True) -> tuple[pd.DataFra
         }
     )
     overdue = np.where(dpd > 0, rng.choice([40.0, 300.0, 900.0, 3000.0], n), 0.0)
+    first_time = rng.random(n) < 0.4
+    # spells in the history: the current one counts; a first-time delinquent has exactly one
+    episodes = np.where(first_time & (dpd > 0), 1, rng.choice([0, 1, 2, 3, 5], n) + (dpd > 0))
     features = pd.DataFrame(
         {
             "account_id": scores["account_id"],
@@ -102,13 +108,16 @@ def book_tables(n: int = 400, with_score_split: bool = True) -> tuple[pd.DataFra
             "some_feature": rng.normal(size=n),
             "policy__days_past_due": dpd.astype(np.int16),
             "policy__overdue_amount": overdue,
-            "policy__first_time_delinquency": rng.random(n) < 0.4,
+            "policy__first_time_delinquency": first_time,
             "policy__dispute": rng.random(n) < 0.02,
             "policy__hardship": rng.random(n) < 0.02,
             "policy__opt_out": rng.random(n) < 0.02,
             "policy__deceased": rng.random(n) < 0.005,
             "policy__timezone": rng.choice(["Asia/Shanghai", "Asia/Urumqi"], n),
             "policy__outstanding_balance": overdue + rng.choice([0.0, 500.0, 8000.0], n),
+            "policy__delinquency_episodes": episodes.astype(np.int32),
+            "policy__broken_promises": rng.choice([0, 0, 0, 1, 2], n).astype(np.int32),
+            "policy__never_paid": (rng.random(n) < 0.05) & (dpd > 0),
         }
     ).sample(frac=1.0, random_state=1)  # order must not matter
     return scores, features

@@ -269,6 +269,13 @@ def test_expected_value_mode_brute_force(policy, accounts):
             cap = min(cap, 1)
         if row["hardship"]:
             cap = min(cap, 1)
+        if row["overdue_amount"] < g.call_floor.threshold:
+            cap = min(cap, g.call_floor.max_tier)
+        w = policy.routes.write_off_recommendation
+        proposed = policy.rule(rules.loc[i, "rule"]).tier
+        floor = policy.tier(w.below_floor_of_tier).min_overdue_amount
+        if proposed >= w.below_floor_of_tier and row["overdue_amount"] < floor:
+            cap = min(cap, w.max_tier)
         allowed = [t for t in allowed if t <= cap] or [0]
         best = max(allowed, key=lambda t: (values[t], -t))
         assert out.loc[i, "ev_tier"] == best, (row.to_dict(), values)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collection_policy.engine import assign_tiers, split_names
+from collection_policy.engine import assign_tiers, repeat_or_wilful, split_names
 from collection_policy.schema import CollectionPolicy
 from collection_policy.vocabulary import CHANNELS
 
@@ -40,6 +40,9 @@ row = st.fixed_dictionaries(
         "deceased": st.booleans() | st.just(False) | st.just(False),
         "timezone": st.sampled_from(ZONES),
         "outstanding_balance": amount,
+        "delinquency_episodes": st.integers(0, 8),
+        "broken_promises": st.sampled_from([0, 0, 1, 2, 5]),
+        "never_paid": st.booleans() | st.just(False),
     }
 )
 frames = st.lists(row, min_size=1, max_size=25).map(pd.DataFrame)
@@ -55,6 +58,13 @@ def check_guardrails(acc: dict, out: dict, pol: CollectionPolicy) -> None:
     balance = max(acc["outstanding_balance"], overdue)
     tier = int(out["tier"])
     guards = set(split_names(out["guardrails"]))
+    r = pol.routes
+    assert r is not None and g.call_floor is not None and g.credit_bureau_notice is not None
+    fraud = acc["never_paid"] and dpd >= r.suspected_fraud.min_days_past_due
+    repeat = (
+        acc["delinquency_episodes"] >= r.repeat_or_wilful.min_delinquency_episodes
+        or acc["broken_promises"] >= r.repeat_or_wilful.min_broken_promises
+    )
 
     assert 0 <= tier < pol.n_tiers
     assert out["tier_name"] == pol.tier(tier).label
@@ -72,16 +82,42 @@ def check_guardrails(acc: dict, out: dict, pol: CollectionPolicy) -> None:
         for s in g.stop_contact:
             if acc[s.flag]:
                 assert t <= s.max_tier
+        if overdue < g.call_floor.threshold:
+            assert t <= g.call_floor.max_tier <= pol.soft_max_tier, "call_floor"
+        if t >= 4:  # agency and legal tiers only above their amount floors
+            assert overdue >= spec.min_overdue_amount > 0
+        if fraud:
+            assert t <= r.suspected_fraud.max_tier == 0
     assert pol.tier(int(out["ev_tier"])).ev.eligible
     if tier <= pol.soft_max_tier:
         assert not kinds & NO_CALL_KINDS, "soft tiers never call, visit or refer"
+    if overdue < g.call_floor.threshold:
+        assert not kinds & NO_CALL_KINDS, "no calls, visits or referrals below the call floor"
+    notice = g.credit_bureau_notice
+    plain = [c for c in chans if c not in notice.channels]  # the notice is added last
     set_flags = [s for s in g.stop_contact if acc[s.flag]]
     if set_flags:
         assert out["handling"] == set_flags[0].route
-        assert tuple(chans) == set_flags[0].channels
+        assert tuple(plain) == set_flags[0].channels
         assert {f"stop_contact_{s.flag}" for s in set_flags} <= guards
+    elif fraud:
+        assert out["handling"] == r.suspected_fraud.route
+        assert tuple(plain) == r.suspected_fraud.channels, "a review queue, never a collector"
+        assert "suspected_fraud" in guards
+    elif out["handling"] == r.write_off_recommendation.route:
+        assert "write_off_recommendation" in guards and tier <= pol.soft_max_tier
+        assert overdue < pol.tier(r.write_off_recommendation.below_floor_of_tier).min_overdue_amount
+        assert "legal_review_queue" not in chans and not kinds & NO_CALL_KINDS
+    elif repeat and dpd >= 1:
+        assert out["handling"] == r.repeat_or_wilful.route
     else:
         assert out["handling"] == "standard"
+    held = out["handling"] in notice.hold_routes
+    in_window = notice.notice_from_days_past_due <= dpd < notice.report_from_days_past_due
+    if in_window and not held:
+        assert set(notice.channels) <= set(chans) and "credit_bureau_notice" in guards
+    else:
+        assert not set(notice.channels) & set(chans)
     realtime = kinds & {"digital", "voice", "field", "referral"}
     if realtime:
         zone = (
@@ -119,6 +155,7 @@ def test_every_account_gets_exactly_one_tier(policy, df, mode):
     assert (out["tier"] == expected).all()
     # the recorded rule matches the account and no earlier-priority rule does
     cols = {c: (df[c] if c == "grade" else df[c].to_numpy()) for c in df.columns}
+    cols["repeat_or_wilful"] = repeat_or_wilful(policy, cols)  # derived from the thresholds
     matches = np.stack([r.matches(cols) for r in policy.rules])  # (rules, rows)
     prio = np.array([r.priority for r in policy.rules])
     names = [r.name for r in policy.rules]
@@ -139,12 +176,33 @@ def test_tier_never_falls_when_pd_rises(policy, df, bump, mode, data):
         assert (hi[col] >= lo[col]).all(), col
 
 
+#: Guardrails of the routes that take an account off the ladder to a human queue (recorded
+#: whenever the route's condition holds, even under a stop-contact flag's handling).
+EXIT_GUARDRAILS = {"suspected_fraud", "write_off_recommendation"}
+
+
 @SETTINGS
 @given(df=frames, more_days=st.integers(0, 200), more_amount=st.floats(0, 1e5))
 def test_rules_tier_never_falls_with_days_past_due_or_amount(policy, df, more_days, more_amount):
+    """Monotone everywhere except where the worse account leaves the ladder for a human route
+    (suspected-fraud review, write-off recommendation below the legal floor past charge-off);
+    check_guardrails proves those routes only ever use queues and written notices."""
     worse = df.copy()
     worse["days_past_due"] = df["days_past_due"] + more_days
     worse["overdue_amount"] = df["overdue_amount"] + more_amount
-    assert (
-        assign_tiers(worse, policy, "rules")["tier"] >= assign_tiers(df, policy, "rules")["tier"]
-    ).all()
+    hi, lo = assign_tiers(worse, policy, "rules"), assign_tiers(df, policy, "rules")
+    stays = np.array([not set(split_names(g)) & EXIT_GUARDRAILS for g in hi["guardrails"]])
+    assert (hi["tier"][stays] >= lo["tier"][stays]).all()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@SETTINGS
+@given(df=frames, episodes=st.integers(0, 6), promises=st.integers(0, 4))
+def test_repeat_or_wilful_never_lowers_a_tier(policy, df, episodes, promises, mode):
+    """More delinquency episodes or broken promises escalate or leave the tier: never lower it."""
+    worse = df.copy()
+    worse["delinquency_episodes"] = df["delinquency_episodes"] + episodes
+    worse["broken_promises"] = df["broken_promises"] + promises
+    hi, lo = assign_tiers(worse, policy, mode), assign_tiers(df, policy, mode)
+    for col in ("tier", "rule_tier"):
+        assert (hi[col] >= lo[col]).all(), col

@@ -72,3 +72,15 @@ def test_png_with_and_without_backtest(policy, accounts):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     summary["backtest"] = {"split": "test", "accounts": 2, **summary}
     assert tiers_png(summary, policy)[:4] == b"\x89PNG"
+
+
+def test_floor_check_is_clean_for_the_shipped_policy(policy, accounts):
+    df = accounts(
+        {**LATE, "overdue_amount": 40.0},
+        {**LATE, "days_past_due": 150, "overdue_amount": 250.0},
+        {**LATE, "days_past_due": 150},
+    )
+    s = summarise_tiers(df, assign_tiers(df, policy, "rules"), policy)
+    assert s["floors"]["below_tier_floor_total"] == 0
+    assert s["floors"]["below_tier_floor"] == {"T4": 0, "T5": 0}
+    assert s["floors"]["calls_below_call_floor"] == 0 and s["floors"]["call_floor"] == 100

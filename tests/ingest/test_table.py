@@ -44,8 +44,11 @@ def _cfg(**kw) -> TableConfig:
         path="loans.csv",
         target_column="loan_status",
         positive_values=("Charged Off",),
+        negative_values=None,
         id_column="loan_id",
         date_column="issue_d",
+        date_format=None,
+        group_column=None,
         drop_columns=("total_pymnt",),
         protected_columns=("gender",),
     )
@@ -66,7 +69,7 @@ def test_csv_roundtrip_maps_target_and_rejects(tmp_path: Path):
     assert list(kept["account_id"]) == ["a1", "a2", "a4"]
     # bad date, missing target, duplicate id: each kept with its reason
     assert sorted(rejects["_rule"]) == sorted(
-        ["date missing or not parseable", "target value missing", "duplicate id"]
+        ["date not in the column's format '%Y-%m-%d'", "target value missing", "duplicate id"]
     )
     assert len(kept) + len(rejects) == len(_loans())
 

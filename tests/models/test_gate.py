@@ -28,6 +28,7 @@ GATE = GateConfig(
     red=0.01,
     max_psi=0.25,
     allow_feature_set_change=False,
+    vs_baseline_margin=0.0,
 )
 SCALE = MasterScale(("1", "2", "3", "4"), (0.01, 0.03, 0.1, 1.0))
 POINTS = ScoreScaling(600, 50, 20)
@@ -141,8 +142,56 @@ def test_approval_mode_keeps_a_passing_challenger_waiting():
         ({"level": 0.4}, "level"),
         ({"red": 0.05}, "red"),
         ({"margin": -0.1}, "margin"),
+        ({"vs_baseline_margin": -0.01}, "vs_baseline_margin"),
     ],
 )
 def test_config_rules(change, match):
     with pytest.raises(ValueError, match=match):
         replace(GATE, **change)
+
+
+def _blurred(ev: GateEvidence, noise: float, seed: int) -> np.ndarray:
+    """The evidence's test PD with its ranking blurred by `noise` on the logit scale."""
+    logit = np.log(ev.test_pd / (1 - ev.test_pd))
+    return 1 / (1 + np.exp(-(logit + np.random.default_rng(seed).normal(0, noise, logit.size))))
+
+
+def test_model_significantly_worse_than_its_baseline_is_refused():
+    ev = evidence()
+    worse = replace(ev, test_pd=_blurred(ev, 1.5, 7), baseline_pd=ev.test_pd)
+    d = decide_promotion(worse, None, GATE)
+    check = _check(d, "vs_baseline")
+    assert d.status == REJECTED and check["passed"] is False
+    assert check["auc_model"] < check["auc_baseline"] and check["high"] < 0
+    assert "own logistic baseline" in check["detail"]
+    json.dumps(d.to_dict(), allow_nan=False)
+
+
+def test_model_level_with_or_better_than_its_baseline_passes():
+    ev = evidence()
+    better = replace(ev, baseline_pd=_blurred(ev, 1.5, 7))
+    assert _check(decide_promotion(better, None, GATE), "vs_baseline")["passed"] is True
+    same = replace(ev, baseline_pd=ev.test_pd)  # identical scores: se 0, diff 0
+    assert _check(decide_promotion(same, None, GATE), "vs_baseline")["passed"] is True
+
+
+def test_small_test_split_gives_the_model_the_benefit_of_the_doubt():
+    """200 rows, a slightly worse model: not significantly worse, so not refused."""
+    ev = evidence(n=200, seed=3)
+    slightly = replace(ev, test_pd=_blurred(ev, 0.3, 1), baseline_pd=ev.test_pd)
+    check = _check(decide_promotion(slightly, None, GATE), "vs_baseline")
+    assert check["diff"] <= 0 and check["passed"] is True
+
+
+def test_margin_tolerates_a_small_significant_loss():
+    ev = evidence()
+    worse = replace(ev, test_pd=_blurred(ev, 0.4, 2), baseline_pd=ev.test_pd)
+    strict = _check(decide_promotion(worse, None, GATE), "vs_baseline")
+    assert strict["passed"] is False  # 20,000 rows: a small loss is significant
+    loose = replace(GATE, vs_baseline_margin=-strict["diff"] + 0.01)
+    assert _check(decide_promotion(worse, None, loose), "vs_baseline")["passed"] is True
+
+
+def test_no_saved_baseline_is_info_only():
+    d = decide_promotion(evidence(), None, GATE)
+    assert _check(d, "vs_baseline")["passed"] is None and d.passed

@@ -15,9 +15,11 @@ from models.metrics import auc
 from models.pd_model import (
     PDModel,
     check_monotone,
+    effective_tree_size,
     in_default,
     lgb_params,
     monotone_vector,
+    scaled_to_rows,
     train_booster,
 )
 from models.scaling import DEFAULT_GRADE
@@ -230,3 +232,43 @@ def test_validation_is_cut_by_customer_and_seeded():
     again, _ = split_validation(valid, "account_id", 0.4, seed=7)
     other, _ = split_validation(valid, "account_id", 0.4, seed=8)
     assert again.index.equals(stop.index) and not other.index.equals(stop.index)
+
+
+@pytest.mark.parametrize(
+    "n_train,leaves,min_child,per_group,feature_fraction,extra_trees",
+    [
+        (600, 7, 15, 15, 0.5, True),  # German credit in table mode: 1,000 rows, 60% train
+        (200, 2, 10, 10, 0.5, True),  # the floors
+        (4_000, 15, 100, 100, 0.5, True),
+        (8_000, 15, 200, 100, 0.8, False),  # share x n reaches min_child_samples: not small
+        (82_000, 15, 200, 100, 0.8, False),  # the built-in book: params.yaml's values unchanged
+    ],
+)
+def test_tree_size_scales_with_training_rows(
+    n_train, leaves, min_child, per_group, feature_fraction, extra_trees
+):
+    config = production_train_config()
+    assert (config.num_leaves, config.min_child_samples, config.min_data_per_group) == (
+        15,
+        200,
+        100,
+    )
+    assert effective_tree_size(config, n_train) == {
+        "num_leaves": leaves,
+        "min_child_samples": min_child,
+        "min_data_per_group": per_group,
+        "feature_fraction": feature_fraction,
+        "extra_trees": extra_trees,
+    }
+
+
+def test_scaled_config_reaches_lightgbm_and_the_record(catalogue):
+    config = production_train_config()
+    scaled, record = scaled_to_rows(config, 600)
+    params = lgb_params(scaled, catalogue)
+    assert (params["num_leaves"], params["min_child_samples"]) == (7, 15)
+    assert (params["min_data_per_group"], params["feature_fraction"]) == (15, 0.5)
+    assert params["extra_trees"] is True
+    assert record["small_table"] is True and record["n_train"] == 600
+    assert record["num_leaves"] == {"configured": 15, "effective": 7}
+    assert scaled_to_rows(config, 82_000)[0] == config

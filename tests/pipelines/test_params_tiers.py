@@ -60,3 +60,25 @@ def test_score_file_is_a_path_or_null(tmp_path):
 def test_bad_values_fail_with_the_key_named(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
         read_tiers(_params(tmp_path, **change))
+
+
+PARAMS_EXPERIMENT = {
+    "holdout_share": 0.1,
+    "challenger_share": 0.2,
+    "seed": 17,
+    "holdout_tier": 1,
+    "level": 0.9,
+}
+
+
+def test_experiment_params_are_read_strictly(tmp_path):
+    from pipelines.params.tiers import read_experiment
+    from tests.pipelines.params_helpers import edited_params
+
+    config = read_experiment(edited_params(tmp_path))
+    assert (config.holdout_share, config.challenger_share, config.holdout_tier) == (0.1, 0.2, 1)
+    with pytest.raises(ConfigError, match="tiers.experiment"):
+        read_experiment(edited_params(tmp_path, tiers__experiment={"holdout_share": 0.1}))
+    bad = dict(PARAMS_EXPERIMENT, holdout_share=0.6, challenger_share=0.5)
+    with pytest.raises(ConfigError, match="tiers.experiment"):
+        read_experiment(edited_params(tmp_path, tiers__experiment=bad))

@@ -1,8 +1,10 @@
-"""Reason codes: positive contributions only, ranked, worded from the dictionary, never protected."""
+"""Reason codes: positive family contributions only, ranked, one per family, worded from the
+dictionary, never protected and never a non-adverse (lender-controlled or declared) feature."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,8 @@ from features.catalogue import Catalogue, FeatureSpec
 from features.errors import ConfigError
 from models.explain import reasons, treeshap
 
+REASONS_YAML = Path(__file__).resolve().parents[3] / "configs" / "reasons.yaml"
+
 
 @pytest.fixture(scope="module")
 def explained(book):
@@ -21,22 +25,35 @@ def explained(book):
     return X, treeshap.shap_values(book.booster, X, progress=False)
 
 
+def _reason_mask(X, catalogue, dictionary):
+    """Columns that may be reasons: eligible (model input, not protected) and adverse."""
+    eligible = reasons.eligible_features(list(X.columns), catalogue)
+    return eligible & np.array([dictionary.adverse(f) for f in X.columns])
+
+
 def test_top_k_positive_contributions_in_order(book, explained, reason_dictionary):
+    """On the tiny book every family has one feature: reasons are the top positive
+    contributions of the adverse features (channel, a lender decision, never is one)."""
     X, res = explained
     long = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=3)
     assert list(long.columns) == reasons.REASON_COLUMNS
     assert (long["contribution"] > 0).all()
     assert long["rank"].between(1, 3).all()
+    mask = _reason_mask(X, book.catalogue, reason_dictionary)
+    assert not mask[list(X.columns).index("channel")]
     for row, g in long.groupby("row"):
         assert list(g["rank"]) == list(range(1, len(g) + 1))
         assert g["contribution"].is_monotonic_decreasing
-        # they are the k largest positive contributions of that row
-        c = res.values[row]
+        # they are the k largest positive contributions of that row among reason features
+        c = res.values[row][mask]
         expected = sorted((v for v in c if v > 0), reverse=True)[:3]
         np.testing.assert_allclose(g["contribution"].to_numpy(), expected, rtol=1e-6)
     # rows without any positive contribution get no reason at all
     none = set(range(len(X))) - set(long["row"])
-    assert all((res.values[r] <= 0).all() for r in none)
+    assert all((res.values[r][mask] <= 0).all() for r in none)
+    assert set(long["family"]) <= {"delinquency", "utilisation", "repayment", "tenure"} | {
+        "mystery_score_x"  # no family in the dictionary: its own
+    }
 
 
 def test_text_comes_from_dictionary_with_value(book, explained, reason_dictionary):
@@ -48,8 +65,9 @@ def test_text_comes_from_dictionary_with_value(book, explained, reason_dictionar
     util = long[long["feature"] == "utilisation_current"].iloc[0]
     pct = f"{float(X.loc[util['row'], 'utilisation_current']):.0%}"
     assert util["text"] == f"Balance at {pct} of the credit limit at the last statement"
-    chan = long[long["feature"] == "channel"]
-    assert all(t.startswith("Account opened through the ") for t in chan["text"])
+    # channel is a lender decision (`adverse: false`): it counts in the score, never a reason
+    assert "channel" not in set(long["feature"])
+    assert not long["text"].str.startswith("Account opened through the ").any()
 
 
 def test_fallback_phrase_for_features_not_in_dictionary(book, explained, reason_dictionary):
@@ -70,15 +88,17 @@ def test_protected_attributes_never_appear(book, explained, reason_dictionary):
     """Even if a protected attribute became a model input, it is filtered out of the reasons."""
     X, res = explained
     plain = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=6)
-    assert "channel" in set(plain["feature"])  # it is a real, frequent reason...
-    guarded = dataclasses.replace(book.catalogue, protected=["protected__gender", "channel"])
+    assert "utilisation_current" in set(plain["feature"])  # it is a real, frequent reason...
+    guarded = dataclasses.replace(
+        book.catalogue, protected=["protected__gender", "utilisation_current"]
+    )
     long = reasons.reason_codes(res.values, X, guarded, reason_dictionary, top_k=6)
-    assert "channel" not in set(long["feature"])  # ...until it is declared protected
+    assert "utilisation_current" not in set(long["feature"])  # ...until it is declared protected
     assert not long["feature"].str.startswith("protected__").any()
-    assert not long["text"].str.contains("channel").any()
-    # the next-best features move up instead: every row with a positive eligible feature has reasons
-    eligible = reasons.eligible_features(list(X.columns), guarded)
-    has_pos = (res.values[:, eligible] > 0).any(axis=1)
+    assert not long["text"].str.contains("credit limit").any()
+    # the next-best features move up instead: every row with a positive reason feature has reasons
+    mask = _reason_mask(X, guarded, reason_dictionary)
+    has_pos = (res.values[:, mask] > 0).any(axis=1)
     assert set(long["row"]) == set(np.flatnonzero(has_pos))
 
 
@@ -157,11 +177,53 @@ def test_bad_dictionary_is_a_config_error(book):
         reasons.validate_dictionary(broken, book.catalogue)
 
 
+def _families(**families):
+    return {"families": families}
+
+
+def test_bad_families_are_config_errors(book, tmp_path):
+    ok = {"label": "Delinquency", "features": {"max_dpd_{w}m": "late {value:.0f}"}}
+    with pytest.raises(ConfigError, match=r"families.x.label: must be a non-empty name"):
+        reasons.parse_reason_dictionary(_families(x={"features": {"a": "b"}}))
+    with pytest.raises(ConfigError, match=r"families.x.adverse: must be true or false"):
+        reasons.parse_reason_dictionary(_families(x={**ok, "adverse": "no"}))
+    with pytest.raises(ConfigError, match=r"families.x: has unknown field\(s\) \['lable'\]"):
+        reasons.parse_reason_dictionary(_families(x={**ok, "lable": "typo"}))
+    with pytest.raises(ConfigError, match=r"max_dpd_\{w\}m.*already in family 'a'"):
+        reasons.parse_reason_dictionary(_families(a=ok, b=ok))
+    with pytest.raises(ConfigError, match="unknown top-level"):
+        reasons.parse_reason_dictionary({"families": {"a": ok}, "refrence": "x"})
+    with pytest.raises(ConfigError, match="reference: does not render"):
+        reasons.parse_reason_dictionary({"families": {"a": ok}, "reference": "PD {pd}"})
+    # a feature of the catalogue without a family is an error naming it
+    d = reasons.parse_reason_dictionary(_families(a=ok))
+    with pytest.raises(ConfigError, match=r"\['utilisation_current', .*'channel'\] have no reason"):
+        reasons.check_families(d, book.catalogue)
+
+
+def test_loading_checks_the_builtin_catalogue(tmp_path, reason_dictionary):
+    """Loading the repo's dictionary checks the built-in catalogue; drop a family and the
+    error names its features."""
+    import yaml
+
+    behavioural = pytest.importorskip("features.behavioural")
+    reasons.check_families(reason_dictionary, behavioural.behavioural_catalogue((3, 6, 12)))
+    data = yaml.safe_load(REASONS_YAML.read_text())
+    del data["families"]["instalments"]
+    path = tmp_path / "reasons.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"instalment_plans_current', 'instalment_plans_max_12m"):
+        reasons.load_reason_dictionary(path)
+
+
 def test_repo_dictionary_covers_the_behavioural_features(reason_dictionary):
     """Every feature the behavioural stage creates has a sentence that renders."""
     behavioural = pytest.importorskip("features.behavioural")
     cat = behavioural.behavioural_catalogue((3, 6, 12))
     assert reasons.validate_dictionary(reason_dictionary, cat) == []
+    reasons.check_families(reason_dictionary, cat)
+    never = {f for f in cat.model_columns if not reason_dictionary.adverse(f)}
+    assert never == {"credit_limit", "income_band", "city_tier", "channel"}
     for spec in cat.features:
         value = (spec.categories or ["x"])[0] if spec.dtype == "category" else 2.0
         text = reasons.sentence(

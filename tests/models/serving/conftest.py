@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from features.catalogue import Catalogue, FeatureSpec
-from features.contracts import POLICY_INPUT_NAMES
+from features.contracts import POLICY_INPUT_NAMES, POLICY_INPUTS
 from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -62,6 +62,15 @@ def serving_table(n: int = 5000, seed: int = 3) -> pd.DataFrame:
     for flag, p in (("dispute", 0.03), ("hardship", 0.03), ("opt_out", 0.03), ("deceased", 0.01)):
         df[f"policy__{flag}"] = rng.random(n) < p
     df["policy__timezone"] = pd.Series(rng.choice(np.array(ZONES, dtype=object), n), dtype=object)
+    for p in POLICY_INPUTS:  # inputs declared later (issue 17: episodes, broken promises, ...)
+        if p.feature_column in df.columns:
+            continue
+        if p.dtype == "bool":
+            df[p.feature_column] = rng.random(n) < 0.03
+        elif p.dtype == "int":
+            df[p.feature_column] = np.where(dpd > 0, rng.integers(1, 4, n), 0)
+        else:
+            df[p.feature_column] = 0.0 if p.dtype == "float" else None
     return df
 
 

@@ -127,23 +127,91 @@ def test_signature_states_request_and_response(bundle):
     sig, example = signature_and_example(rows, b)
     inputs = {c.name: c for c in sig.inputs.inputs}
     assert str(inputs["income_band"].type) == "DataType.string"
-    assert str(inputs["policy__first_time_delinquency"].type) == "DataType.boolean"
-    assert inputs["timezone"].required is False and inputs["dispute"].required is True
+    # flags: `any`, so that MLflow's REST parsing does not cast null/"false" with astype(bool)
+    assert str(inputs["policy__first_time_delinquency"].type) == "Any"
+    # presence is checked by the model (short 400), not by MLflow (dump of request + schema)
+    assert not any(c.required for c in inputs.values())
     assert list(example.columns) == list(inputs)
     assert sig.outputs.input_names() == b.output_columns()
     assert sig.params.params[0].name == "reasons"
 
 
 def test_signature_is_derived_from_the_policy_input_declaration(bundle):
+    from models.serving.request import request_schema
+
     b, rows = bundle
     sig, _ = signature_and_example(rows, b)
     inputs = {c.name: c for c in sig.inputs.inputs}
     names = request_columns(b.model.catalogue)
+    required = {c.name: c.required for c in request_schema(b.model.catalogue, with_policy=True)}
     for p in POLICY_INPUTS:
         spec = inputs[names[p.name]]
-        assert str(spec.type) == f"DataType.{p.mlflow_type}" and spec.required is p.required
+        want = "Any" if p.mlflow_type == "boolean" else f"DataType.{p.mlflow_type}"
+        assert str(spec.type) == want and required[names[p.name]] is p.required
     model_inputs = [n for n in inputs if n not in names.values()]
     assert model_inputs == b.model.catalogue.model_columns
+
+
+@pytest.mark.parametrize(
+    "values,row,match",
+    [
+        ([True, None, False], 1, "flag is null: required, never guessed"),
+        ([True, False, "false"], 2, "got 'false'"),
+        (["no", True, True], 0, "got 'no'"),
+        ([True, 0, False], 1, "got 0"),
+        ([0.0, 1.0, 2.0], 2, "got 2.0"),
+    ],
+)
+def test_flags_must_be_booleans(bundle, values, row, match):
+    b, rows = bundle
+    request = to_request_frame(rows.head(3), b.model.catalogue, with_policy=True)
+    request["dispute"] = pd.Series(values, dtype=float if isinstance(values[0], float) else object)
+    with pytest.raises(DataValidationError, match=match) as err:
+        b.score(request)
+    assert err.value.column == "dispute" and err.value.row == row
+
+
+def test_flags_as_objects_bools_or_01_score_alike(bundle):
+    b, rows = bundle
+    request = to_request_frame(rows.head(20), b.model.catalogue, with_policy=True)
+    want = b.score(request)
+    as_objects = request.assign(dispute=request["dispute"].astype(object))
+    as_01 = request.assign(hardship=request["hardship"].astype(np.int64))
+    pd.testing.assert_frame_equal(b.score(as_objects), want)
+    pd.testing.assert_frame_equal(b.score(as_01), want)
+
+
+def test_small_and_large_requests_give_the_same_answer(bundle, monkeypatch):
+    import models.serving.pyfunc as pyfunc
+
+    b, rows = bundle
+    request = to_request_frame(rows, b.model.catalogue, with_policy=True)
+    small = pd.concat([b.score(request.iloc[[i]]) for i in range(40)], ignore_index=True)
+    monkeypatch.setattr(pyfunc, "SMALL_REQUEST_ROWS", 0)  # the batch path: shap_values
+    pd.testing.assert_frame_equal(small, b.score(request.head(40)))
+
+
+def test_row_limit_applies_only_when_served(model_dir, monkeypatch):
+    from types import SimpleNamespace
+
+    import models.serving.pyfunc as pyfunc
+
+    path, rows = model_dir
+    config = serving_config(top_k=TOP_K).to_dict()
+    model = pyfunc.PDPyfuncModel()
+    arts = {"model_dir": str(path), "policy": str(POLICY), "reasons": str(REASONS)}
+    model.load_context(SimpleNamespace(artifacts=arts, model_config=config))
+    request = to_request_frame(rows.head(5), model.bundle.model.catalogue, with_policy=True)
+    monkeypatch.setattr(pyfunc, "MAX_REQUEST_ROWS", 4)
+    assert len(model.predict(None, request, {"reasons": False})) == 5  # in-process: no limit
+    monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "true")
+    with pytest.raises(pyfunc.RequestError, match="request has 5 rows; .* at most 4"):
+        model.predict(None, request)
+    bad = request.assign(dispute=[True, None, False, False, True])
+    with pytest.raises(pyfunc.RequestError) as err:
+        model.predict(None, bad.head(4))
+    err.value.message = "Failed to predict data '<the request>'. Error: " + err.value.message
+    assert err.value.message.startswith("file 'request', column 'dispute', row 1: flag is null")
 
 
 def test_pd_only_bundle_needs_no_config(model_dir):
