@@ -24,9 +24,10 @@ _BUCKET_LOWS = np.array([low for _, low in DPD_BUCKETS[1:]], dtype="float64")
 
 def month_number(dates: Any) -> np.ndarray:
     """Months since year 0 (year * 12 + month - 1) of each date, vectorised; -1 where missing."""
-    months = (
-        pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
-    )
+    values = dates.to_numpy() if isinstance(dates, pd.Series | pd.Index) else np.asarray(dates)
+    if not np.issubdtype(values.dtype, np.datetime64):  # text or objects: parse once
+        values = pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[ns]")
+    months = values.astype("datetime64[M]")
     out = months.astype(np.int64) + 1970 * 12  # numpy counts months from 1970-01
     return np.where(np.isnat(months), -1, out).astype(np.int64)
 
