@@ -141,3 +141,36 @@ def running_server(
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def mlflow_tracking_server(backend_uri: str, workdir: Path, timeout: float = 90) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 (one worker, no job runner) over `backend_uri`, with its
+    artifacts under `workdir`; yields its URL and stops it afterwards."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_uri,
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    with running_server(cmd, workdir, env, f"{url}/health", workdir / "server.log", timeout):
+        yield url

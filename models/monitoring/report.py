@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from models.html import img_tag
+from models.html import CSS, img_tag
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -26,16 +26,14 @@ if TYPE_CHECKING:
 TITLE = "PD model monitoring"
 RAG_COLOURS = {"green": "#2ca02c", "amber": "#ff9f1c", "red": "#d62728", None: "#999999"}
 
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;
-color:#222;line-height:1.4}
-h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
-table{border-collapse:collapse;margin:8px 0;font-size:0.9em}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f0f4f8}img{max-width:100%;height:auto;margin:8px 0}
-.note{color:#555;font-size:0.9em}
+# the house style (models.html) plus this page's header cells and RAG rows
+_CSS = (
+    CSS
+    + """
+th{background:#f0f4f8}
 .green{background:#e6f4e6}.amber{background:#fff1dc}.red{background:#fde2e2}
 """
+)
 
 
 # --------------------------------------------------------------------------------------- figures

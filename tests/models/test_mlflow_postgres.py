@@ -12,7 +12,6 @@ import glob
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, running_server
+from tests.helpers import free_port, mlflow_tracking_server
 
 pytestmark = pytest.mark.slow
 
@@ -102,32 +101,7 @@ def postgres() -> Iterator[Postgres]:
 
 @pytest.fixture
 def mlflow_on_postgres(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[str, Postgres]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        postgres.uri,
-        "--artifacts-destination",
-        str(tmp_path / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    with running_server(cmd, tmp_path, env, f"{url}/health", tmp_path / "server.log", timeout=180):
+    with mlflow_tracking_server(postgres.uri, tmp_path, timeout=180) as url:
         yield url, postgres
 
 

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import free_port, running_server
+from tests.helpers import mlflow_tracking_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def mlflow_server(tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    bin_dir = Path(sys.executable).parent
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
-        "--artifacts-destination",
-        str(tmp_path / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    with running_server(cmd, tmp_path, env, f"{url}/health", tmp_path / "server.log", timeout=90):
+    with mlflow_tracking_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path) as url:
         yield url
 
 
