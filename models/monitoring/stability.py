@@ -59,22 +59,33 @@ def feature_codes(
             # labels compared as text; categories/strings hash as they are (no per-row str())
             if pd.api.types.is_bool_dtype(s.dtype):
                 return s.astype("object").where(s.notna()).map({True: "True", False: "False"})
-            return s.astype("object")
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                return s.cat.rename_categories([str(c) for c in s.cat.categories])
+            if pd.api.types.is_object_dtype(s.dtype):  # mixed objects: compare their text
+                return s.where(s.isna(), s.astype(str))
+            return s
 
         ref, cur = as_text(reference), as_text(current)
-        counts = ref.dropna().value_counts()
-        cats = pd.Index([str(c) for c in counts.index[:MAX_CATEGORIES]])
+        counts = ref.value_counts(dropna=True)
+        counts = counts[counts > 0]
+        cats = [str(c) for c in counts.index[:MAX_CATEGORIES]]
         other, missing = len(cats), len(cats) + 1
 
         def codes(s: pd.Series) -> np.ndarray:
-            out = cats.get_indexer(s.to_numpy(dtype=object)).astype(np.int64)
+            # category codes against the reference's categories: hashing in C, not per row
+            out = pd.Categorical(s, categories=cats).codes.astype(np.int64)
             out[out < 0] = other
             out[s.isna().to_numpy()] = missing
             return out
 
         return codes(ref), codes(cur), len(cats) + 2
-    ref_v = pd.to_numeric(reference, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    cur_v = pd.to_numeric(current, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+    def numbers(s: pd.Series) -> np.ndarray:
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            return s.to_numpy(dtype="float64", na_value=np.nan)  # no parse for numbers
+        return pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+    ref_v, cur_v = numbers(reference), numbers(current)
     present = ref_v[~np.isnan(ref_v)]
     edges = decile_edges(present, n_bins) if present.size else np.array([])
     missing = edges.size + 1
