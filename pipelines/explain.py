@@ -57,6 +57,7 @@ def main(args: argparse.Namespace) -> None:
             features_dir=Path(args.features_dir),
             scores=Path(args.scores),
             metrics=Path(args.metrics) if args.metrics else None,
+            data_quality=Path(args.data_quality) if args.data_quality else None,
         ),
         out_dir=Path(args.out_dir),
         report_dir=Path(args.report_dir),
@@ -71,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", default="data/model")
     p.add_argument("--features-dir", default="data/features")
     p.add_argument("--scores", default="data/scores/scores.parquet")
+    p.add_argument(
+        "--data-quality",
+        default="reports/data_quality.json",
+        help="the features stage's report: its leak suspects get a section ('': not shown)",
+    )
     p.add_argument(
         "--metrics", default="reports/metrics.json", help="train metrics ('': not shown)"
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from features.errors import PipelineError
 from features.io import read_json
-from models.explain.html import render_report
+from models.explain.html import leak_suspects_from_quality, render_report
 from models.explain.inputs import read_inputs
 from models.explain.run import ExplainConfig, ExplainResult, explain_book
 
@@ -34,6 +34,8 @@ class ExplainSources:
     features_dir: Path  # features.parquet and catalogue.json
     scores: Path  # scores.parquet
     metrics: Path | None  # reports/metrics.json shown in the report; None: not shown
+    #: reports/data_quality.json: its leak suspects get a section of the report; None: not read
+    data_quality: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,17 @@ def explain_files(
     timings.update(result.timings)
 
     lap = time.perf_counter()
+    suspects = None
+    if sources.data_quality is not None:
+        quality = _read_train_json(sources.data_quality, stage="features")
+        suspects = leak_suspects_from_quality(quality.get("features", []))
     files = render_report(
-        result, config, metrics=metrics, model_meta=model_meta, model_path=inputs.model_source
+        result,
+        config,
+        metrics=metrics,
+        model_meta=model_meta,
+        model_path=inputs.model_source,
+        leak_suspects=suspects,
     )
     timings["report"] = round(time.perf_counter() - lap, 3)
     timings["total"] = round(time.perf_counter() - start, 3)
@@ -72,7 +83,7 @@ def explain_files(
     return ExplainedBook(result=result, report_files=files, timings=timings)
 
 
-def _read_train_json(path: Path) -> Any:
+def _read_train_json(path: Path, stage: str = "train") -> Any:
     if not path.is_file():
-        raise PipelineError(f"'{path}' not found; run the train stage first")
+        raise PipelineError(f"'{path}' not found; run the {stage} stage first")
     return read_json(path)

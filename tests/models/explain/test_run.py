@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError
+from features.errors import DataValidationError, PipelineError
 from pipelines.explain import run_explain
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -279,6 +279,8 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
             "data/scores/scores.parquet",
             "--metrics",
             "reports/metrics.json",
+            "--data-quality",
+            "",  # the tiny book has no features-stage report
             "--out-dir",
             "data/explanations",
             "--report-dir",
@@ -309,3 +311,35 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
         timeout=120,
     )
     assert bad.returncode == 1 and "explain.top_k" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_leak_suspects_of_the_data_quality_report_reach_the_explanation_report(
+    book, explain_config, tmp_path, helpers
+):
+    import json
+
+    helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
+    quality = tmp_path / "reports/data_quality.json"
+    feature = book.catalogue.features[0].name
+    quality.write_text(
+        json.dumps(
+            {
+                "features": [
+                    {"feature": feature, "leak_suspect": True, "leak_reason": "IV 0.8 > 0.5"},
+                    {"feature": "other", "leak_suspect": False},
+                ]
+            }
+        )
+    )
+    paths = helpers.stage_paths(tmp_path)
+    paths = dataclasses.replace(
+        paths, sources=dataclasses.replace(paths.sources, data_quality=quality)
+    )
+    cfg = dataclasses.replace(explain_config, dependence_features=1, report_top_pd=1)
+    run_explain(paths, cfg, progress=False)
+    page = (tmp_path / "reports/explain/report.html").read_text()
+    assert "Leak suspects" in page and "IV 0.8 &gt; 0.5" in page and feature in page
+    # a named report that is missing is an error, not a silently empty section
+    quality.unlink()
+    with pytest.raises(PipelineError, match="data_quality.json' not found; run the features"):
+        run_explain(paths, cfg, progress=False)
