@@ -198,7 +198,7 @@ def bench_stage(root: Path) -> dict:
     env = {**bench_env(), "MPLBACKEND": "Agg"}
     log_path = root / "explain.log"
     m = measure(
-        [sys.executable, "-m", "pipelines.explain", "--metrics", ""],
+        [sys.executable, "-m", "pipelines.explain", "--metrics", "", "--data-quality", ""],
         cwd=root,
         env=env,
         log_path=log_path,
