@@ -1,4 +1,4 @@
-"""End to end: `dvc repro` of all eight stages on a small book in a temp copy of the repo, the DVC
+"""End to end: `dvc repro` of all nine stages on a small book in a temp copy of the repo, the DVC
 wiring a user relies on (a readable `dvc metrics show`, a policy edit that does not retrain), a
 `dvc exp run` that registers a second model version through the promotion gate, and the reviewer
 notebook executed against the run's outputs."""
