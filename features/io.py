@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -67,23 +68,32 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         df.to_parquet(tmp, index=False)
 
 
-def _json_safe(obj: Any) -> Any:
-    """Replace NaN/inf (invalid in strict JSON) with None, recursively."""
-    if isinstance(obj, float) and not math.isfinite(obj):
+def json_safe(obj: Any) -> Any:
+    """Strict-JSON copy, recursively: NaN/inf/NA/NaT -> None, numpy scalars and arrays -> Python,
+    a DataFrame -> its records, a Timestamp -> ISO text. Every report goes through this."""
+    if obj is None or obj is pd.NA or obj is pd.NaT:
         return None
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):  # numpy scalars
-        return _json_safe(obj.item())
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, pd.DataFrame):
+        return [json_safe(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    if isinstance(obj, np.generic):
+        return json_safe(obj.item())
     return obj
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write strict JSON atomically (NaN/inf become null)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_json_safe(obj), indent=2, default=str) + "\n")
+        tmp.write_text(json.dumps(json_safe(obj), indent=2, default=str) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

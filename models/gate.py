@@ -28,12 +28,12 @@ verdict can be re-derived from `promotion.json` alone. The checks:
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from features.io import json_safe
 from features.stats import psi
 from models.validation.calibration_tests import calibration_by_grade
 from models.validation.discrimination import delong_auc, delong_paired, non_inferiority
@@ -135,23 +135,6 @@ class Decision:
         return {**asdict(self), "promote": self.promote}
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if x is not None and math.isfinite(float(x)) else None
-
-
-def _jsonable(obj: Any) -> Any:
-    """NaN/inf -> None and numpy scalars -> Python, recursively (promotion.json is strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float):
-        return _finite(obj)
-    return obj
-
-
 def decide_promotion(
     evidence: GateEvidence, champion: ChampionEvidence | None, config: GateConfig
 ) -> Decision:
@@ -162,7 +145,7 @@ def decide_promotion(
     def record(name: str, passed: bool | None, text: str, **numbers: Any) -> None:
         tag = "INFO" if passed is None else ("PASS" if passed else "FAIL")
         reasons.append(f"{tag}: {text}")
-        checks.append({"check": name, "passed": passed, "detail": text, **_jsonable(numbers)})
+        checks.append({"check": name, "passed": passed, "detail": text, **json_safe(numbers)})
 
     y = np.asarray(evidence.test_y, dtype="int8")
     interval = delong_auc(y, evidence.test_pd, level=0.95)
@@ -278,7 +261,7 @@ def decide_promotion(
         status=status,
         checks=checks,
         reasons=reasons,
-        challenger=_jsonable(interval.as_dict()),
+        challenger=json_safe(interval.as_dict()),
         champion=champion_doc,
     )
 

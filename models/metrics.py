@@ -304,6 +304,19 @@ def segment_metrics(
     return out
 
 
+def month_labels(dates: Any, missing: str = "") -> np.ndarray:
+    """'YYYY-MM' of each date (`missing` where there is none), each distinct month formatted once:
+    the one period label of metrics.json, the validation document and the monitoring stage."""
+    months = (
+        pd.to_datetime(pd.Series(dates), errors="coerce")
+        .to_numpy(dtype="datetime64[ns]")
+        .astype("datetime64[M]")
+    )
+    distinct, inverse = np.unique(months, return_inverse=True)
+    text = np.array([missing if np.isnat(m) else str(m) for m in distinct], dtype=object)
+    return text[inverse.reshape(-1)]
+
+
 def period_metrics(y: Any, p: Any, dates: Any, true_pd: Any | None = None) -> list[dict[str, Any]]:
     """`group_metrics` plus the mean PD per calendar month of `dates`, oldest first.
 
@@ -312,12 +325,12 @@ def period_metrics(y: Any, p: Any, dates: Any, true_pd: Any | None = None) -> li
     """
     y_arr = np.asarray(y, dtype="float64").ravel()
     p_arr = np.asarray(p, dtype="float64").ravel()
-    months = pd.DatetimeIndex(pd.to_datetime(dates)).to_period("M")
+    months = month_labels(dates)
     truth = None if true_pd is None else np.asarray(true_pd, dtype="float64").ravel()
     out: list[dict[str, Any]] = []
-    for month in sorted(months.dropna().unique()):
-        rows = np.asarray(months == month)
-        entry = {"period": str(month)}
+    for month in sorted(set(months) - {""}):
+        rows = months == month
+        entry = {"period": month}
         entry.update(
             group_metrics(y_arr[rows], p_arr[rows], None if truth is None else truth[rows])
         )

@@ -440,9 +440,9 @@ class PDModel:
             "pd_floor": self.pd_floor,
             **{k: v for k, v in self.meta.items() if k not in _RESERVED_META},
         }
-        from features.io import _json_safe
+        from features.io import json_safe
 
-        (d / META_FILE).write_text(json.dumps(_json_safe(meta), indent=2, default=str) + "\n")
+        (d / META_FILE).write_text(json.dumps(json_safe(meta), indent=2, default=str) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path) -> PDModel:

@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.io import json_safe  # noqa: F401  (re-exported: the monitoring modules use it)
+from models.metrics import month_labels
+
 GREEN, AMBER, RED = "green", "amber", "red"
 RAG_ORDER: dict[str, int] = {GREEN: 0, AMBER: 1, RED: 2}
 
@@ -103,13 +106,7 @@ def worst(*lights: str | None) -> str | None:
 
 def period_labels(dates: Any) -> np.ndarray:
     """ "YYYY-MM" of each observation date; rows without one are the undated current book."""
-    months = (
-        pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
-    )
-    # format each distinct month once (millions of rows, a few dozen months)
-    distinct, inverse = np.unique(months, return_inverse=True)
-    text = np.array([UNDATED_PERIOD if np.isnat(m) else str(m) for m in distinct], dtype=object)
-    return text[inverse.reshape(-1)]
+    return month_labels(dates, missing=UNDATED_PERIOD)
 
 
 def sorted_periods(labels: np.ndarray) -> list[str]:
@@ -124,24 +121,3 @@ def labels_of(default: Any) -> np.ndarray:
     return pd.to_numeric(pd.Series(default), errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan
     )
-
-
-def json_safe(obj: Any) -> Any:
-    """Strict-JSON copy: NaN/inf/NA -> None, numpy scalars -> Python, dates -> ISO text."""
-    if obj is None or obj is pd.NA or obj is pd.NaT:
-        return None
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [json_safe(v) for v in obj.tolist()]
-    if isinstance(obj, pd.DataFrame):
-        return [json_safe(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
-    if isinstance(obj, np.generic):
-        return json_safe(obj.item())
-    return obj

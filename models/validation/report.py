@@ -434,7 +434,6 @@ def _scorecard(doc: Mapping[str, Any], binning: pd.DataFrame) -> list[str]:
                 "paired DeLong p (two-sided)": vs["p"],
                 "variables selected": f"{sc['variables_selected']} of {sc['variables_offered']}",
                 "fitted on": f"{sc['fit_rows']:,} of {sc['train_rows']:,} train rows",
-                "fit seconds": sc["fit_seconds"],
             }
         ),
     ]

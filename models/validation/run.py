@@ -26,8 +26,9 @@ import pandas as pd
 
 from features.catalogue import Catalogue, to_model_frame
 from features.contracts import POLICY_INPUT_BY_NAME
+from features.io import json_safe
 from features.stats import has_both_classes, psi
-from models.metrics import DPD_SEGMENTS
+from models.metrics import DPD_SEGMENTS, month_labels
 from models.pd_model import split_validation
 from models.scaling import DEFAULT_GRADE, ScoreScaling
 from models.scorecard import BINNING_COLUMNS, WoeScorecard, monotonic_from_catalogue
@@ -138,28 +139,11 @@ class ValidationResult:
 
 
 # ----------------------------------------------------------------------------------- helpers
-def json_safe(obj: Any) -> Any:
-    """NaN/inf -> None and numpy scalars -> Python, recursively (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _window(dates: pd.Series) -> str:
     d = pd.to_datetime(dates, errors="coerce").dropna()
     return "" if d.empty else f"{d.min().date()}..{d.max().date()}"
-
-
-def _months(dates: pd.Series) -> np.ndarray:
-    """'YYYY-MM' per row ('' where the date is missing)."""
-    periods = pd.DatetimeIndex(pd.to_datetime(dates, errors="coerce")).to_period("M")
-    return np.where(periods.isna(), "", periods.astype(str).to_numpy(dtype=object))
 
 
 def _auc_block(y: np.ndarray, p: np.ndarray, level: float) -> dict[str, Any]:
@@ -324,7 +308,7 @@ def validate_model(
 
     t, h, c = _Sample.of(test), _Sample.of(holdout), _Sample.of(calibration)
     level = config.level
-    months = _months(test[DATE_COLUMN])
+    months = month_labels(test[DATE_COLUMN])
     periods = sorted(m for m in set(months) if m)
 
     # Discrimination ------------------------------------------------------------------------
@@ -374,6 +358,10 @@ def validate_model(
             "rows grouped by the model's grades",
             "n": int(o.y.size),
             "auc": _auc_block(o.y, o.pd, level)["auc"],
+            "discrimination": _auc_block(o.y, o.pd, level),
+            # how far the model is from the best possible model of the data, tested on the
+            # same rows (diff = model - oracle)
+            "model_vs_oracle": delong_paired(t.y, t.pd, o.pd, level).as_dict(),
             "calibration_by_grade": rows_o,
             "summary": summary_o,
             "hosmer_lemeshow": hl_o,
@@ -512,7 +500,8 @@ def _scorecard(
         log.warning("scorecard benchmark skipped: %s", err)
         empty = pd.DataFrame(columns=BINNING_COLUMNS)
         return {"error": str(err)}, None, empty
-    seconds = time.perf_counter() - started
+    # a timing changes every run: the log has it, the tracked document does not
+    log.info("scorecard challenger fitted in %.1fs", time.perf_counter() - started)
     p_card = card.predict_pd(to_model_frame(feat_test, catalogue, "validation: test"))
     iv = card.iv()
     selected = set(card.selected_)
@@ -522,7 +511,6 @@ def _scorecard(
         "variables_offered": len(catalogue.model_columns),
         "variables_selected": len(card.selected_),
         "selected": list(card.selected_),
-        "fit_seconds": seconds,
         "iv": [{"variable": v, "iv": float(x), "selected": v in selected} for v, x in iv.items()],
         "test": _auc_block(t.y, p_card, config.level),
     }

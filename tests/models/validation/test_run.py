@@ -281,6 +281,11 @@ def test_oracle_only_with_true_pd(book, result) -> None:
     assert oracle["n"] == result.doc["samples"]["test"]["n"]
     assert [r["grade"] for r in oracle["calibration_by_grade"]] == GRADES
     assert set(oracle["periods"]) == {"2025-10", "2026-01"}
+    low, auc, high = (oracle["discrimination"][k] for k in ("auc_low", "auc", "auc_high"))
+    assert low < auc < high and auc == oracle["auc"]
+    paired = oracle["model_vs_oracle"]
+    assert paired["diff"] == pytest.approx(paired["auc_a"] - paired["auc_b"])
+    assert paired["auc_b"] == pytest.approx(auc) and 0 <= paired["p_value"] <= 1
     # A model whose PD is halved fails while the truth on the same rows passes.
     halved = run(features, regraded(scores, 0.5), true_pd=truth).doc
     assert halved["oracle"]["summary"]["red"] == 0
