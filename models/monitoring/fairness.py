@@ -498,14 +498,15 @@ def fairness(
     tiers: pd.DataFrame | None = None,
     grade_order: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """`fairness_for` each protected column of `config` present in `frame`, keyed by the column
-    name less its "protected__" prefix ({"age_band": {...}})."""
+    """`fairness_for` each protected column of `config`, keyed by the column name less its
+    "protected__" prefix ({"age_band": {...}}). A configured column missing from `frame` is an
+    error: a fairness report that silently leaves a group out reads as "no finding"."""
+    absent = [c for c in config.protected if c not in frame.columns]
+    if absent:
+        raise ValueError(f"protected column(s) {absent} are not in the monitored rows")
     data = attach_tiers(frame, tiers) if tiers is not None else frame
     out: dict[str, Any] = {}
     for column in config.protected:
-        if column not in data.columns:
-            log.warning("fairness: protected column %s not in the data, skipped", column)
-            continue
         key = column.removeprefix(PROTECTED_PREFIX)
         out[key] = fairness_for(data, column, config, grade_order)
     return out

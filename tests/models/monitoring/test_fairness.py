@@ -240,3 +240,10 @@ def test_tiers_join_the_current_book_only_when_the_tiers_have_no_date() -> None:
     out = attach_tiers(frame, tiers)
     assert out["phoned"].isna().tolist() == [True, False, False]
     assert out["phoned"].tolist()[1:] == [1.0, 0.0]
+
+
+def test_a_configured_protected_column_missing_from_the_rows_is_an_error(mon_book) -> None:
+    _, current = mon_book
+    config = MonitorConfig(protected=("protected__age_band", "protected__gender"))
+    with pytest.raises(ValueError, match=r"\['protected__gender'\] are not in the monitored rows"):
+        fairness(current, config)
