@@ -158,7 +158,7 @@ class TableContract:
                     source, "missing value in a required column", col.name, row
                 )
             if col.allowed is not None:
-                bad = df[col.name].notna() & ~df[col.name].astype("object").isin(col.allowed)
+                bad = df[col.name].notna() & ~df[col.name].isin(list(col.allowed))
                 if bad.any():
                     row = int(np.flatnonzero(bad.to_numpy())[0])
                     raise DataValidationError(

@@ -39,25 +39,52 @@ def auc(y: Any, p: Any) -> float:
     return float(roc_auc_score(y_arr, p_arr))
 
 
-def decile_edges(reference: np.ndarray, n_bins: int = 10) -> np.ndarray:
+def decile_edges(reference: np.ndarray, n_bins: int = 10, presorted: bool = False) -> np.ndarray:
     """Interior bin edges at the reference's quantiles (ties merged), point masses apart.
 
     A value holding at least 1/n_bins of the reference (zero days past due, zero overdue) gets a
     bin of its own: without it the mass and the values just above it share one bin, and a shift
     between them (the book falling behind) reads as PSI 0. Continuous scores have no such mass,
-    so their bins are the plain deciles. `reference` must be non-empty and free of NaN. Bin i
+    so their bins are the plain deciles. `reference` must be non-empty and free of NaN
+    (`presorted`: already in ascending order, e.g. sorted as float32 and then widened). Bin i
     holds [edges[i-1], edges[i]); see `bin_index`.
+
+    One sort serves both parts: the quantiles of a sorted array are the same numbers, and a value
+    with at least m = ceil(n / n_bins) copies fills a run of m sorted positions, so it sits at one
+    of the positions 0, m, 2m, ...; those few candidates are counted by binary search (no
+    `np.unique` of the whole column).
     """
-    edges = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, n_bins + 1))[1:-1])
-    values, counts = np.unique(reference, return_counts=True)
-    masses = values[counts >= reference.size / n_bins]
+    ordered = reference if presorted else np.sort(reference)
+    edges = np.unique(np.quantile(ordered, np.linspace(0.0, 1.0, n_bins + 1))[1:-1])
+    step = -(-ordered.size // n_bins)
+    candidates = np.unique(ordered[::step])
+    counts = np.searchsorted(ordered, candidates, side="right") - np.searchsorted(
+        ordered, candidates, side="left"
+    )
+    masses = candidates[counts >= ordered.size / n_bins]
     above = np.nextafter(masses[np.isin(masses, edges)], np.inf)
     return np.unique(np.concatenate([edges, above]))
 
 
-def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """The bin of each value for `decile_edges` (0 .. edges.size)."""
-    return np.searchsorted(edges, values, side="right")
+def bin_index(values: np.ndarray, edges: np.ndarray, dtype: Any = np.intp) -> np.ndarray:
+    """The bin of each value for `decile_edges` (0 .. edges.size): how many edges are <= it
+    (NaN in the last bin, as `np.searchsorted` puts it), as `dtype` (a small integer type
+    moves fewer bytes when the caller's codes fit it).
+
+    For the dozen edges of a decile binning, one vectorised comparison per edge is about ten
+    times faster than a binary search per value on millions of rows; many edges use the search.
+    """
+    v = np.asarray(values)
+    if edges.size > 32:
+        return np.searchsorted(edges, v, side="right").astype(dtype, copy=False)
+    out = np.zeros(v.shape, dtype=dtype)
+    at_least = np.empty(v.shape, dtype=bool)
+    for edge in edges:
+        np.greater_equal(v, edge, out=at_least)
+        out += at_least
+    if v.dtype.kind == "f":
+        out[np.isnan(v)] = edges.size
+    return out
 
 
 def bin_shares(codes: np.ndarray, n_codes: int) -> np.ndarray:

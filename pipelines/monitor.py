@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -66,12 +67,26 @@ def current_rows(scored: pd.DataFrame, features: pd.DataFrame | None, source: st
     return joined.drop(columns="_merge")
 
 
+def read_history(raw: Path | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(statements, accounts) for vintages and roll rates; (None, None) without a history."""
+    if raw is None or not (raw / RAW_STATEMENTS.file).exists():  # a file or bucket directory
+        log.info("no statement history under %s: vintages and roll rates skipped", raw)
+        return None, None
+    statements = pd.read_parquet(raw / RAW_STATEMENTS.file, columns=STATEMENT_COLUMNS)
+    accounts = pd.read_parquet(raw / RAW_CUSTOMERS.file, columns=["account_id", "signup_date"])
+    return statements, accounts
+
+
 def main(args: argparse.Namespace) -> None:
     settings = read_monitor(load_params(args.params))
+    # the statement history (the largest table) is read on a second thread meanwhile
+    reader = ThreadPoolExecutor(max_workers=1)
+    history = reader.submit(read_history, Path(args.raw_dir) if args.raw_dir else None)
     scores = SCORES.read(args.scores, stage="train")
     features = FEATURES.read(Path(args.features_dir) / FEATURES.file, stage="features")
     reference, current = monitoring_frames(scores, features, settings.reference_split)
-    if args.current:
+    if args.current:  # a newer book: the development rows are not among its rows
+        reference = current[reference].reset_index(drop=True)
         newer_features = read_table(Path(args.current_features)) if args.current_features else None
         current = current_rows(read_table(Path(args.current)), newer_features, args.current)
     absent = [c for c in settings.config.protected if c not in current.columns]
@@ -82,13 +97,8 @@ def main(args: argparse.Namespace) -> None:
             f"{sorted(c for c in current.columns if str(c).startswith('protected__'))})",
         )
     tiers = TIERS.read(args.tiers, columns=TIER_COLUMNS, stage="tiers") if args.tiers else None
-    raw = Path(args.raw_dir) if args.raw_dir else None
-    statements = accounts = None
-    if raw is not None and (raw / RAW_STATEMENTS.file).exists():  # a file or bucket directory
-        statements = pd.read_parquet(raw / RAW_STATEMENTS.file, columns=STATEMENT_COLUMNS)
-        accounts = pd.read_parquet(raw / RAW_CUSTOMERS.file, columns=["account_id", "signup_date"])
-    else:
-        log.info("no statement history under %s: vintages and roll rates skipped", raw)
+    statements, accounts = history.result()
+    reader.shutdown()
     result = monitor(
         reference,
         current,

@@ -116,6 +116,36 @@ def sorted_periods(labels: np.ndarray) -> list[str]:
     return uniq + ([UNDATED_PERIOD] if UNDATED_PERIOD in distinct else [])
 
 
+@dataclass(frozen=True, eq=False)
+class PeriodIndex:
+    """Period labels of the monitored rows with each row's index into their sorted order, built
+    once per run: the stability, performance and fairness views select a period's rows by an
+    integer code instead of comparing millions of label strings per period."""
+
+    labels: np.ndarray  # one label per row (object)
+    codes: np.ndarray  # index of the row's label in `order`
+    order: list[str]  # `sorted_periods` of the labels
+
+    @classmethod
+    def of(cls, periods: Any) -> PeriodIndex:
+        """An index of `periods` (labels, one per row); an index passes through unchanged."""
+        if isinstance(periods, PeriodIndex):
+            return periods
+        labels = np.asarray(periods, dtype=object)
+        order = sorted_periods(labels)
+        codes = pd.Categorical(labels, categories=order).codes.astype(np.int64)
+        return cls(labels, codes, order)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def rows(self, period: str) -> np.ndarray:
+        """Boolean mask of the rows of one period (all False for an unknown label)."""
+        if period not in self.order:
+            return np.zeros(len(self.labels), dtype=bool)
+        return self.codes == self.order.index(period)
+
+
 def labels_of(default: Any) -> np.ndarray:
     """The 0/1 label as float64 with NaN where unknown (Int8 with NA, float with NaN, object)."""
     return pd.to_numeric(pd.Series(default), errors="coerce").to_numpy(

@@ -36,6 +36,9 @@ from models.validation.calibration_tests import oe_ratio
 
 log = logging.getLogger(__name__)
 
+#: Columns `attach_tiers` adds (a frame that already has them gets them replaced).
+TIER_COLUMNS: tuple[str, ...] = ("tier", "tier_name", "contacted", "phoned")
+
 MISSING_GROUP = "missing"
 PROTECTED_PREFIX = "protected__"
 PHONE_KINDS = frozenset({"voice"})
@@ -100,9 +103,9 @@ def attach_tiers(frame: pd.DataFrame, tiers: pd.DataFrame) -> pd.DataFrame:
         row[~_split_in(frame, ("score",))] = np.nan
     found = ~np.isnan(row)
     at = row[found].astype(np.int64)
-    base = frame.drop(
-        columns=[c for c in ("tier", "tier_name", "contacted", "phoned") if c in frame.columns]
-    ).reset_index(drop=True)
+    base = frame.drop(columns=[c for c in TIER_COLUMNS if c in frame.columns]).reset_index(
+        drop=True
+    )
     for name, v in values.items():
         col = np.full(len(base), np.nan, dtype=v.dtype)
         col[found] = v[at]
@@ -504,7 +507,9 @@ def fairness(
     absent = [c for c in config.protected if c not in frame.columns]
     if absent:
         raise ValueError(f"protected column(s) {absent} are not in the monitored rows")
-    data = attach_tiers(frame, tiers) if tiers is not None else frame
+    used = ("account_id", "observation_date", "pd", "grade", "default", "split", *TIER_COLUMNS)
+    data = frame[[c for c in (*used, *config.protected) if c in frame.columns]]  # not the features
+    data = attach_tiers(data, tiers) if tiers is not None else data
     out: dict[str, Any] = {}
     for column in config.protected:
         key = column.removeprefix(PROTECTED_PREFIX)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.monitoring.config import AMBER, GREEN, RED, MonitorConfig, sorted_periods
+from models.monitoring.config import AMBER, GREEN, RED, MonitorConfig, PeriodIndex
 from models.validation.calibration_tests import (
     calibration_by_grade,
     jeffreys_p,
@@ -112,12 +112,13 @@ def labelled_summary(y: np.ndarray, p: np.ndarray, config: MonitorConfig) -> dic
 
 
 def period_performance(
-    y: np.ndarray, p: np.ndarray, periods: np.ndarray, config: MonitorConfig
+    y: np.ndarray, p: np.ndarray, periods: np.ndarray | PeriodIndex, config: MonitorConfig
 ) -> list[dict[str, Any]]:
     """One row per period, oldest first: n, mean PD and `labelled_summary` of its labelled rows."""
+    index = PeriodIndex.of(periods)
     rows = []
-    for period in sorted_periods(periods):
-        m = periods == period
+    for i, period in enumerate(index.order):
+        m = index.codes == i
         row: dict[str, Any] = {"period": period, "n": int(m.sum()), "mean_pd": float(p[m].mean())}
         row.update(labelled_summary(y[m], p[m], config))
         rows.append(row)
@@ -128,7 +129,7 @@ def grade_performance(
     y: np.ndarray,
     p: np.ndarray,
     grade: np.ndarray,
-    periods: np.ndarray,
+    periods: np.ndarray | PeriodIndex,
     config: MonitorConfig,
     grade_order: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
@@ -136,9 +137,12 @@ def grade_performance(
     expected, O/E interval and the Jeffreys light (`calibration_by_grade` of the validation)."""
     known = ~np.isnan(y)
     order = list(grade_order) if grade_order is not None else None
+    index = PeriodIndex.of(periods)
+    grade = np.asarray(grade).astype(str)  # once, not per scope
     out: list[dict[str, Any]] = []
+    labelled = np.bincount(index.codes[known], minlength=len(index.order))
     scopes = [("all", known)] + [
-        (period, known & (periods == period)) for period in sorted_periods(periods[known])
+        (period, known & (index.codes == i)) for i, period in enumerate(index.order) if labelled[i]
     ]
     for scope, m in scopes:
         if not m.any():
@@ -146,7 +150,7 @@ def grade_performance(
         table = calibration_by_grade(
             y[m],
             p[m],
-            grade[m].astype(str),
+            grade[m],
             grades=order,
             amber=config.p_amber,
             red=config.p_red,

@@ -42,9 +42,13 @@ def month_label(number: np.ndarray | int) -> Any:
 
 def dpd_bucket(days_past_due: Any) -> np.ndarray:
     """Bucket index 0..4 of `DPD_BUCKETS` (current, 1-30, 31-60, 61-89, 90+); -1 where missing."""
-    d = pd.to_numeric(pd.Series(days_past_due), errors="coerce").to_numpy(
-        dtype="float64", na_value=np.nan
-    )
+    s = days_past_due if isinstance(days_past_due, pd.Series) else pd.Series(days_past_due)
+    if s.dtype.kind in "iu":  # whole days, no missing values: no float copy of the column
+        d = s.to_numpy()
+        if d.size and d.min() < 0:
+            raise ValueError("days_past_due must be >= 0")
+        return np.searchsorted(_BUCKET_LOWS.astype(d.dtype), d, side="right").astype(np.int64)
+    d = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     if (d < 0).any():
         raise ValueError("days_past_due must be >= 0")
     out = np.searchsorted(_BUCKET_LOWS, d, side="right")
@@ -52,10 +56,52 @@ def dpd_bucket(days_past_due: Any) -> np.ndarray:
 
 
 def _cohort_label(month: np.ndarray, freq: str) -> np.ndarray:
+    """ "YYYY-MM" (freq "M") or "YYYYQn" (freq "Q") of each month number; text is built once per
+    distinct month, not per account."""
+    distinct, inverse = np.unique(month, return_inverse=True)
     if freq == "M":
-        return month_label(month)
-    year, quarter = month // 12, (month % 12) // 3 + 1
-    return np.char.add(np.char.add(year.astype(str), "Q"), quarter.astype(str))
+        labels = month_label(distinct)
+    else:
+        year, quarter = distinct // 12, (distinct % 12) // 3 + 1
+        labels = np.char.add(np.char.add(year.astype(str), "Q"), quarter.astype(str))
+    return labels[inverse.reshape(month.shape)]
+
+
+def _statement_dates(statements: pd.DataFrame) -> np.ndarray:
+    """statement_date as datetime64 (text parsed once)."""
+    values = statements["statement_date"].to_numpy()
+    if not np.issubdtype(values.dtype, np.datetime64):
+        values = pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[ns]")
+    return values
+
+
+def _month_start(month: int, like: np.ndarray) -> np.datetime64:
+    """The first instant of `month_number` `month`, in the unit of the dates `like`."""
+    return np.datetime64(int(month) - 1970 * 12, "M").astype(like.dtype)
+
+
+def _at_least(values: pd.Series, threshold: int) -> np.ndarray:
+    """values >= threshold per row, False where missing (integers compared as they are)."""
+    if values.dtype.kind in "iu":
+        return values.to_numpy() >= threshold
+    d = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        return d >= float(threshold)
+
+
+def _grouped_in_order(acct: np.ndarray, month: np.ndarray) -> bool:
+    """True when each account's rows form one contiguous run with months strictly increasing.
+
+    That is how the ingest stage writes statements (per bucket, by account then date): table
+    neighbours are then neighbours in time and the roll rates need no sort of tens of millions
+    of rows. Any other order is sorted first, with the same result.
+    """
+    if acct.size < 2:
+        return True
+    same = acct[1:] == acct[:-1]
+    if not np.all(~same | (month[1:] > month[:-1])):
+        return False
+    return bool(pd.Index(acct[np.concatenate(([True], ~same))]).is_unique)
 
 
 def vintage_curves(
@@ -77,19 +123,29 @@ def vintage_curves(
     so each curve is non-decreasing) and a curve stops at the months on book every account of the
     cohort has reached by the last statement month. Returns rows (cohort, months_on_book,
     accounts, defaulted, cum_default_rate), cohorts oldest first.
+
+    Only the statements at `default_dpd`+ are grouped (the first bad month per account); the
+    rest of the table is scanned once for its account ids and date range.
     """
-    acct = statements["account_id"].to_numpy()
-    month = month_number(statements["statement_date"])
-    bad = pd.to_numeric(statements["days_past_due"], errors="coerce").to_numpy(
-        dtype="float64", na_value=np.nan
-    ) >= float(default_dpd)
-    frame = pd.DataFrame(
-        {"account_id": acct, "month": month, "bad_month": np.where(bad, month, -1)}
+    empty = pd.DataFrame(
+        columns=["cohort", "months_on_book", "accounts", "defaulted", "cum_default_rate"]
     )
-    frame = frame[frame["month"] >= 0]
-    per = frame.groupby("account_id", sort=False).agg(first=("month", "min"), last=("month", "max"))
-    first_bad = frame[frame["bad_month"] >= 0].groupby("account_id", sort=False)["bad_month"].min()
+    dates = _statement_dates(statements)
+    acct = statements["account_id"].to_numpy()
+    dated = ~np.isnat(dates)
+    if not dated.all():
+        dates, acct = dates[dated], acct[dated]
+        bad = _at_least(statements["days_past_due"], default_dpd)[dated]
+    else:
+        bad = _at_least(statements["days_past_due"], default_dpd)
+    if not dates.size:
+        return empty
+    start, end = (int(month_number(np.array([d]))[0]) for d in (dates.min(), dates.max()))
+    runs = acct[np.concatenate(([True], acct[1:] != acct[:-1]))] if acct.size else acct
+    per = pd.DataFrame(index=pd.Index(pd.unique(runs)))  # every account with a statement
+    first_bad = pd.Series(month_number(dates[bad])).groupby(acct[bad], sort=False).min()
     per["first_bad"] = first_bad.reindex(per.index).fillna(-1).astype(np.int64)
+    first: pd.Series | None = None
     if accounts is not None:
         opened = pd.Series(
             month_number(accounts[open_column]), index=accounts["account_id"].to_numpy()
@@ -102,12 +158,13 @@ def vintage_curves(
                 "vintage: %d accounts without an open date use their first statement",
                 int(unknown.sum()),
             )
-            per.loc[unknown, "open"] = per.loc[unknown, "first"]
-    start, end = int(frame["month"].min()), int(frame["month"].max())
-    if accounts is None:
+            first = _first_months(acct, dates, per.index)
+            per.loc[unknown, "open"] = first[unknown.to_numpy()]
+    else:
         # Without open dates an account billed from the first month may be older than the
         # history: its open month is unknown, so it joins no cohort.
-        per["open"] = per["first"].where(per["first"] > start, start - 1)
+        first = _first_months(acct, dates, per.index)
+        per["open"] = np.where(first > start, first, start - 1)
     early = per["open"] < start
     if early.any():
         log.info(
@@ -116,9 +173,7 @@ def vintage_curves(
         )
     per = per[~early]
     if per.empty:
-        return pd.DataFrame(
-            columns=["cohort", "months_on_book", "accounts", "defaulted", "cum_default_rate"]
-        )
+        return empty
     open_m = per["open"].to_numpy(dtype=np.int64)
     cohort = _cohort_label(open_m, freq)
     codes, names = pd.factorize(pd.Series(cohort), sort=True)
@@ -146,6 +201,12 @@ def vintage_curves(
     return out.reset_index(drop=True)
 
 
+def _first_months(acct: np.ndarray, dates: np.ndarray, ids: pd.Index) -> np.ndarray:
+    """The month of each account's first statement, in the order of `ids`."""
+    first = pd.Series(dates).groupby(acct, sort=False).min()
+    return month_number(first.reindex(ids).to_numpy())
+
+
 def roll_rates(statements: pd.DataFrame, months: int | None = None) -> dict[str, Any]:
     """Month-to-month transitions between DPD buckets (`DPD_BUCKETS`), counts and row shares.
 
@@ -154,24 +215,26 @@ def roll_rates(statements: pd.DataFrame, months: int | None = None) -> dict[str,
     `months` keeps the last N such month pairs (None: all). Rows are the bucket this month,
     columns next month; a row without transitions has shares None.
     """
-    acct_codes, _ = pd.factorize(statements["account_id"])
-    month = month_number(statements["statement_date"])
+    dates = _statement_dates(statements)
+    acct = statements["account_id"].to_numpy()
     bucket = dpd_bucket(statements["days_past_due"])
-    ok = (month >= 0) & (bucket >= 0) & (acct_codes >= 0)
+    ok = ~np.isnat(dates) & (bucket >= 0) & statements["account_id"].notna().to_numpy()
     if months is not None and ok.any():  # only the months the window's pairs can touch
-        ok &= month >= month[ok].max() - months
-    acct_codes, month, bucket = acct_codes[ok], month[ok], bucket[ok]
-    # one int64 key (account, month, bucket) sorted in place of a multi-key sort: a few seconds
-    # less on tens of millions of statements
-    if month.size:
+        last = int(month_number(np.array([dates[ok].max()]))[0])
+        ok &= dates >= _month_start(last - months, dates)
+    acct, month, bucket = acct[ok], month_number(dates[ok]), bucket[ok]
+    if _grouped_in_order(acct, month):  # the ingest stage's order: neighbours in time
+        a, m, b = acct, month, bucket
+    else:
+        # one int64 key (account, month, bucket) sorted in place of a multi-key sort: a few
+        # seconds less on tens of millions of statements
+        codes, _ = pd.factorize(acct)
         base = int(month.min())
         span = int(month.max()) - base + 1
-        key = (acct_codes.astype(np.int64) * span + (month - base)) * 8 + bucket
+        key = (codes.astype(np.int64) * span + (month - base)) * 8 + bucket
         key.sort()
         b, rest = key % 8, key // 8
         a, m = rest // span, rest % span + base
-    else:
-        a = m = b = month
     step = (a[1:] == a[:-1]) & (m[1:] == m[:-1] + 1)
     frm, to, to_month = b[:-1][step], b[1:][step], m[1:][step]
     if months is not None and to_month.size:

@@ -11,8 +11,9 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ import pandas as pd
 from models.monitoring.config import (
     RED,
     MonitorConfig,
+    PeriodIndex,
     json_safe,
     labels_of,
     period_labels,
@@ -28,7 +30,7 @@ from models.monitoring.config import (
 from models.monitoring.fairness import fairness
 from models.monitoring.performance import grade_performance, period_performance
 from models.monitoring.portfolio import roll_rates, vintage_curves, vintage_dict
-from models.monitoring.stability import model_features, stability
+from models.monitoring.stability import model_features, reference_mask, stability
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +59,53 @@ class MonitorResult:
         )
 
 
+class MonitoringFrames(NamedTuple):
+    """The two inputs of `monitor` built from the pipeline's tables: the development rows as a
+    mask over the joined book (never copied into a frame of their own) and the book."""
+
+    reference: np.ndarray
+    current: pd.DataFrame
+
+
+def _same_keys(left: pd.DataFrame, right: pd.DataFrame) -> bool:
+    return len(left) == len(right) and all(
+        np.array_equal(left[k].to_numpy(), right[k].to_numpy()) for k in KEYS
+    )
+
+
 def monitoring_frames(
     scores: pd.DataFrame,
     features: pd.DataFrame,
     reference_split: str = "train",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> MonitoringFrames:
     """(reference, current) from SCORES and FEATURES: scores joined with the feature columns on
-    account_id and observation_date; the reference is `reference_split`'s rows, current all rows
-    (so the development months show the baseline drift next to the later ones)."""
-    extra = [c for c in features.columns if c not in set(scores.columns) or c in KEYS]
-    joined = scores.merge(features[extra], on=KEYS, how="left", validate="one_to_one")
-    reference = joined[joined["split"].astype("object") == reference_split].reset_index(drop=True)
-    if reference.empty:
+    account_id and observation_date; current is all rows (so the development months show the
+    baseline drift next to the later ones), reference the mask of `reference_split`'s rows.
+
+    The train stage writes the scores in the feature table's row order: the join is then a
+    column concatenation (checked key by key), otherwise a one-to-one merge.
+    """
+    extra = [c for c in features.columns if c not in set(scores.columns)]
+    if _same_keys(scores, features):
+        joined = pd.concat(
+            [scores.reset_index(drop=True), features[extra].reset_index(drop=True)], axis=1
+        )
+    else:
+        joined = scores.merge(features[extra + KEYS], on=KEYS, how="left", validate="one_to_one")
+    rows = (joined["split"] == reference_split).to_numpy(dtype=bool, na_value=False)
+    if not rows.any():
         raise ValueError(f"no rows of the reference split {reference_split!r} in the scores")
-    return reference, joined
+    return MonitoringFrames(rows, joined)
+
+
+def _portfolio(
+    statements: pd.DataFrame, accounts: pd.DataFrame | None, cfg: MonitorConfig
+) -> tuple[pd.DataFrame, dict[str, Any], float]:
+    """Vintage curves, roll rates and the seconds they took."""
+    t0 = time.perf_counter()
+    vintage = vintage_curves(statements, accounts, freq=cfg.cohort_freq)
+    rolls = roll_rates(statements, cfg.roll_months)
+    return vintage, rolls, time.perf_counter() - t0
 
 
 def _oe_distance(row: dict[str, Any]) -> float:
@@ -79,7 +114,7 @@ def _oe_distance(row: dict[str, Any]) -> float:
 
 
 def monitor(
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | np.ndarray,
     current: pd.DataFrame,
     *,
     config: MonitorConfig | None = None,
@@ -91,7 +126,8 @@ def monitor(
 ) -> MonitorResult:
     """Monitor `current` against the development `reference`.
 
-    reference: the development rows (train split) with `pd` and the model features.
+    reference: the development rows (train split) with `pd` and the model features, or a
+      boolean mask over `current` marking them (`monitoring_frames`: no copy of those rows).
     current: the rows to monitor with observation_date, pd, grade, default (null where not yet
       known), the same features, protected__* columns and (optionally) split; periods are the
       observation months ("current" where the date is missing).
@@ -104,12 +140,24 @@ def monitor(
     for col in ("pd", "grade", "observation_date"):
         if col not in current.columns:
             raise ValueError(f"the current frame has no {col!r} column")
-    if "pd" not in reference.columns or reference.empty:
+    ref_rows = reference_mask(reference, current)
+    if ref_rows is None and ("pd" not in reference.columns or reference.empty):
         raise ValueError("the reference frame needs rows and a 'pd' column")
+    if ref_rows is not None and not ref_rows.any():
+        raise ValueError("the reference mask selects no current row")
     seconds: dict[str, float] = {}
+    # The statement views share nothing with the rest: they run beside it on a second thread
+    # (numpy and pandas release the GIL in their loops), joined before the result is built.
+    background = ThreadPoolExecutor(max_workers=1)
+    portfolio = (
+        background.submit(_portfolio, statements, accounts, cfg) if statements is not None else None
+    )
     t0 = time.perf_counter()
-    periods = period_labels(current["observation_date"])
-    names = list(features) if features is not None else model_features(reference, current)
+    periods = PeriodIndex.of(period_labels(current["observation_date"]))
+    if features is not None:
+        names = list(features)
+    else:
+        names = model_features(current if ref_rows is not None else reference, current)
     stab = stability(reference, current, periods, cfg, names)
     seconds["stability"] = time.perf_counter() - t0
 
@@ -127,11 +175,11 @@ def monitor(
 
     splits: dict[str, list[str]] = {}
     if "split" in current.columns:
-        pairs = pd.DataFrame(
-            {"period": periods, "split": current["split"].astype(str).to_numpy()}
-        ).drop_duplicates()  # a few dozen pairs, not millions of rows
-        for period, split in zip(pairs["period"], pairs["split"], strict=True):
-            splits.setdefault(period, []).append(split)
+        split_codes, split_names = pd.factorize(current["split"].astype(str))
+        pairs = np.unique(periods.codes * (len(split_names) + 1) + split_codes)  # a few dozen
+        for code in pairs:
+            period, split = divmod(int(code), len(split_names) + 1)
+            splits.setdefault(periods.order[period], []).append(str(split_names[split]))
         splits = {k: sorted(v) for k, v in splits.items()}
     rows = []
     for row in perf:
@@ -186,7 +234,7 @@ def monitor(
             "p_amber": cfg.p_amber,
             "p_red": cfg.p_red,
         },
-        "reference_rows": int(len(reference)),
+        "reference_rows": int(ref_rows.sum()) if ref_rows is not None else len(reference),
         "periods": rows,
         "features": feature_rows,
         "grades": grades,
@@ -198,11 +246,9 @@ def monitor(
     seconds["fairness"] = time.perf_counter() - t0
 
     vintage, rolls = pd.DataFrame(), None
-    if statements is not None:
-        t0 = time.perf_counter()
-        vintage = vintage_curves(statements, accounts, freq=cfg.cohort_freq)
-        rolls = roll_rates(statements, cfg.roll_months)
-        seconds["portfolio"] = time.perf_counter() - t0
+    if portfolio is not None:
+        vintage, rolls, seconds["portfolio"] = portfolio.result()
+    background.shutdown()
     log.info(
         "monitor: %d periods (%d red), worst PSI %s, timings %s",
         len(rows),

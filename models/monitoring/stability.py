@@ -11,14 +11,16 @@ so a feature's drift reads the same number in both places.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.stats import bin_index, bin_shares, decile_edges, psi_from_shares
-from models.monitoring.config import MonitorConfig, psi_rag, sorted_periods, worst
+from models.monitoring.config import MonitorConfig, PeriodIndex, psi_rag, worst
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,21 @@ NON_FEATURES = frozenset(
 )
 NON_FEATURE_PREFIXES = ("protected__", "policy__")
 MAX_CATEGORIES = 20  # as the data-quality report: the rest of the categories share one bin
+
+
+def reference_mask(
+    reference: pd.DataFrame | np.ndarray, current: pd.DataFrame
+) -> np.ndarray | None:
+    """The reference as a boolean mask over the current rows, or None when it is a frame."""
+    if isinstance(reference, pd.DataFrame):
+        return None
+    rows = np.asarray(reference)
+    if rows.dtype != bool or rows.shape != (len(current),):
+        raise ValueError(
+            "a reference given as rows must be a boolean mask with one value per current row, "
+            f"got dtype {rows.dtype} and shape {rows.shape} for {len(current)} rows"
+        )
+    return rows
 
 
 def model_features(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
@@ -47,11 +64,16 @@ def _is_text(s: pd.Series) -> bool:
 
 
 def feature_codes(
-    reference: pd.Series, current: pd.Series, n_bins: int = 10
+    reference: pd.Series,
+    current: pd.Series,
+    n_bins: int = 10,
+    reference_rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Bin codes of both samples on the reference's bins, and the number of bins.
 
     The last bin holds missing values (empty bins add nothing to the PSI, so it is always there).
+    `reference_rows` (boolean, one per current row) says the reference IS those current rows:
+    their codes are then taken from current's instead of binning the same values twice.
     """
     if _is_text(reference):
 
@@ -78,32 +100,68 @@ def feature_codes(
             out[s.isna().to_numpy()] = missing
             return out
 
-        return codes(ref), codes(cur), len(cats) + 2
+        cur_c = codes(cur)
+        ref_c = cur_c[reference_rows] if reference_rows is not None else codes(ref)
+        return ref_c, cur_c, len(cats) + 2
 
-    def numbers(s: pd.Series) -> np.ndarray:
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            return s.to_numpy(dtype="float64", na_value=np.nan)  # no parse for numbers
-        return pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    raw = reference.to_numpy()
+    if raw.dtype == np.float32:  # sorted as float32 (half the bytes), widened after: same order
+        present = np.sort(raw[~np.isnan(raw)]).astype(np.float64)
+    else:
+        ref_v = _numbers(reference)
+        present = np.sort(ref_v[~np.isnan(ref_v)])
+    edges = decile_edges(present, n_bins, presorted=True) if present.size else np.array([])
+    cur_c = _numeric_codes(current, edges)
+    ref_c = (
+        cur_c[reference_rows] if reference_rows is not None else _numeric_codes(reference, edges)
+    )
+    return ref_c, cur_c, edges.size + 2
 
-    ref_v, cur_v = numbers(reference), numbers(current)
-    present = ref_v[~np.isnan(ref_v)]
-    edges = decile_edges(present, n_bins) if present.size else np.array([])
-    missing = edges.size + 1
-    ref_c = np.where(np.isnan(ref_v), missing, bin_index(ref_v, edges))
-    cur_c = np.where(np.isnan(cur_v), missing, bin_index(cur_v, edges))
-    return ref_c.astype(np.int64), cur_c.astype(np.int64), edges.size + 2
+
+def _numbers(s: pd.Series | np.ndarray) -> np.ndarray:
+    if isinstance(s, np.ndarray):
+        return s
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype="float64", na_value=np.nan)  # no parse for numbers
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def period_codes(periods: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _numeric_codes(values: pd.Series | np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """`bin_index` codes of the values, the missing ones in the last bin (edges.size + 1).
+
+    float32 columns (most features) are binned as they are, against the edges rounded UP to
+    float32: for a float32 value v and an edge e, v >= e exactly when v >= that rounded edge, so
+    the codes equal the float64 ones without a float64 copy of millions of rows.
+    """
+    raw = values.to_numpy() if isinstance(values, pd.Series) else values
+    if raw.dtype == np.float32:
+        e32 = edges.astype(np.float32)
+        e32 = np.where(e32 < edges, np.nextafter(e32, np.float32(np.inf)), e32)
+        v = raw
+        cut = e32
+    else:
+        v = _numbers(values)
+        cut = edges
+    codes = bin_index(v, cut, dtype=np.int16)  # edges.size + 2 codes, a few dozen
+    codes[np.isnan(v)] = edges.size + 1
+    return codes
+
+
+def period_codes(periods: np.ndarray | PeriodIndex) -> tuple[np.ndarray, list[str]]:
     """Index of each row's period in `sorted_periods` order, and that order."""
-    order = sorted_periods(periods)
-    return pd.Categorical(periods, categories=order).codes.astype(np.int64), order
+    index = PeriodIndex.of(periods)
+    return index.codes, index.order
 
 
 def _psi_rows(
-    reference: pd.Series, current: pd.Series, codes: np.ndarray, order: list[str], n_bins: int
+    reference: pd.Series,
+    current: pd.Series,
+    codes: np.ndarray,
+    order: list[str],
+    n_bins: int,
+    reference_rows: np.ndarray | None = None,
 ) -> dict[str, float]:
-    ref_c, cur_c, n_codes = feature_codes(reference, current, n_bins)
+    ref_c, cur_c, n_codes = feature_codes(reference, current, n_bins, reference_rows)
     table = np.bincount(codes * n_codes + cur_c, minlength=len(order) * n_codes).reshape(
         len(order), n_codes
     )
@@ -127,32 +185,47 @@ def psi_by_period(
         raise ValueError("the reference sample is empty: PSI needs a development sample")
     if len(cur_s) != len(periods):
         raise ValueError(f"current and periods differ in length: {len(cur_s)} vs {len(periods)}")
-    codes, order = period_codes(np.asarray(periods, dtype=object))
+    codes, order = period_codes(periods)
     return _psi_rows(ref_s, cur_s, codes, order, n_bins)
 
 
 def stability(
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | np.ndarray,
     current: pd.DataFrame,
-    periods: np.ndarray,
+    periods: np.ndarray | PeriodIndex,
     config: MonitorConfig,
     features: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Score PSI and feature CSI per period, with traffic lights and the top drifting features.
 
-    `reference` needs `pd` and the features; `current` the same columns, `periods` one label per
-    current row. Returns {"score_psi": {period: psi}, "score_rag": {period: rag}, "features":
-    [{"feature", "psi_by_period", "max_psi", "rag"}] (most drifting first), "top_by_period":
-    {period: [feature, ...]}} where a top feature is one at or above the amber threshold.
+    `reference` is the development sample with `pd` and the features, or a boolean mask over
+    the current rows that ARE the reference (the stage's case: the development months are part
+    of the monitored book; their values are then binned once and never copied into a frame of
+    their own). `current` has the same columns, `periods` one label per current row. Features
+    are binned on a few threads (numpy's comparisons and counts release the GIL); the result
+    does not depend on their number. Returns {"score_psi": {period: psi}, "score_rag": {period:
+    rag}, "features": [{"feature", "psi_by_period", "max_psi", "rag"}] (most drifting first),
+    "top_by_period": {period: [feature, ...]}} where a top feature is one at or above the amber
+    threshold.
     """
-    if reference.empty:
+    rows = reference_mask(reference, current)
+    if (rows is not None and not rows.any()) or (rows is None and reference.empty):
         raise ValueError("the reference sample is empty: PSI needs a development sample")
-    codes, order = period_codes(np.asarray(periods, dtype=object))
-    score_psi = _psi_rows(reference["pd"], current["pd"], codes, order, config.n_bins)
-    names = list(features) if features is not None else model_features(reference, current)
+    codes, order = period_codes(periods)
+    if features is not None:
+        names = list(features)
+    else:
+        names = model_features(current if rows is not None else reference, current)
+
+    def psi_of(name: str) -> dict[str, float]:
+        values = current[name]
+        ref = values[rows] if rows is not None else reference[name]
+        return _psi_rows(ref, values, codes, order, config.n_bins, rows)
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        score_psi, *by_feature = pool.map(psi_of, ["pd", *names])
     rows: list[dict[str, Any]] = []
-    for name in names:
-        by_period = _psi_rows(reference[name], current[name], codes, order, config.n_bins)
+    for name, by_period in zip(names, by_feature, strict=True):
         top = max(by_period.values()) if by_period else None
         rows.append(
             {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.stats import (
     auc,
@@ -65,3 +67,46 @@ def test_a_point_mass_gets_its_own_bin_so_a_shift_off_it_is_seen():
     assert psi(reference, current) > 0.05
     # a continuous reference has no point mass: plain deciles, ten bins
     assert decile_edges(rng.normal(size=10_000)).size == 9
+
+
+def _edges_by_unique(reference: np.ndarray, n_bins: int) -> np.ndarray:
+    """The definition, written the slow way: masses counted by np.unique over every value."""
+    edges = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, n_bins + 1))[1:-1])
+    values, counts = np.unique(reference, return_counts=True)
+    masses = values[counts >= reference.size / n_bins]
+    above = np.nextafter(masses[np.isin(masses, edges)], np.inf)
+    return np.unique(np.concatenate([edges, above]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 12), min_size=1, max_size=300),
+    scale=st.sampled_from([1.0, 0.5, 1e-3]),
+    n_bins=st.integers(2, 12),
+)
+def test_decile_edges_equal_the_unique_count_definition(
+    values: list[int], scale: float, n_bins: int
+) -> None:
+    """Point masses found at every ceil(n / n_bins)-th sorted position are all of them: a run of
+    that many equal values always covers one such position (heavy ties drawn on purpose)."""
+    reference = np.asarray(values, dtype=float) * scale
+    expected = _edges_by_unique(reference, n_bins)
+    np.testing.assert_array_equal(decile_edges(reference, n_bins), expected)
+    np.testing.assert_array_equal(
+        decile_edges(np.sort(reference), n_bins, presorted=True), expected
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(-50, 50, width=32), st.just(float("nan"))), min_size=1, max_size=200
+    ),
+    n_edges=st.integers(0, 40),
+)
+def test_bin_index_equals_a_binary_search(values: list[float], n_edges: int) -> None:
+    """The comparison loop (few edges) and the search (many) give np.searchsorted's bins, NaN in
+    the last; float32 values against float64 edges included."""
+    v = np.asarray(values, dtype=np.float32)
+    edges = np.unique(np.linspace(-40, 40, n_edges) + 0.1)
+    np.testing.assert_array_equal(bin_index(v, edges), np.searchsorted(edges, v, side="right"))

@@ -118,8 +118,12 @@ def test_monitoring_frames_split_the_reference() -> None:
     )
     features = scores[["account_id", "observation_date", "split"]].assign(x1=[1.0, 2.0, 3.0])
     reference, current = monitoring_frames(scores, features)
-    assert reference["account_id"].tolist() == [1]
+    assert current[reference]["account_id"].tolist() == [1]
     assert current["x1"].tolist() == [1.0, 2.0, 3.0]
+    assert reference.tolist() == [True, False, False]
+    # another row order in the feature table: joined on the keys, same result
+    shuffled = monitoring_frames(scores, features.iloc[[2, 0, 1]])
+    pd.testing.assert_frame_equal(shuffled.current, current)
     with pytest.raises(ValueError, match="reference split"):
         monitoring_frames(scores, features, reference_split="validation")
 
@@ -145,3 +149,19 @@ def test_a_scored_file_without_labels_or_dates(mon_book) -> None:
     groups = out["fairness"]["age_band"]["groups"]
     assert all(g["observed_rate"] is None and g["contact_rate"] is not None for g in groups)
     assert out["monitoring"]["headline"]["worst_oe"] is None
+
+
+def test_a_reference_mask_gives_the_same_report_as_a_reference_frame(mon_book) -> None:
+    """The stage passes the development rows as a mask over the book (no copy of them): every
+    number must equal the run with the same rows as a frame of their own."""
+    reference, current = mon_book
+    mask = (current["split"] == "train").to_numpy()
+    tiers = tiers_for(current[current["split"] == "score"])
+    by_frame = monitor(reference, current, tiers=tiers).to_dict()
+    by_mask = monitor(mask, current, tiers=tiers).to_dict()
+    assert by_mask == by_frame
+    assert by_mask["monitoring"]["reference_rows"] == int(mask.sum()) == len(reference)
+    with pytest.raises(ValueError, match="boolean mask"):
+        monitor(mask[:-1], current)
+    with pytest.raises(ValueError, match="selects no current row"):
+        monitor(np.zeros(len(current), dtype=bool), current)
