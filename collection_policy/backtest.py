@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from collection_policy.ev_rates import EVRates
 from collection_policy.population import join_policy_inputs, tier_population
 from collection_policy.report import summarise_tiers
 from collection_policy.schema import CollectionPolicy
@@ -27,6 +28,7 @@ def backtest(
     split: str,
     origin: str,
     source: str,
+    ev_rates: EVRates | None = None,
 ) -> dict[str, Any] | None:
     """Tier summary of the labelled rows of `split`; None when that split is the population
     itself (`origin`) or holds no labelled rows. `source` names the feature table in errors."""
@@ -34,7 +36,7 @@ def backtest(
     if origin == split or labelled.empty:
         return None
     population = join_policy_inputs(labelled, features[features["split"] == split], source)
-    accounts, result = tier_population(population, policy, mode, f"{split} back-test")
+    accounts, result = tier_population(population, policy, mode, f"{split} back-test", ev_rates)
     summary = summarise_tiers(accounts, result, policy, population["default"])
     log.info(
         "back-test on %s (%d labelled): bad rate rises with rules tier: %s, with EV tier: %s",

@@ -12,13 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from collection_policy.backtest import backtest
-from collection_policy.population import KEYS, select_population, tier_population
+from collection_policy.ev_rates import EVRates, simulate_history
+from collection_policy.outcomes import ResponseModel
+from collection_policy.population import (
+    KEYS,
+    join_policy_inputs,
+    select_population,
+    tier_population,
+)
 from collection_policy.report import summarise_tiers, tiers_headline
 from collection_policy.schema import CollectionPolicy
 from features.contracts import TIERS
+from features.errors import DataValidationError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,7 @@ class TiersConfig:
     mode: str  # "rules" | "expected_value"
     score_file: Path | None  # tier this scored file when the scores hold no current book
     backtest_split: str  # labelled split tiered too, for the observed bad rate per tier
+    history_file: Path | None = None  # a collection outcome log the EV mode learns from
 
 
 @dataclass(frozen=True)
@@ -89,17 +99,19 @@ def tier_book(
     policy: CollectionPolicy,
     config: TiersConfig,
     source: str = "features",
+    ev_rates: EVRates | None = None,
 ) -> TieredBook:
     """Tier the population (see `population.select_population`), join the top reasons (None:
     explain has not run, the column stays empty) and back-test on the labelled split.
 
     `scores` holds `population.SCORE_COLUMNS`, `features` `population.FEATURE_COLUMNS`, `reasons`
-    `REASON_COLUMNS`; `source` names the feature table in errors.
+    `REASON_COLUMNS`; `source` names the feature table in errors. `ev_rates` (learned from an
+    outcome history) drive the expected-value tiers; None: the policy's assumptions.
     """
     population = select_population(scores, features, config.score_file, source)
     origin = population.origin
     accounts, result = tier_population(
-        population.frame, policy, config.mode, f"{origin} population"
+        population.frame, policy, config.mode, f"{origin} population", ev_rates
     )
     joined = None if reasons is None else reasons_text(reasons)
     table = TIERS.check(
@@ -114,8 +126,66 @@ def tier_book(
         "population": origin,
         **summarise_tiers(accounts, result, policy, population.frame.get("default")),
         "reasons_available": reasons is not None,
+        "ev_rates": ev_rates.to_dict()
+        if ev_rates is not None
+        else {"source": "policy assumptions"},
     }
-    back = backtest(scores, features, policy, config.mode, config.backtest_split, origin, source)
+    back = backtest(
+        scores, features, policy, config.mode, config.backtest_split, origin, source, ev_rates
+    )
     if back is not None:
         summary["backtest"] = back
     return TieredBook(table, summary, tiers_headline(summary), origin)
+
+
+def simulated_history(
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    policy: CollectionPolicy,
+    split: str,
+    effects: pd.DataFrame,
+    macro: pd.DataFrame,
+    minimum_tier: int,
+    seed: int,
+    source: str = "features",
+    response: ResponseModel | None = None,
+) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """The built-in book's stand-in for a lender's collection log: the past-due accounts of the
+    earlier `split` (out-of-time) months, treated at a tier drawn between the minimum treatment
+    and the rules' tier (`ev_rates.logging_tiers`), with one month of outcomes each from the
+    generator's truth (`effects`: account_id, slow_cure; `macro`: month, macro_factor of the
+    month after each row). Returns (history, true uplift per tier) or None without such rows."""
+    rows = scores[scores["split"] == split]
+    if rows.empty:
+        return None
+    population = join_policy_inputs(rows, features[features["split"] == split], source)
+    accounts, result = tier_population(population, policy, "rules", f"{split} history")
+    keyed = effects.assign(account_id=effects["account_id"].astype(str))
+    slow = (
+        population[["account_id"]]
+        .astype({"account_id": str})
+        .merge(keyed, on="account_id", how="left", validate="many_to_one")["slow_cure"]
+        .to_numpy(dtype=float)
+    )
+    if np.isnan(slow).any():
+        raise DataValidationError(
+            "customer_effects",
+            "history account has no cure effect in the truth",
+            "account_id",
+            int(np.flatnonzero(np.isnan(slow))[0]),
+        )
+    month = pd.to_datetime(population["observation_date"]) + pd.offsets.MonthBegin(1)
+    factors = pd.Series(
+        macro["macro_factor"].to_numpy(dtype=float),
+        index=pd.to_datetime(macro["month"]),
+    )
+    shock = factors.reindex(month.dt.normalize()).fillna(0.0).to_numpy()
+    return simulate_history(
+        accounts,
+        result["rule_tier"].to_numpy(),
+        slow,
+        shock,
+        response or ResponseModel(),
+        minimum_tier,
+        seed,
+    )

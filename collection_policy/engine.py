@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from collection_policy.ev_rates import EVRates
 from collection_policy.rulespace import first_match
 from collection_policy.schema import CollectionPolicy
 from collection_policy.vocabulary import (
@@ -311,6 +312,7 @@ def assign_tiers(
     policy: CollectionPolicy,
     mode: str,
     source: str = "accounts",
+    ev_rates: EVRates | None = None,
 ) -> pd.DataFrame:
     """One tier per account, with channels, caps, offer, deciding rule and guardrails applied.
 
@@ -318,6 +320,8 @@ def assign_tiers(
     ``OUTPUT_COLUMNS``: ``tier`` is the final tier of ``mode``; ``rule_tier`` (rules mode, after
     guardrails) and ``ev_tier`` (expected-value mode) are both always present for side-by-side
     reports; channels and guardrails are ``;``-separated names (empty string: none).
+    ``ev_rates`` (learned from an outcome history, `collection_policy.ev_rates`) replaces the
+    policy's hand-set cure rates for past-due accounts in the expected-value step.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -325,7 +329,7 @@ def assign_tiers(
     decided, proposed = _entry_rules(policy, cols, source)
     limits = _guardrail_limits(policy, cols, proposed)
     rule_final = _rules_mode_tier(limits.allowed, proposed)
-    ev = _expected_value_tiers(policy, cols, limits.allowed)
+    ev = _expected_value_tiers(policy, cols, limits.allowed, ev_rates)
     chosen, wanted = (rule_final, proposed) if mode == "rules" else (ev.final, ev.unconstrained)
     gmask = _tier_guardrails(policy, cols, limits, wanted)
     zones = _Zones.of(cols["timezone"], policy.guardrails.contact_window.default_timezone)
@@ -461,26 +465,82 @@ class _ExpectedValue:
     value: np.ndarray  # expected recovery minus contact cost of `final`
 
 
+def _envelope_tiers(
+    slopes: np.ndarray, costs: np.ndarray, ok: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    """Best tier per row on the upper envelope of x*slope - cost over the row's `ok` tiers; rows
+    with the same set share one envelope."""
+    out = np.zeros(len(x), dtype=np.int64)
+    key = (ok * (1 << np.arange(ok.shape[1]))[None, :]).sum(axis=1)
+    for k in np.unique(key):
+        rows = key == k
+        breaks, labels = _ev_envelope(slopes, costs, ok[np.argmax(rows)])
+        out[rows] = labels[np.searchsorted(breaks, x[rows], side="left")]
+    return out
+
+
 def _expected_value_tiers(
-    policy: CollectionPolicy, cols: dict[str, Any], allowed: np.ndarray
+    policy: CollectionPolicy,
+    cols: dict[str, Any],
+    allowed: np.ndarray,
+    rates: EVRates | None = None,
 ) -> _ExpectedValue:
-    """Expected-value mode: the best allowed eligible tier on the upper envelope of value lines."""
+    """Expected-value mode: the best allowed eligible tier on the upper envelope of value lines.
+
+    Without `rates`: x = exposure x PD and the policy's hand-set net cure rates as slopes. With
+    learned `rates` (`collection_policy.ev_rates`), a past-due account's x is exposure x its
+    state probability (no cure under the minimum treatment) and the slopes are the learned
+    uplifts x (1 - commission), over the tiers from the minimum treatment up that the history
+    saw; an account whose guardrails leave none of those gets the gentlest allowed tier. Current
+    accounts, and past-due ones in a DPD bucket the history does not cover, keep the policy's lines
+    (no arrears, or nothing measured to learn from).
+    """
     n = len(cols["pd"])
-    slopes = np.array([t.ev.net_cure for t in policy.tiers])
+    hand = np.array([t.ev.net_cure for t in policy.tiers])
     costs = np.array([t.ev.cost for t in policy.tiers])
     eligible = np.array([t.ev.eligible for t in policy.tiers])
     exposure = cols.get(policy.ev_exposure, cols["overdue_amount"])
+    slopes = np.broadcast_to(hand, (n, policy.n_tiers)).copy()
     x = exposure * cols["pd"]
-    ev_ok = allowed & eligible[None, :]
+    candidates = np.broadcast_to(eligible, (n, policy.n_tiers)).copy()
+    kind = np.zeros(n, dtype=np.int64)  # 0: the policy's lines; 1 + b: learned, DPD bucket b
+    lines = {0: hand}
+    if rates is not None:
+        if rates.uplift.shape[1] != policy.n_tiers:
+            raise ValueError(
+                f"learned rates cover {rates.uplift.shape[1]} tiers, the policy has "
+                f"{policy.n_tiers}"
+            )
+        learned_rows = rates.covers(cols["days_past_due"], cols["pd"])  # else: policy lines
+        bucket = rates.bucket_index(cols["days_past_due"])
+        learned = rates.slopes([t.ev.commission for t in policy.tiers])
+        known = np.isfinite(learned) & eligible[None, :]
+        for b in np.unique(bucket[learned_rows]):
+            rows = learned_rows & (bucket == b)
+            kind[rows] = 1 + b
+            lines[1 + b] = np.where(known[b], learned[b], 0.0)
+            slopes[rows] = lines[1 + b]
+            candidates[rows] = known[b]
+        state = rates.state_probability(cols["days_past_due"], cols["pd"])
+        x = np.where(learned_rows, exposure * np.nan_to_num(state), x)
+    ok = allowed & candidates
+    stuck = ~ok.any(axis=1)  # guardrails left no learned candidate: the gentlest allowed tier
+    ok[stuck] = allowed[stuck] & eligible[None, :]
+    free = candidates.copy()
+    free[~free.any(axis=1)] = eligible
     final = np.zeros(n, dtype=np.int64)
-    set_key = (ev_ok * (1 << np.arange(policy.n_tiers))[None, :]).sum(axis=1)
-    for key in np.unique(set_key):
-        rows = set_key == key
-        breaks, labels = _ev_envelope(slopes, costs, ev_ok[np.argmax(rows)])
-        final[rows] = labels[np.searchsorted(breaks, x[rows], side="left")]
-    free_breaks, free_labels = _ev_envelope(slopes, costs, eligible)
-    unconstrained = free_labels[np.searchsorted(free_breaks, x, side="left")]
-    return _ExpectedValue(final, unconstrained, x * slopes[final] - costs[final])
+    unconstrained = np.zeros(n, dtype=np.int64)
+    for k, line in lines.items():
+        rows = kind == k
+        for flat in (False, True):
+            sub = rows & (stuck == flat)
+            if sub.any():
+                use = np.zeros_like(line) if flat else line
+                final[sub] = _envelope_tiers(use, costs, ok[sub], x[sub])
+        if rows.any():
+            unconstrained[rows] = _envelope_tiers(line, costs, free[rows], x[rows])
+    chosen = np.where(stuck, 0.0, slopes[np.arange(n), final])
+    return _ExpectedValue(final, unconstrained, x * chosen - costs[final])
 
 
 def _tier_guardrails(

@@ -20,10 +20,8 @@ can be measured on a random holdout and checked against the answer the generator
 * ``arm_report``: per arm n, cure and roll rate, recovered, contact cost and net, and for champion
   and challenger the uplift over holdout with an interval, beside the TRUE uplift (definition in
   ``TRUE_UPLIFT_DEFINITION``) and whether the interval covers it.
-* ``learn_cure_rates`` / ``state_probability`` / ``tier_values``: for the expected-value mode,
-  cure rates per tier and segment learned from an outcome history (shrunk to the tier mean in
-  small cells), and the probability that fits the account's state (for a past-due account the
-  chance its arrears do not cure, not the PD of reaching 90+).
+* ``segment_of``: the DPD bucket x PD band segment of an account, the unit in which
+  ``collection_policy.ev_rates`` learns cure rates for the expected-value mode.
 * ``run_experiment``: the one call for the tiers stage (arms, applied tiers, truth, draws, report).
 
 Only past-due accounts (days_past_due > 0) can cure or roll; current accounts carry zeros and are
@@ -34,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -438,7 +436,9 @@ def arm_report(
     Only past-due rows of `outcomes` (from `simulate_outcomes`) count. Each arm: n, cure_rate and
     roll_rate (Wilson intervals), recovered, contact_cost and net (totals and per account). For
     champion and challenger, `uplift` over holdout in cure_rate and roll_rate (difference of
-    proportions, Newcombe interval) and in net_per_account (two-sample normal interval). With
+    proportions, Newcombe interval) and in net_per_account (two-sample normal interval); the six
+    uplift intervals are simultaneous at the family `level` (Bonferroni), per-arm rates at
+    `level`. With
     `truth` (``{arm: true_outcome_probabilities of that arm's strategy}`` over the same rows, for
     all three arms) each uplift also carries `true` (see TRUE_UPLIFT_DEFINITION) and
     `covers_true`, and each arm its `expected` (truth means over the arm's own accounts).
@@ -470,6 +470,15 @@ def arm_report(
     }
     rows = {k: past_due & (a == k) for k in ARMS}
     hold = outcomes[rows["holdout"]]
+    # "every measured uplift agrees with the truth" is one claim about all of them at once: each
+    # uplift interval is at the Bonferroni level that gives the family `level`
+    family = len(UPLIFT_METRICS) * (len(ARMS) - 1)
+    each = 1.0 - (1.0 - level) / family
+    report["uplift_interval_level"] = each
+    report["uplift_intervals"] = (
+        f"simultaneous: {family} uplift intervals (cure, roll, net x champion, challenger) at "
+        f"{each:.4f} each, so all cover their true values with probability >= {level} (Bonferroni)"
+    )
     for k in ARMS:
         o = outcomes[rows[k]]
         entry = _arm_summary(o, level)
@@ -479,11 +488,11 @@ def arm_report(
             uplift: dict[str, Any] = {}
             for metric, col in (("cure_rate", "cured"), ("roll_rate", "rolled")):
                 d, lo, hi = newcombe_interval(
-                    int(o[col].sum()), len(o), int(hold[col].sum()), len(hold), level
+                    int(o[col].sum()), len(o), int(hold[col].sum()), len(hold), each
                 )
                 uplift[metric] = {"estimate": _num(d), "interval": [_num(lo), _num(hi)]}
             d, lo, hi = welch_interval(
-                o["net"].to_numpy(dtype=float), hold["net"].to_numpy(dtype=float), level
+                o["net"].to_numpy(dtype=float), hold["net"].to_numpy(dtype=float), each
             )
             uplift["net_per_account"] = {"estimate": _num(d), "interval": [_num(lo), _num(hi)]}
             if truth is not None:
@@ -603,99 +612,6 @@ def segment_of(
     bands = [f"pd {bounds[i]:.2f}-{bounds[i + 1]:.2f}" for i in range(len(bounds) - 1)]
     labels = np.array(BUCKET_LABELS, dtype=object)[bucket]
     return labels + "|" + np.array(bands, dtype=object)[band]
-
-
-@dataclass(frozen=True, eq=False)
-class CureRates:
-    """Cure rates learned per (tier, segment); `rate` looks them up, falling back to the tier
-    mean for a segment the history never saw with that tier, NaN for a tier never seen."""
-
-    table: pd.DataFrame  # tier, segment, n, cures, observed, tier_rate, cure_rate
-    tier_rate: dict[int, float] = field(default_factory=dict)  # pooled rate per tier
-    prior: float = 0.0  # pseudo-count of the shrinkage
-
-    def rate(self, tiers: ArrayLike, segments: ArrayLike) -> np.ndarray:
-        t = np.broadcast_to(np.asarray(tiers, dtype=np.int64), np.shape(segments))
-        s = np.asarray(segments, dtype=object)
-        cell = self.table.set_index(["tier", "segment"])["cure_rate"]
-        keys = pd.MultiIndex.from_arrays([t.ravel(), s.ravel()])
-        out = cell.reindex(keys).to_numpy(dtype=float)
-        fallback = np.array([self.tier_rate.get(int(x), math.nan) for x in t.ravel()])
-        return np.where(np.isnan(out), fallback, out).reshape(s.shape)
-
-
-def learn_cure_rates(history: pd.DataFrame, prior: float = 50.0) -> CureRates:
-    """Cure rate per tier and segment from an outcome history (columns tier, segment, cured).
-
-    cure_rate = (cures + prior * tier_rate) / (n + prior): a beta-binomial posterior mean that
-    shrinks small cells to their tier's pooled rate and leaves large cells at their observed rate.
-    Random arms (holdout, challenger) make the history informative about tiers the champion
-    rules never pick in a segment.
-    """
-    for col in ("tier", "segment", "cured"):
-        if col not in history:
-            raise DataValidationError("outcome history", "required column is missing", column=col)
-    if not (isinstance(prior, int | float) and math.isfinite(prior) and prior >= 0):
-        raise InvalidConfig("prior", "must be a finite number >= 0", prior)
-    cured = pd.to_numeric(history["cured"], errors="coerce")
-    if not cured.isin([0, 1]).all():
-        bad = int(np.argmax(~cured.isin([0, 1]).to_numpy()))
-        raise DataValidationError("outcome history", "must be 0/1 or bool", column="cured", row=bad)
-    frame = pd.DataFrame(
-        {
-            "tier": history["tier"].to_numpy(dtype=np.int64),
-            "segment": history["segment"].astype(str).to_numpy(),
-            "cured": cured.to_numpy(dtype=float),
-        }
-    )
-    cells = frame.groupby(["tier", "segment"], sort=True)["cured"].agg(n="size", cures="sum")
-    cells = cells.reset_index()
-    tiers = frame.groupby("tier")["cured"].mean()
-    cells["observed"] = cells["cures"] / cells["n"]
-    cells["tier_rate"] = cells["tier"].map(tiers)
-    cells["cure_rate"] = (cells["cures"] + prior * cells["tier_rate"]) / (cells["n"] + prior)
-    cells["n"] = cells["n"].astype(np.int64)
-    cells["cures"] = cells["cures"].astype(np.int64)
-    return CureRates(cells, {int(k): float(v) for k, v in tiers.items()}, float(prior))
-
-
-def state_probability(
-    pd: ArrayLike,
-    days_past_due: ArrayLike,
-    segments: ArrayLike,
-    rates: CureRates,
-    baseline_tier: int = 1,
-) -> np.ndarray:
-    """The probability of loss that fits the account's state, for the expected-value mode.
-
-    Current accounts: their PD. Past-due accounts: the chance the arrears do NOT cure next month
-    under the baseline (holdout) treatment, 1 - cure_rate(baseline_tier, segment) from the
-    learned table; that is what a collection tier acts on (roll or stay), not the PD of ever
-    reaching 90+ DPD. NaN where the baseline tier has no history.
-    """
-    p = np.asarray(pd, dtype=float)
-    past_due = np.asarray(days_past_due, dtype=float) > 0
-    no_cure = 1.0 - rates.rate(np.full(p.shape, baseline_tier), segments)
-    return np.where(past_due, no_cure, p)
-
-
-def tier_values(
-    exposure: ArrayLike,
-    segments: ArrayLike,
-    rates: CureRates,
-    costs: Sequence[float],
-    baseline_tier: int = 1,
-) -> np.ndarray:
-    """(accounts x tiers) expected value of each tier for past-due accounts: exposure x
-    (learned cure_rate(tier, segment) - cure_rate(baseline, segment)) - cost(tier). Equivalently
-    exposure x state_probability x incremental cure share - cost. NaN for tiers with no history
-    (the caller treats them as ineligible)."""
-    x = np.asarray(exposure, dtype=float)
-    s = np.asarray(segments, dtype=object)
-    c = np.asarray(costs, dtype=float)
-    base = rates.rate(np.full(s.shape, baseline_tier), s)
-    cure = np.stack([rates.rate(np.full(s.shape, t), s) for t in range(len(c))], axis=1)
-    return x[:, None] * (cure - base[:, None]) - c[None, :]
 
 
 # --- the tiers stage's call ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from collection_policy.engine import accounts_from_features, assign_tiers
+from collection_policy.ev_rates import EVRates
 from collection_policy.schema import CollectionPolicy
 from features.contracts import FEATURE_TO_POLICY, POLICY_FEATURE_COLUMNS
 from features.errors import DataValidationError
@@ -104,8 +105,12 @@ def select_population(
 
 
 def tier_population(
-    population: pd.DataFrame, policy: CollectionPolicy, mode: str, source: str
+    population: pd.DataFrame,
+    policy: CollectionPolicy,
+    mode: str,
+    source: str,
+    ev_rates: EVRates | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The engine's input (policy inputs under engine names) and its assignment, row for row."""
     accounts = accounts_from_features(population)
-    return accounts, assign_tiers(accounts, policy, mode, source=source)
+    return accounts, assign_tiers(accounts, policy, mode, source=source, ev_rates=ev_rates)

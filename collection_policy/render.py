@@ -39,7 +39,12 @@ def policy_markdown(policy: CollectionPolicy) -> str:
         "that capped or changed it.",
         "3. In **expected-value mode** the tier is instead the one, among those the guardrails allow, "
         f"with the highest expected recovery minus contact cost: `{policy.ev_exposure} x PD x "
-        "cure_rate x (1 - commission) - cost` (T0 = 0; ties go to the gentler tier). Both "
+        "cure_rate x (1 - commission) - cost` (T0 = 0; ties go to the gentler tier). Where an "
+        "outcome history exists (`tiers.history_file`, or the built-in book's simulated one), "
+        "past-due accounts use rates learned from it instead of the assumed cure rates below: "
+        f"`{policy.ev_exposure} x P(no cure under the minimum treatment | DPD bucket, PD band) x "
+        "uplift(tier | DPD bucket) x (1 - commission) - cost`, the uplift measured on randomised "
+        "tiers and never falling with the tier (`collection_policy/ev_rates.py`). Both "
         "assignments are reported side by side.",
         f"4. Tiers never fall as {', '.join(policy.monotone_in)} rise, all else equal (checked on "
         "the rule grid"

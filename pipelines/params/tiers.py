@@ -11,7 +11,14 @@ from features.errors import InvalidConfig
 from pipelines.params import Params
 from pipelines.params.shared import policy_path, tier_mode
 
-TIERS_KEYS: tuple[str, ...] = ("policy", "mode", "score_file", "backtest_split", "experiment")
+TIERS_KEYS: tuple[str, ...] = (
+    "policy",
+    "mode",
+    "score_file",
+    "backtest_split",
+    "history_file",
+    "experiment",
+)
 EXPERIMENT_KEYS: tuple[str, ...] = (
     "holdout_share",
     "challenger_share",
@@ -25,11 +32,13 @@ def read_tiers(params: Params) -> TiersConfig:
     """The tiers stage's settings; `policy` and `mode` follow the rules shared with `register`."""
     sec = params.section("tiers", keys=TIERS_KEYS)
     score_file = sec.optional_string("score_file")
+    history_file = sec.optional_string("history_file")
     return TiersConfig(
         policy=policy_path(sec),
         mode=tier_mode(sec),
         score_file=None if score_file is None else Path(score_file),
         backtest_split=sec.choice("backtest_split", LABELLED_SPLITS),
+        history_file=None if history_file is None else Path(history_file),
     )
 
 

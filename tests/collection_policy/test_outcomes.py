@@ -1,4 +1,4 @@
-"""Collection outcomes: true response, arms, draws, the per-arm report and learned cure rates."""
+"""Collection outcomes: true response, arms, draws and the per-arm report."""
 
 from __future__ import annotations
 
@@ -16,13 +16,9 @@ from collection_policy.outcomes import (
     assign_arms,
     dpd_bucket,
     holdout_tiers,
-    learn_cure_rates,
     newcombe_interval,
     run_experiment,
-    segment_of,
     simulate_outcomes,
-    state_probability,
-    tier_values,
     treatment_tiers,
     true_outcome_probabilities,
     wilson_interval,
@@ -176,20 +172,26 @@ def test_newcombe_interval_matches_the_published_example():
 
 
 def test_measured_uplift_covers_the_true_uplift_at_the_nominal_rate(book):
-    """20 seeds x 2 strategies x 3 metrics at 90%: the intervals cover the generator's truth."""
+    """20 seeds x 2 strategies x 3 metrics: the six uplift intervals are simultaneous at 90%
+    (Bonferroni), so in about nine seeds of ten all six cover the generator's truth."""
     hits: dict[tuple[str, str], list[bool]] = {}
+    all_six = []
     for seed in range(20):
         config = ExperimentConfig(holdout_share=0.1, challenger_share=0.3, seed=seed, level=0.9)
         report = run_experiment(book, book["champion"], book["challenger"], RESPONSE, config).report
+        assert report["uplift_interval_level"] == pytest.approx(1 - 0.1 / 6)
+        covered = []
         for arm in ("champion", "challenger"):
             for metric, u in report["arms"][arm]["uplift"].items():
                 hits.setdefault((arm, metric), []).append(u["covers_true"])
+                covered.append(u["covers_true"])
+        all_six.append(all(covered))
     rates = {k: float(np.mean(v)) for k, v in hits.items()}
-    assert np.mean([h for v in hits.values() for h in v]) >= 0.85, rates
-    assert min(rates.values()) >= 0.8, rates
+    assert min(rates.values()) >= 0.9, rates
+    assert np.mean(all_six) >= 0.8, all_six  # nominal: at least 0.9
     # and the intervals are informative, not covering by being wide
     cure = report["arms"]["challenger"]["uplift"]["cure_rate"]["interval"]
-    assert cure[0] > 0 and cure[1] - cure[0] < 0.05
+    assert cure[0] > 0 and cure[1] - cure[0] < 0.07
 
 
 def test_true_uplift_is_the_book_wide_difference_of_expectations(book):
@@ -236,69 +238,6 @@ def test_report_rejects_bad_inputs(book):
         arm_report(o, np.array(["holdout"] * 5, dtype=object), truth={"holdout": p})
     with pytest.raises(InvalidConfig):
         arm_report(o, np.array(["holdout"] * 5, dtype=object), level=1.5)
-
-
-# --- learned cure rates for the expected-value mode ----------------------------------------------
-
-
-def _history(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
-    """An outcome history with randomised tiers, and the true cure rate of each (tier, segment)."""
-    acc = past_due_book(n, seed)
-    tiers = np.random.default_rng(seed + 100).integers(0, 5, n)
-    p = true_outcome_probabilities(acc, tiers, RESPONSE)
-    cured = simulate_outcomes(p, seed + 200)["cured"].to_numpy()
-    seg = segment_of(acc["days_past_due"], acc["pd"])
-    frame = pd.DataFrame({"tier": tiers, "segment": seg, "cured": cured, "cure_p": p["cure_p"]})
-    true = frame.groupby(["tier", "segment"])["cure_p"].mean()
-    return frame[["tier", "segment", "cured"]], true
-
-
-def test_learned_cure_rates_converge_to_the_true_ones():
-    errors = []
-    for n in (5_000, 200_000):
-        history, true = _history(n, seed=11)
-        rates = learn_cure_rates(history, prior=20.0)
-        tiers, segs = zip(*true.index, strict=True)
-        learned = rates.rate(np.array(tiers), np.array(segs, dtype=object))
-        weights = history.groupby(["tier", "segment"]).size().to_numpy()
-        errors.append(float(np.average(np.abs(learned - true.to_numpy()), weights=weights)))
-    assert errors[1] < errors[0] / 2
-    assert errors[1] < 0.01
-
-
-def test_small_cells_shrink_to_the_tier_mean():
-    history = pd.DataFrame(
-        {
-            "tier": [1] * 1000 + [1] * 2,
-            "segment": ["a"] * 1000 + ["b"] * 2,
-            "cured": [1] * 400 + [0] * 600 + [1, 1],
-        }
-    )
-    rates = learn_cure_rates(history, prior=50.0)
-    tier_mean = 402 / 1002
-    b = rates.rate([1], np.array(["b"], dtype=object))[0]
-    assert b == pytest.approx((2 + 50 * tier_mean) / 52)
-    assert abs(b - tier_mean) < 0.05  # two cures do not make a 100% cell
-    assert learn_cure_rates(history, prior=0.0).rate([1], np.array(["b"]))[0] == 1.0
-    unseen = rates.rate([1, 3], np.array(["z", "a"], dtype=object))
-    assert unseen[0] == pytest.approx(tier_mean) and np.isnan(unseen[1])
-    with pytest.raises(DataValidationError, match="cured"):
-        learn_cure_rates(history.assign(cured=2))
-
-
-def test_state_probability_and_tier_values_use_the_state():
-    history, _ = _history(50_000, seed=5)
-    rates = learn_cure_rates(history)
-    dpd = np.array([0, 10, 45, 100])
-    pd_ = np.array([0.05, 0.2, 0.4, 0.8])
-    seg = segment_of(dpd, pd_)
-    p = state_probability(pd_, dpd, seg, rates, baseline_tier=1)
-    assert p[0] == 0.05  # current: its PD
-    assert np.allclose(p[1:], 1 - rates.rate(np.ones(3, dtype=int), seg[1:]))
-    assert p[1] < p[2] < p[3]  # later arrears cure less
-    values = tier_values(np.full(4, 500.0), seg, rates, RESPONSE.contact_cost[:5])
-    assert values.shape == (4, 5)
-    assert np.allclose(values[:, 1], -RESPONSE.contact_cost[1])  # baseline: cost only
 
 
 def _tiers_table(n: int = 20_000, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:

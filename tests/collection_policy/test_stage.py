@@ -180,3 +180,67 @@ def test_stage_takes_the_policy_from_params_only():
     args = build_parser().parse_args([])
     assert not hasattr(args, "policy")  # params.yaml tiers.policy is the one source
     assert args.reasons is None  # tiering without reasons is asked for by omitting --reasons
+
+
+def _truth(tmp: Path, n: int) -> Path:
+    """A truth folder as the ingest stage writes it for the built-in book (cure effects, macro)."""
+    truth = tmp / "truth"
+    truth.mkdir()
+    rng = np.random.default_rng(4)
+    pd.DataFrame(
+        {"account_id": np.arange(n, dtype=np.int64), "slow_cure": rng.normal(0, 0.5, n)}
+    ).to_parquet(truth / "customer_effects.parquet", index=False)
+    pd.DataFrame(
+        {"month": pd.date_range("2024-06-01", periods=24, freq="MS"), "macro_factor": 0.0}
+    ).to_parquet(truth / "macro.parquet", index=False)
+    return truth
+
+
+def test_stage_learns_ev_rates_from_a_simulated_history_on_the_built_in_book(tmp_path):
+    paths = _inputs(tmp_path, n=4000)
+    truth = _truth(tmp_path, 4000)
+    out = _run(tmp_path, paths, "--truth-dir", str(truth))
+    summary = json.loads(out["summary"].read_text())
+    rates = summary["ev_rates"]
+    assert rates["source"].startswith("simulated history: the test split")
+    assert rates["rows"] > 0 and rates["uplift"]["1-30"]["T1"] == 0.0
+    assert set(rates["true_uplift"]) == set(rates["uplift"])  # the known answer beside it
+    assert "simultaneous" in summary["experiment"]["uplift_intervals"]
+    assert summary["arms"]["challenger"]["uplift"]["cure_rate"]["true"] is not None
+
+
+def test_stage_learns_ev_rates_from_a_lenders_outcome_log(tmp_path):
+    paths = _inputs(tmp_path)
+    rng = np.random.default_rng(8)
+    n = 3000
+    log = pd.DataFrame(
+        {
+            "tier": rng.integers(1, 4, n),
+            "days_past_due": rng.choice([5, 20, 45], n),
+            "pd": rng.uniform(0.01, 0.6, n),
+        }
+    )
+    log["cured"] = (rng.random(n) < 0.3 + 0.1 * log["tier"]).astype(int)
+    log_path = tmp_path / "collection_log.csv"
+    log.to_csv(log_path, index=False)
+    _write_params(paths["params"], mode="rules", score_file=None, history_file=str(log_path))
+    summary = json.loads(_run(tmp_path, paths)["summary"].read_text())
+    assert summary["ev_rates"]["source"] == f"outcome history {log_path}"
+    assert summary["ev_rates"]["uplift"]["1-30"]["T3"] > summary["ev_rates"]["uplift"]["1-30"]["T2"]
+    assert "true_uplift" not in summary["ev_rates"]  # a lender's book has no truth
+
+    log.drop(columns="cured").to_csv(log_path, index=False)
+    with pytest.raises(DataValidationError, match=r"collection_log\.csv.*cured"):
+        _run(tmp_path, paths)
+    _write_params(
+        paths["params"], mode="expected_value", score_file=None, history_file=str(log_path)
+    )
+    log.to_csv(log_path, index=False)
+    with pytest.raises(ConfigError, match="tiers.mode"):
+        _run(tmp_path, paths)
+
+
+def test_stage_without_history_keeps_the_policys_assumptions(tmp_path):
+    paths = _inputs(tmp_path)
+    summary = json.loads(_run(tmp_path, paths)["summary"].read_text())
+    assert summary["ev_rates"] == {"source": "policy assumptions"}

@@ -38,6 +38,12 @@ def test_the_shipped_params():
     assert (config.mode, config.backtest_split) == (shipped["mode"], shipped["backtest_split"])
 
 
+def test_history_file_is_a_path_or_null(tmp_path):
+    assert read_tiers(_params(tmp_path, history_file=None)).history_file is None
+    log = read_tiers(_params(tmp_path, history_file="log.parquet")).history_file
+    assert log == Path("log.parquet")
+
+
 def test_score_file_is_a_path_or_null(tmp_path):
     assert read_tiers(_params(tmp_path, score_file=None)).score_file is None
     assert read_tiers(_params(tmp_path, score_file="book.parquet")).score_file == Path(
