@@ -17,7 +17,7 @@ import pandas as pd
 
 from collection_policy.backtest import backtest
 from collection_policy.ev_rates import EVRates, simulate_history
-from collection_policy.outcomes import ResponseModel
+from collection_policy.outcomes import ResponseModel, cure_effects_for
 from collection_policy.population import (
     KEYS,
     join_policy_inputs,
@@ -26,7 +26,7 @@ from collection_policy.population import (
 )
 from collection_policy.report import summarise_tiers, tiers_headline
 from collection_policy.schema import CollectionPolicy
-from features.contracts import TIERS
+from features.contracts import POLICY_PREFIX, TIERS
 from features.errors import DataValidationError
 
 log = logging.getLogger(__name__)
@@ -155,25 +155,20 @@ def simulated_history(
     and the rules' tier (`ev_rates.logging_tiers`), with one month of outcomes each from the
     generator's truth (`effects`: account_id, slow_cure; `macro`: month, macro_factor of the
     month after each row). Returns (history, true uplift per tier) or None without such rows."""
-    rows = scores[scores["split"] == split]
+    rows = features[
+        (features["split"] == split) & (features[f"{POLICY_PREFIX}days_past_due"] > 0)
+    ]  # only arrears can be collected
     if rows.empty:
         return None
-    population = join_policy_inputs(rows, features[features["split"] == split], source)
-    accounts, result = tier_population(population, policy, "rules", f"{split} history")
-    keyed = effects.assign(account_id=effects["account_id"].astype(str))
-    slow = (
-        population[["account_id"]]
-        .astype({"account_id": str})
-        .merge(keyed, on="account_id", how="left", validate="many_to_one")["slow_cure"]
-        .to_numpy(dtype=float)
+    population = join_policy_inputs(
+        scores[scores["split"] == split].merge(rows[KEYS], on=KEYS, validate="one_to_one"),
+        rows,
+        source,
     )
-    if np.isnan(slow).any():
-        raise DataValidationError(
-            "customer_effects",
-            "history account has no cure effect in the truth",
-            "account_id",
-            int(np.flatnonzero(np.isnan(slow))[0]),
-        )
+    if len(population) != len(rows):
+        raise DataValidationError(source, f"a past-due {split} row has no score", "account_id")
+    accounts, result = tier_population(population, policy, "rules", f"{split} history")
+    slow = cure_effects_for(population["account_id"], effects, "history account")
     month = pd.to_datetime(population["observation_date"]) + pd.offsets.MonthBegin(1)
     factors = pd.Series(
         macro["macro_factor"].to_numpy(dtype=float),

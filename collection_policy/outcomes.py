@@ -617,6 +617,25 @@ def segment_of(
 # --- the tiers stage's call ----------------------------------------------------------------------
 
 
+def cure_effects_for(account_ids: pd.Series, effects: pd.DataFrame, what: str) -> np.ndarray:
+    """The truth's slow_cure of each account id (an id may be an integer on one side and text on
+    the other: integers are matched as they are, anything else as text); every id must have one.
+    """
+    ids = pd.Series(account_ids).reset_index(drop=True)
+    keys = effects["account_id"]
+    if not (pd.api.types.is_integer_dtype(ids) and pd.api.types.is_integer_dtype(keys)):
+        ids, keys = ids.astype(str), keys.astype(str)
+    lookup = pd.Series(effects["slow_cure"].to_numpy(dtype=np.float64), index=pd.Index(keys))
+    lookup = lookup[~lookup.index.duplicated()]
+    slow = lookup.reindex(pd.Index(ids)).to_numpy(dtype=np.float64)
+    if np.isnan(slow).any():
+        row = int(np.flatnonzero(np.isnan(slow))[0])
+        raise DataValidationError(
+            "customer_effects", f"{what} has no cure effect in the truth", "account_id", row
+        )
+    return slow
+
+
 def book_experiment(
     table: pd.DataFrame,
     config: ExperimentConfig,
@@ -660,18 +679,7 @@ def book_experiment(
             "month's statements",
         }
         return arms, tiers, report
-    keyed = effects.assign(account_id=effects["account_id"].astype(str))
-    slow = (
-        table[["account_id"]]
-        .astype({"account_id": str})
-        .merge(keyed, on="account_id", how="left")["slow_cure"]
-        .to_numpy(dtype=np.float64)
-    )
-    if np.isnan(slow).any():
-        row = int(np.flatnonzero(np.isnan(slow))[0])
-        raise DataValidationError(
-            "customer_effects", "tiered account has no cure effect in the truth", "account_id", row
-        )
+    slow = cure_effects_for(table["account_id"], effects, "tiered account")
     experiment = run_experiment(
         table, champion, challenger, response or ResponseModel(), config, slow, macro
     )
