@@ -28,6 +28,9 @@ from models.calibration import calibrator_from_dict, make_calibrator
 from models.distributed import DaskConfig, fit_on_cluster, scheduler_address
 from models.scaling import DEFAULT_GRADE, MasterScale, ScoreScaling
 
+#: Rows scored per block by `PDModel.predict_raw` (bounded memory, same scores).
+PREDICT_BLOCK_ROWS = 500_000
+
 log = logging.getLogger(__name__)
 
 
@@ -370,11 +373,28 @@ class PDModel:
         return to_model_frame(frame, self.catalogue, source)
 
     def predict_raw(self, frame: pd.DataFrame, source: str = "input") -> np.ndarray:
-        """Uncalibrated log-odds of default (the booster's raw margin)."""
-        x = self.model_frame(frame, source)
-        if len(x) == 0:
+        """Uncalibrated log-odds of default (the booster's raw margin).
+
+        Rows are scored in blocks of `PREDICT_BLOCK_ROWS`: each row's score depends on that row
+        alone, so the result is the same, and the model matrix of a book of millions of rows is
+        never built whole (a 12M-row table would need a 2.4 GB copy at once).
+        """
+        if len(frame) == 0:
+            self.model_frame(frame, source)  # the column checks still apply
             return np.zeros(0, dtype="float64")
-        return np.asarray(self.booster.predict(model_matrix(x), raw_score=True), dtype="float64")
+        out = np.empty(len(frame), dtype="float64")
+        for start in range(0, len(frame), PREDICT_BLOCK_ROWS):
+            block = frame.iloc[start : start + PREDICT_BLOCK_ROWS]
+            try:
+                matrix = model_matrix(self.model_frame(block, source))
+            except DataValidationError as exc:  # name the row of the whole frame, not the block
+                if exc.row is None or start == 0:
+                    raise
+                raise DataValidationError(
+                    exc.path, exc.rule, exc.column, exc.row + start, exc.hint
+                ) from None
+            out[start : start + len(block)] = self.booster.predict(matrix, raw_score=True)
+        return out
 
     def pd_from_raw(self, raw: Any) -> np.ndarray:
         return self.calibrator.transform(raw)

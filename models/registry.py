@@ -421,6 +421,11 @@ def log_and_register(
 
 
 # ------------------------------------------------------------------------------ the register stage
+#: The feature rows the gate reads: the out-of-time test split and the validation split (its
+#: holdout is the development reference and the default calibration sample).
+GATE_SPLITS = ("validation", "test")
+
+
 @dataclass(frozen=True)
 class RegisterInputs:
     """What a registration logs: the train stage's outputs and the feature table it used."""
@@ -429,7 +434,7 @@ class RegisterInputs:
     metrics: dict[str, Any]  # reports/metrics.json (gate inputs: test auc/ece, score PSI)
     deciles: list[dict[str, Any]]
     plots_dir: Path
-    features: pd.DataFrame  # the whole table; the gate re-scores the champion on its test split
+    features: pd.DataFrame  # the GATE_SPLITS rows; the gate re-scores the champion on test
     catalogue: Catalogue
     data_files: tuple[Path, ...]  # md5 of each goes into the run's tags
     data_reports: tuple[Path, ...] = ()  # logged under data/ when present
@@ -505,7 +510,7 @@ def read_register_inputs(
     for path in (metrics, deciles, plots_dir):
         if not path.exists():
             raise PipelineError(f"'{path}' not found; run the train stage first")
-    table, catalogue = read_features(features_dir)
+    table, catalogue = read_features(features_dir, splits=GATE_SPLITS)
     return RegisterInputs(
         model_dir=model_dir,
         metrics=read_json(metrics),

@@ -23,7 +23,6 @@ from features.contracts import (
     POLICY_INPUT_BY_NAME,
     POLICY_INPUTS,
     SCORES,
-    SPLITS,
     TRUE_PD,
 )
 from features.errors import DataValidationError
@@ -55,15 +54,18 @@ log = logging.getLogger(__name__)
 HEADLINE_TEST = ("auc", "gini", "ks", "brier", "ece")
 
 
-def read_features(features_dir: Path) -> tuple[pd.DataFrame, Catalogue]:
+def read_features(
+    features_dir: Path, splits: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, Catalogue]:
     """The feature table (FEATURES contract) and its catalogue, with every labelled split usable.
 
     Each labelled split must have rows and a label on every row: a split without rows or with a
-    missing label would silently train, stop or test on less than the table claims.
+    missing label would silently train, stop or test on less than the table claims. `splits`
+    reads only those splits' rows (a Parquet filter: the register stage needs two of four).
     """
-    table, catalogue = read_feature_dir(features_dir)
+    table, catalogue = read_feature_dir(features_dir, splits=splits)
     source = str(features_dir / FEATURES.file)
-    for split in LABELLED_SPLITS:
+    for split in LABELLED_SPLITS if splits is None else [s for s in splits if s in LABELLED_SPLITS]:
         in_split = table["split"].eq(split)
         if not in_split.any():
             raise DataValidationError(source, f"split '{split}' has no rows", column="split")
@@ -305,7 +307,10 @@ def train_pd(
     table = drop_defaulted_labelled(table, source)
     dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
     days_past_due = table[dpd_column] if dpd_column in table.columns else None
-    parts = {split: table[table["split"] == split] for split in SPLITS}
+    split_of = table["split"].to_numpy()
+    # the labelled splits are taken out (LightGBM needs them as frames); the current book is
+    # only scored, so it is never copied
+    parts = {split: table[split_of == split] for split in LABELLED_SPLITS}
     labels = {s: parts[s]["default"].astype("int8").to_numpy() for s in LABELLED_SPLITS}
 
     model, fit_report = fit_pd_model(
@@ -319,7 +324,7 @@ def train_pd(
     )
 
     scored = model.predict_frame(table, source=source, days_past_due=days_past_due)
-    by_split = {s: scored.loc[parts[s].index] for s in SPLITS}
+    by_split = {s: scored.loc[parts[s].index] for s in LABELLED_SPLITS}
     test_pd = by_split["test"]["pd"].to_numpy()
     stop_rows, calibration_rows = split_validation(
         parts["validation"], catalogue.id_column, config.calibration_fraction, config.seed

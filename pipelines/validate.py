@@ -18,13 +18,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from features.catalogue import read_feature_dir
+from features.catalogue import read_catalogue, read_feature_dir
 from features.contracts import SCORES
 from features.io import read_json, write_json
 from models.pd_model import PDModel
 from models.training import read_truth
 from models.validation.report import render_report
-from models.validation.run import ModelCard, validate_model
+from models.validation.run import DATE_COLUMN, DPD_COLUMN, ModelCard, validate_model
 from pipelines.common import base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.validation import read_validation
@@ -48,9 +48,24 @@ def headline(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: The feature rows validation reads: the scorecard fits on train and is compared on test.
+FEATURE_SPLITS = ("train", "test")
+
+
+def feature_columns(features_dir: Path) -> list[str]:
+    """Keys, split, the model's inputs and days past due: what `validate_model` reads of the
+    feature table (not the protected attributes or the other policy inputs)."""
+    catalogue = read_catalogue(features_dir)
+    return [catalogue.id_column, DATE_COLUMN, "split", *catalogue.model_columns, DPD_COLUMN]
+
+
 def main(args: argparse.Namespace) -> None:
     settings = read_validation(load_params(args.params))
-    features, catalogue = read_feature_dir(Path(args.features_dir))
+    features, catalogue = read_feature_dir(
+        Path(args.features_dir),
+        columns=feature_columns(Path(args.features_dir)),
+        splits=FEATURE_SPLITS,
+    )
     scores = SCORES.read(args.scores, stage="train")
     model = PDModel.load(args.model_dir)
     truth = read_truth(Path(args.truth)) if args.truth else None

@@ -272,3 +272,22 @@ def test_scaled_config_reaches_lightgbm_and_the_record(catalogue):
     assert record["small_table"] is True and record["n_train"] == 600
     assert record["num_leaves"] == {"configured": 15, "effective": 7}
     assert scaled_to_rows(config, 82_000)[0] == config
+
+
+def test_scoring_in_blocks_gives_the_same_scores_and_names_the_whole_frames_row(
+    monkeypatch, trained, feature_table
+) -> None:
+    """predict_raw scores in blocks to bound memory: the scores equal one block's, and a bad value
+    in a later block is reported at its row in the whole frame."""
+    import models.pd_model as pd_model
+
+    model, _ = trained
+    frame = _split(feature_table, "test").head(50)
+    whole = model.predict_raw(frame)
+    monkeypatch.setattr(pd_model, "PREDICT_BLOCK_ROWS", 7)
+    np.testing.assert_array_equal(model.predict_raw(frame), whole)
+    broken = frame.reset_index(drop=True)
+    broken["utilisation"] = broken["utilisation"].astype(object)
+    broken.loc[30, "utilisation"] = "not a number"
+    with pytest.raises(DataValidationError, match="utilisation.*row 30"):
+        model.predict_raw(broken)
