@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,10 @@ from features.errors import DataValidationError, InvalidConfig
 HISTORY_COLUMNS: tuple[str, ...] = ("tier", "days_past_due", "pd", "cured")
 #: Optional column: the key within which the logging policy drew tiers at random.
 STRATUM = "stratum"
+#: Version tag of the rates file (`EVRates.to_json`).
+RATES_FORMAT = "ev_rates/1"
+#: What a rates file says when there was no history to learn from.
+NO_HISTORY = {"format": RATES_FORMAT, "source": "policy assumptions"}
 #: PD band edges of the segments.
 PD_EDGES: tuple[float, ...] = (0.1, 0.3)
 
@@ -110,6 +116,54 @@ class EVRates:
     def bucket_index(days_past_due: ArrayLike) -> np.ndarray:
         """Row of `uplift` / `no_cure` per account: 0 for 1-30 days, ...; -1 when current."""
         return dpd_bucket(days_past_due) - 1
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, at full precision (NaN as null): what the rates file stores and the
+        registered model carries, so the tiers stage and the served model use the same rates."""
+
+        def table(a: np.ndarray) -> list[list[float | None]]:
+            return [[None if math.isnan(v) else float(v) for v in row] for row in a]
+
+        return {
+            "format": RATES_FORMAT,
+            "baseline_tier": self.baseline_tier,
+            "uplift": table(self.uplift),
+            "no_cure": table(self.no_cure),
+            "pd_edges": list(self.pd_edges),
+            "counts": [int(n) for n in self.counts],
+            "segment_counts": [[int(n) for n in row] for row in self.segment_counts],
+            "rows": self.rows,
+            "source": self.source,
+            "true_uplift": None if self.true_uplift is None else table(self.true_uplift),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str = "ev_rates.json") -> EVRates:
+        """The inverse of `to_json`; a file of another format or shape is refused."""
+        if data.get("format") != RATES_FORMAT:
+            raise DataValidationError(source, f"not an expected-value rates file ({RATES_FORMAT})")
+
+        def array(key: str) -> np.ndarray:
+            return np.array([[np.nan if v is None else float(v) for v in row] for row in data[key]])
+
+        try:
+            rates = cls(
+                baseline_tier=int(data["baseline_tier"]),
+                uplift=array("uplift"),
+                no_cure=array("no_cure"),
+                pd_edges=tuple(float(e) for e in data["pd_edges"]),
+                counts=np.asarray(data["counts"], dtype=np.int64),
+                segment_counts=np.asarray(data["segment_counts"], dtype=np.int64),
+                rows=int(data["rows"]),
+                source=str(data["source"]),
+                true_uplift=None if data.get("true_uplift") is None else array("true_uplift"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataValidationError(source, f"malformed rates file ({exc})") from None
+        buckets, bands = len(DPD_BUCKET_EDGES), len(rates.pd_edges) + 1
+        if rates.no_cure.shape != (buckets, bands) or rates.uplift.shape[0] != buckets:
+            raise DataValidationError(source, "rates tables of the wrong shape")
+        return rates
 
     def to_dict(self) -> dict[str, Any]:
         """The report's view: uplift per tier, no-cure probability per segment, counts."""
@@ -398,3 +452,19 @@ def _probabilities(
     if not parts:
         return true_outcome_probabilities(acc, tiers, response, slow, 0.0, "history")
     return pd.concat(parts).loc[acc.index]
+
+
+def read_ev_rates(path: str | Path) -> EVRates | None:
+    """The rates the collection_rates stage wrote; None when it had no history to learn from."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataValidationError(str(p), "file not found; run the collection_rates stage first")
+    data = json.loads(p.read_text())
+    if data == NO_HISTORY:
+        return None
+    return EVRates.from_json(data, str(p))
+
+
+def ev_rates_json(rates: EVRates | None) -> dict[str, Any]:
+    """What the rates file holds: the rates, or `NO_HISTORY`."""
+    return dict(NO_HISTORY) if rates is None else rates.to_json()

@@ -289,6 +289,7 @@ def log_and_register(
     from mlflow import MlflowClient
 
     from models.serving.pyfunc import (
+        EV_RATES_ARTIFACT,
         MODEL_DIR_ARTIFACT,
         POLICY_ARTIFACT,
         REASONS_ARTIFACT,
@@ -341,10 +342,16 @@ def log_and_register(
             bundle = ServingBundle.load(inputs.model_dir)
         else:
             bundle = ServingBundle.load(
-                inputs.model_dir, spec.policy_path, spec.reasons_path, spec.config
+                inputs.model_dir,
+                spec.policy_path,
+                spec.reasons_path,
+                spec.config,
+                spec.ev_rates_path,
             )
             model_artifacts[POLICY_ARTIFACT] = str(spec.policy_path)
             model_artifacts[REASONS_ARTIFACT] = str(spec.reasons_path)
+            if spec.ev_rates_path is not None:  # the tiers stage's rates travel with the model
+                model_artifacts[EV_RATES_ARTIFACT] = str(spec.ev_rates_path)
             model_config = spec.config.to_dict()
         signature, example = signature_and_example(inputs.test_frame, bundle)
         info = mlflow.pyfunc.log_model(

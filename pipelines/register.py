@@ -17,6 +17,7 @@ registry call succeeded.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,10 @@ def main(args: argparse.Namespace) -> None:
         ),
         data_reports=tuple(Path(p) for p in (args.ingest_summary, args.data_quality) if p),
     )
-    run(paths, read_train(params), read_mlflow(params), read_serving(params))
+    serving = read_serving(params)
+    if args.ev_rates:  # the served model tiers with the rates the tiers stage uses
+        serving = dataclasses.replace(serving, ev_rates_path=Path(args.ev_rates))
+    run(paths, read_train(params), read_mlflow(params), serving)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--explanations-dir", default="data/explanations")
     parser.add_argument("--explain-report-dir", default="reports/explain")
     parser.add_argument("--explain-summary", default="reports/explain.json")
+    parser.add_argument(
+        "--ev-rates",
+        default=None,
+        help="the collection_rates stage's ev_rates.json, bundled for the served tiers",
+    )
     add_output(parser, "--promotion", default="reports/promotion.json")
     add_output(parser, "--headline", default="reports/headline/register.json")
     return parser

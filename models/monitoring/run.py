@@ -98,6 +98,12 @@ def monitoring_frames(
     return MonitoringFrames(rows, joined)
 
 
+def _timed(function: Any, *args: Any) -> tuple[Any, float]:
+    """function(*args) and the seconds it took."""
+    t0 = time.perf_counter()
+    return function(*args), time.perf_counter() - t0
+
+
 def _portfolio(
     statements: pd.DataFrame, accounts: pd.DataFrame | None, cfg: MonitorConfig
 ) -> tuple[pd.DataFrame, dict[str, Any], float]:
@@ -146,12 +152,14 @@ def monitor(
     if ref_rows is not None and not ref_rows.any():
         raise ValueError("the reference mask selects no current row")
     seconds: dict[str, float] = {}
-    # The statement views share nothing with the rest: they run beside it on a second thread
-    # (numpy and pandas release the GIL in their loops), joined before the result is built.
-    background = ThreadPoolExecutor(max_workers=1)
+    # The statement views and the fairness view share nothing with stability and performance:
+    # they run beside them on other threads (numpy and pandas release the GIL in their loops),
+    # joined before the result is built. Each view reads the frames and never writes them.
+    background = ThreadPoolExecutor(max_workers=2)
     portfolio = (
         background.submit(_portfolio, statements, accounts, cfg) if statements is not None else None
     )
+    fair_view = background.submit(_timed, fairness, current, cfg, tiers, grade_order)
     t0 = time.perf_counter()
     periods = PeriodIndex.of(period_labels(current["observation_date"]))
     if features is not None:
@@ -241,9 +249,7 @@ def monitor(
         "headline": headline,
     }
 
-    t0 = time.perf_counter()
-    fair = fairness(current, cfg, tiers, grade_order)
-    seconds["fairness"] = time.perf_counter() - t0
+    fair, seconds["fairness"] = fair_view.result()
 
     vintage, rolls = pd.DataFrame(), None
     if portfolio is not None:

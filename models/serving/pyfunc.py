@@ -51,6 +51,7 @@ from models.serving.request import (
 MODEL_DIR_ARTIFACT = "model_dir"
 POLICY_ARTIFACT = "policy"
 REASONS_ARTIFACT = "reasons"
+EV_RATES_ARTIFACT = "ev_rates"
 PD_COLUMNS = ["pd", "score", "grade"]
 TIER_COLUMNS = ["tier", "tier_name", "handling", "channels", "caps", "offer", "rule", "guardrails"]
 
@@ -124,6 +125,7 @@ class ServingSpec:
     policy_path: Path
     reasons_path: Path
     config: ServingConfig
+    ev_rates_path: Path | None = None  # the collection_rates stage's file (learned EV rates)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ class ServingBundle:
     policy: Any | None = None  # collection_policy.schema.CollectionPolicy
     dictionary: Any | None = None  # models.explain.reasons.ReasonDictionary
     config: ServingConfig | None = None  # required with a policy or a reason dictionary
+    ev_rates: Any | None = None  # collection_policy.ev_rates.EVRates; None: the assumed rates
     _plan: _Plan | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -159,7 +162,9 @@ class ServingBundle:
         policy_path: str | Path | None = None,
         reasons_path: str | Path | None = None,
         config: ServingConfig | None = None,
+        ev_rates_path: str | Path | None = None,
     ) -> ServingBundle:
+        from collection_policy.ev_rates import read_ev_rates
         from collection_policy.loader import load_policy
         from models.explain.reasons import load_reason_dictionary, validate_dictionary
         from models.pd_model import PDModel
@@ -173,7 +178,8 @@ class ServingBundle:
         dictionary = load_reason_dictionary(reasons_path) if reasons_path else None
         if dictionary is not None:
             validate_dictionary(dictionary, model.catalogue)
-        return cls(model, policy, dictionary, config)
+        rates = read_ev_rates(ev_rates_path) if ev_rates_path else None
+        return cls(model, policy, dictionary, config, rates)
 
     @property
     def names(self) -> dict[str, str]:
@@ -276,7 +282,9 @@ class ServingBundle:
         out = self._pd_columns(raw, frame, plan, source)
         if self.policy is not None and self.config is not None:
             accounts = self._accounts(frame, out, flags, source)
-            tiers = assign_tiers(accounts, self.policy, self.config.tier_mode, source=source)
+            tiers = assign_tiers(
+                accounts, self.policy, self.config.tier_mode, source=source, ev_rates=self.ev_rates
+            )
             for c in TIER_COLUMNS:
                 col = tiers[c]
                 out[c] = col.to_numpy(dtype=np.int64) if c == "tier" else col.to_numpy(dtype=object)
@@ -496,6 +504,7 @@ class PDPyfuncModel(mlflow.pyfunc.PythonModel):
             arts.get(POLICY_ARTIFACT),
             arts.get(REASONS_ARTIFACT),
             ServingConfig.from_dict(stored) if stored else None,
+            arts.get(EV_RATES_ARTIFACT),
         )
         self.bundle.plan  # noqa: B018 - worked out once here, not on the first request
 
@@ -556,6 +565,7 @@ def signature_and_example(
 __all__ = [
     "MAX_REQUEST_ROWS",
     "MODEL_DIR_ARTIFACT",
+    "EV_RATES_ARTIFACT",
     "POLICY_ARTIFACT",
     "REASONS_ARTIFACT",
     "PDPyfuncModel",

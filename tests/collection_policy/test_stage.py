@@ -196,20 +196,40 @@ def _truth(tmp: Path, n: int) -> Path:
     return truth
 
 
-def test_stage_learns_ev_rates_from_a_simulated_history_on_the_built_in_book(tmp_path):
+def _rates(tmp: Path, paths: dict[str, Path], truth: Path | None = None) -> Path:
+    """Run the collection_rates stage on the same inputs; its rates file."""
+    from pipelines.collection_rates import build_parser as rates_parser
+    from pipelines.collection_rates import main as rates_main
+
+    out = tmp / "collection" / "ev_rates.json"
+    argv = [
+        "--params", str(paths["params"]),
+        "--scores", str(paths["scores"]),
+        "--features", str(paths["features"]),
+        "--truth-dir", str(truth) if truth else "",
+        "--out", str(out),
+    ]  # fmt: skip
+    rates_main(rates_parser().parse_args(argv))
+    return out
+
+
+def test_rates_learned_from_a_simulated_history_reach_the_tiers_report(tmp_path):
     paths = _inputs(tmp_path, n=4000)
     truth = _truth(tmp_path, 4000)
-    out = _run(tmp_path, paths, "--truth-dir", str(truth))
+    rates_file = _rates(tmp_path, paths, truth)
+    stored = json.loads(rates_file.read_text())
+    assert stored["format"] == "ev_rates/1" and stored["rows"] > 0
+    out = _run(tmp_path, paths, "--truth-dir", str(truth), "--ev-rates", str(rates_file))
     summary = json.loads(out["summary"].read_text())
     rates = summary["ev_rates"]
     assert rates["source"].startswith("simulated history: the test split")
-    assert rates["rows"] > 0 and rates["uplift"]["1-30"]["T1"] == 0.0
+    assert rates["rows"] == stored["rows"] and rates["uplift"]["1-30"]["T1"] == 0.0
     assert set(rates["true_uplift"]) == set(rates["uplift"])  # the known answer beside it
     assert "simultaneous" in summary["experiment"]["uplift_intervals"]
     assert summary["arms"]["challenger"]["uplift"]["cure_rate"]["true"] is not None
 
 
-def test_stage_learns_ev_rates_from_a_lenders_outcome_log(tmp_path):
+def test_rates_learned_from_a_lenders_outcome_log(tmp_path):
     paths = _inputs(tmp_path)
     rng = np.random.default_rng(8)
     n = 3000
@@ -223,24 +243,34 @@ def test_stage_learns_ev_rates_from_a_lenders_outcome_log(tmp_path):
     log["cured"] = (rng.random(n) < 0.3 + 0.1 * log["tier"]).astype(int)
     log_path = tmp_path / "collection_log.csv"
     log.to_csv(log_path, index=False)
-    _write_params(paths["params"], mode="rules", score_file=None, history_file=str(log_path))
-    summary = json.loads(_run(tmp_path, paths)["summary"].read_text())
-    assert summary["ev_rates"]["source"] == f"outcome history {log_path}"
-    assert summary["ev_rates"]["uplift"]["1-30"]["T3"] > summary["ev_rates"]["uplift"]["1-30"]["T2"]
-    assert "true_uplift" not in summary["ev_rates"]  # a lender's book has no truth
-
-    log.drop(columns="cured").to_csv(log_path, index=False)
-    with pytest.raises(DataValidationError, match=r"collection_log\.csv.*cured"):
-        _run(tmp_path, paths)
     _write_params(
         paths["params"], mode="expected_value", score_file=None, history_file=str(log_path)
     )
-    log.to_csv(log_path, index=False)
-    with pytest.raises(ConfigError, match="tiers.mode"):
-        _run(tmp_path, paths)
+    rates_file = _rates(tmp_path, paths)
+    summary = json.loads(
+        _run(tmp_path, paths, "--ev-rates", str(rates_file))["summary"].read_text()
+    )
+    assert summary["ev_rates"]["source"] == f"outcome history {log_path}"
+    assert summary["ev_rates"]["uplift"]["1-30"]["T3"] > summary["ev_rates"]["uplift"]["1-30"]["T2"]
+    assert "true_uplift" not in summary["ev_rates"]  # a lender's book has no truth
+    tiers = pd.read_parquet(tmp_path / "out" / "tiers.parquet")
+    assert (tiers["tier"] == tiers["ev_tier"]).all()  # expected-value mode tiers with the rates
+
+    log.drop(columns="cured").to_csv(log_path, index=False)
+    with pytest.raises(DataValidationError, match=r"collection_log\.csv.*cured"):
+        _rates(tmp_path, paths)
 
 
-def test_stage_without_history_keeps_the_policys_assumptions(tmp_path):
+def test_without_history_the_policys_assumed_rates_stand(tmp_path):
     paths = _inputs(tmp_path)
-    summary = json.loads(_run(tmp_path, paths)["summary"].read_text())
+    rates_file = _rates(tmp_path, paths)
+    assert json.loads(rates_file.read_text()) == {
+        "format": "ev_rates/1",
+        "source": "policy assumptions",
+    }
+    summary = json.loads(
+        _run(tmp_path, paths, "--ev-rates", str(rates_file))["summary"].read_text()
+    )
     assert summary["ev_rates"] == {"source": "policy assumptions"}
+    with pytest.raises(DataValidationError, match="collection_rates stage"):
+        _run(tmp_path, paths, "--ev-rates", str(tmp_path / "absent.json"))

@@ -234,3 +234,37 @@ def test_stored_config_round_trips_and_is_checked():
         ServingConfig.from_dict({**config.to_dict(), "tier_mode": "fast"})
     with pytest.raises(ConfigError, match="model_config.shap_batch_rows: is required"):
         ServingConfig.from_dict({"tier_mode": "rules", "top_k": 4})
+
+
+def test_learned_ev_rates_travel_with_the_bundle(model_dir, tmp_path):
+    """With the collection_rates stage's file the served expected-value tiers are the engine's
+    under the same rates: one code path, one set of rates for batch and serving."""
+    import json
+
+    from collection_policy.engine import accounts_from_features, assign_tiers
+    from collection_policy.ev_rates import ev_rates_json, learn_ev_rates, simulate_history
+    from collection_policy.loader import load_policy
+    from collection_policy.outcomes import ResponseModel
+    from tests.collection_policy.test_outcomes import past_due_book
+
+    book = past_due_book(20_000, seed=2)
+    history, _ = simulate_history(
+        book, np.full(len(book), 4), book["slow_cure"], np.zeros(len(book)), ResponseModel(), 1, 2
+    )
+    rates = learn_ev_rates(history, 6, 1)
+    rates_path = tmp_path / "ev_rates.json"
+    rates_path.write_text(json.dumps(ev_rates_json(rates)))
+    path, rows = model_dir
+    config = serving_config(top_k=TOP_K, tier_mode="expected_value")
+    served = ServingBundle.load(path, POLICY, REASONS, config, rates_path)
+    assumed = ServingBundle.load(path, POLICY, REASONS, config)
+    request = to_request_frame(rows, served.model.catalogue, with_policy=True)
+    out = served.score(request, reasons=False)
+    scored = served.model.predict_frame(rows)
+    policy_cols = rows[[c for c in rows.columns if c.startswith("policy__")]]
+    acc = accounts_from_features(pd.concat([policy_cols, scored[["pd", "score", "grade"]]], axis=1))
+    engine = assign_tiers(acc, load_policy(POLICY), "expected_value", ev_rates=rates)
+    assert (out["tier"].to_numpy() == engine["tier"].to_numpy()).all()
+    plain = assumed.score(request, reasons=False)["tier"].to_numpy()
+    past_due = acc["days_past_due"].to_numpy() > 0
+    assert (out["tier"].to_numpy()[past_due] != plain[past_due]).any()  # the rates matter
