@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +25,8 @@ import pandas as pd
 from features.contracts import FEATURES, RAW_CUSTOMERS, RAW_STATEMENTS, SCORES, TIERS
 from features.errors import ConfigError, DataValidationError
 from features.io import atomic_dir, write_json
+from features.partitions import part_files
+from models.monitoring.portfolio import HistorySlice
 from models.monitoring.report import render_dashboard
 from models.monitoring.run import KEYS, monitor, monitoring_frames
 from models.scaling import sorted_grades
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 TIER_COLUMNS = ["account_id", "observation_date", "tier", "tier_name", "channels"]
 STATEMENT_COLUMNS = ["account_id", "statement_date", "days_past_due"]
+CUSTOMER_COLUMNS = ["account_id", "signup_date"]
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -67,21 +70,38 @@ def current_rows(scored: pd.DataFrame, features: pd.DataFrame | None, source: st
     return joined.drop(columns="_merge")
 
 
-def read_history(raw: Path | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """(statements, accounts) for vintages and roll rates; (None, None) without a history."""
+def read_history(raw: Path | None) -> list[HistorySlice] | Iterator[HistorySlice] | None:
+    """The statement history for vintages and roll rates, bucket by bucket as the ingest stage
+    wrote it (each read only when the monitor reaches it), or None without one."""
     if raw is None or not (raw / RAW_STATEMENTS.file).exists():  # a file or bucket directory
         log.info("no statement history under %s: vintages and roll rates skipped", raw)
-        return None, None
-    statements = pd.read_parquet(raw / RAW_STATEMENTS.file, columns=STATEMENT_COLUMNS)
-    accounts = pd.read_parquet(raw / RAW_CUSTOMERS.file, columns=["account_id", "signup_date"])
-    return statements, accounts
+        return None
+    statements, customers = raw / RAW_STATEMENTS.file, raw / RAW_CUSTOMERS.file
+    if statements.is_dir() and customers.is_dir():
+        pairs = list(zip(part_files(statements), part_files(customers), strict=False))
+        if [s.name for s, _ in pairs] != [c.name for c in part_files(customers)] or len(
+            pairs
+        ) != len(part_files(statements)):
+            raise DataValidationError(
+                str(customers), f"its buckets do not match those of {statements}"
+            )
+        return (
+            (
+                pd.read_parquet(s, columns=STATEMENT_COLUMNS),
+                pd.read_parquet(c, columns=CUSTOMER_COLUMNS),
+            )
+            for s, c in pairs
+        )
+    return [
+        (
+            pd.read_parquet(statements, columns=STATEMENT_COLUMNS),
+            pd.read_parquet(customers, columns=CUSTOMER_COLUMNS),
+        )
+    ]
 
 
 def main(args: argparse.Namespace) -> None:
     settings = read_monitor(load_params(args.params))
-    # the statement history (the largest table) is read on a second thread meanwhile
-    reader = ThreadPoolExecutor(max_workers=1)
-    history = reader.submit(read_history, Path(args.raw_dir) if args.raw_dir else None)
     scores = SCORES.read(args.scores, stage="train")
     features = FEATURES.read(Path(args.features_dir) / FEATURES.file, stage="features")
     reference, current = monitoring_frames(scores, features, settings.reference_split)
@@ -97,15 +117,13 @@ def main(args: argparse.Namespace) -> None:
             f"{sorted(c for c in current.columns if str(c).startswith('protected__'))})",
         )
     tiers = TIERS.read(args.tiers, columns=TIER_COLUMNS, stage="tiers") if args.tiers else None
-    statements, accounts = history.result()
-    reader.shutdown()
+    history = read_history(Path(args.raw_dir) if args.raw_dir else None)
     result = monitor(
         reference,
         current,
         config=settings.config,
         tiers=tiers,
-        statements=statements,
-        accounts=accounts,
+        history=history,
         grade_order=sorted_grades(current["grade"].dropna().unique()),
     )
     doc = result.to_dict()

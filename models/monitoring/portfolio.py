@@ -9,6 +9,8 @@ past due (`models.pd_model.in_default`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -104,6 +106,126 @@ def _grouped_in_order(acct: np.ndarray, month: np.ndarray) -> bool:
     return bool(pd.Index(acct[np.concatenate(([True], ~same))]).is_unique)
 
 
+@dataclass(frozen=True)
+class VintagePart:
+    """One slice of the statements (a bucket of accounts) reduced for `vintage_curves`: accounts
+    counted by (open month, whether it is their first statement, months on book at their first
+    default), plus the slice's first and last statement month. Slices of disjoint accounts add up.
+    """
+
+    table: pd.DataFrame  # open, from_first, mob_bad (-1: never), accounts
+    start: int | None  # first statement month of the slice (None: no dated statement)
+    end: int | None
+    unknown_open: int = 0  # accounts whose open date was missing (their first statement used)
+
+
+_VINTAGE_COLUMNS = ["open", "from_first", "mob_bad", "accounts"]
+
+
+def vintage_part(
+    statements: pd.DataFrame,
+    accounts: pd.DataFrame | None = None,
+    *,
+    open_column: str = "signup_date",
+    default_dpd: int = DEFAULT_DPD,
+) -> VintagePart:
+    """Reduce one slice of the statement history (see `VintagePart`).
+
+    Only the statements at `default_dpd`+ are grouped (the first bad month per account); the
+    rest is scanned once for its account ids and date range.
+    """
+    dates = _statement_dates(statements)
+    acct = statements["account_id"].to_numpy()
+    bad = _at_least(statements["days_past_due"], default_dpd)
+    dated = ~np.isnat(dates)
+    if not dated.all():
+        dates, acct, bad = dates[dated], acct[dated], bad[dated]
+    if not dates.size:
+        return VintagePart(pd.DataFrame(columns=_VINTAGE_COLUMNS), None, None)
+    start, end = (int(month_number(np.array([d]))[0]) for d in (dates.min(), dates.max()))
+    runs = acct[np.concatenate(([True], acct[1:] != acct[:-1]))] if acct.size else acct
+    ids = pd.Index(pd.unique(runs))  # every account with a statement
+    first_bad = pd.Series(month_number(dates[bad])).groupby(acct[bad], sort=False).min()
+    fb = first_bad.reindex(ids).fillna(-1).to_numpy(dtype=np.int64)
+    unknown = np.ones(len(ids), dtype=bool)
+    open_m = np.full(len(ids), -1, dtype=np.int64)
+    if accounts is not None:
+        opened = pd.Series(
+            month_number(accounts[open_column]), index=accounts["account_id"].to_numpy()
+        )
+        opened = opened[~opened.index.duplicated()]
+        open_m = opened.reindex(ids).fillna(-1).to_numpy(dtype=np.int64)
+        unknown = open_m < 0
+    if unknown.any():  # the first statement stands in for the open date
+        open_m[unknown] = _first_months(acct, dates, ids[unknown])
+    mob_bad = np.where(fb >= 0, np.maximum(fb - open_m, 0), -1)
+    from_first = unknown if accounts is None else np.zeros(len(ids), dtype=bool)
+    table = (
+        pd.DataFrame({"open": open_m, "from_first": from_first, "mob_bad": mob_bad})
+        .value_counts(sort=False)
+        .rename("accounts")
+        .reset_index()
+    )
+    missing_open = int(unknown.sum()) if accounts is not None else 0
+    return VintagePart(table, start, end, missing_open)
+
+
+def vintage_from_parts(parts: Sequence[VintagePart], *, freq: str = "Q") -> pd.DataFrame:
+    """The vintage curves of all slices together (see `vintage_curves`)."""
+    empty = pd.DataFrame(
+        columns=["cohort", "months_on_book", "accounts", "defaulted", "cum_default_rate"]
+    )
+    dated = [p for p in parts if p.start is not None]
+    if not dated:
+        return empty
+    start = min(int(p.start) for p in dated)  # type: ignore[arg-type]
+    end = max(int(p.end) for p in dated)  # type: ignore[arg-type]
+    unknown = sum(p.unknown_open for p in dated)
+    if unknown:
+        log.warning("vintage: %d accounts without an open date use their first statement", unknown)
+    table = pd.concat([p.table for p in dated], ignore_index=True)
+    table = table.groupby(["open", "from_first", "mob_bad"], sort=False)["accounts"].sum()
+    table = table.reset_index()
+    # Without open dates an account billed from the history's first month may be older than the
+    # history: its open month is unknown, so it joins no cohort. Cohorts opened before the
+    # history starts are left out: their early delinquency is unseen.
+    early = (table["open"] < start) | (table["from_first"] & (table["open"] <= start))
+    if early.any():
+        log.info(
+            "vintage: %d accounts opened before the statement history are left out",
+            int(table.loc[early, "accounts"].sum()),
+        )
+    table = table[~early]
+    if table.empty:
+        return empty
+    open_m = table["open"].to_numpy(dtype=np.int64)
+    weight = table["accounts"].to_numpy(dtype=np.int64)
+    codes, names = pd.factorize(pd.Series(_cohort_label(open_m, freq)), sort=True)
+    max_open = pd.Series(open_m).groupby(codes).max().to_numpy()
+    horizon = end - max_open  # the months on book every account of the cohort has reached
+    size = np.bincount(codes, weights=weight, minlength=len(names)).astype(np.int64)
+    mob_bad = table["mob_bad"].to_numpy(dtype=np.int64)
+    span = int(max(horizon.max(), 0)) + 1
+    hit = (mob_bad >= 0) & (mob_bad < span)
+    counts = np.bincount(
+        codes[hit] * span + mob_bad[hit], weights=weight[hit], minlength=len(names) * span
+    ).astype(np.int64)
+    cum = np.cumsum(counts.reshape(len(names), span), axis=1)
+    mob = np.arange(span)
+    keep = mob[None, :] <= horizon[:, None]
+    ci, mi = np.nonzero(keep)
+    out = pd.DataFrame(
+        {
+            "cohort": np.asarray(names, dtype=object)[ci],
+            "months_on_book": mi,
+            "accounts": size[ci],
+            "defaulted": cum[ci, mi],
+        }
+    )
+    out["cum_default_rate"] = out["defaulted"] / out["accounts"]
+    return out.reset_index(drop=True)
+
+
 def vintage_curves(
     statements: pd.DataFrame,
     accounts: pd.DataFrame | None = None,
@@ -122,83 +244,11 @@ def vintage_curves(
     curve would start too low. The denominator is the cohort's accounts with any statement (fixed,
     so each curve is non-decreasing) and a curve stops at the months on book every account of the
     cohort has reached by the last statement month. Returns rows (cohort, months_on_book,
-    accounts, defaulted, cum_default_rate), cohorts oldest first.
-
-    Only the statements at `default_dpd`+ are grouped (the first bad month per account); the
-    rest of the table is scanned once for its account ids and date range.
+    accounts, defaulted, cum_default_rate), cohorts oldest first. A history too large for memory
+    is reduced bucket by bucket: `vintage_from_parts` of each bucket's `vintage_part`.
     """
-    empty = pd.DataFrame(
-        columns=["cohort", "months_on_book", "accounts", "defaulted", "cum_default_rate"]
-    )
-    dates = _statement_dates(statements)
-    acct = statements["account_id"].to_numpy()
-    dated = ~np.isnat(dates)
-    if not dated.all():
-        dates, acct = dates[dated], acct[dated]
-        bad = _at_least(statements["days_past_due"], default_dpd)[dated]
-    else:
-        bad = _at_least(statements["days_past_due"], default_dpd)
-    if not dates.size:
-        return empty
-    start, end = (int(month_number(np.array([d]))[0]) for d in (dates.min(), dates.max()))
-    runs = acct[np.concatenate(([True], acct[1:] != acct[:-1]))] if acct.size else acct
-    per = pd.DataFrame(index=pd.Index(pd.unique(runs)))  # every account with a statement
-    first_bad = pd.Series(month_number(dates[bad])).groupby(acct[bad], sort=False).min()
-    per["first_bad"] = first_bad.reindex(per.index).fillna(-1).astype(np.int64)
-    first: pd.Series | None = None
-    if accounts is not None:
-        opened = pd.Series(
-            month_number(accounts[open_column]), index=accounts["account_id"].to_numpy()
-        )
-        opened = opened[~opened.index.duplicated()]
-        per["open"] = opened.reindex(per.index).fillna(-1).astype(np.int64).to_numpy()
-        unknown = per["open"] < 0
-        if unknown.any():
-            log.warning(
-                "vintage: %d accounts without an open date use their first statement",
-                int(unknown.sum()),
-            )
-            first = _first_months(acct, dates, per.index)
-            per.loc[unknown, "open"] = first[unknown.to_numpy()]
-    else:
-        # Without open dates an account billed from the first month may be older than the
-        # history: its open month is unknown, so it joins no cohort.
-        first = _first_months(acct, dates, per.index)
-        per["open"] = np.where(first > start, first, start - 1)
-    early = per["open"] < start
-    if early.any():
-        log.info(
-            "vintage: %d accounts opened before the statement history are left out",
-            int(early.sum()),
-        )
-    per = per[~early]
-    if per.empty:
-        return empty
-    open_m = per["open"].to_numpy(dtype=np.int64)
-    cohort = _cohort_label(open_m, freq)
-    codes, names = pd.factorize(pd.Series(cohort), sort=True)
-    max_open = pd.Series(open_m).groupby(codes).max().to_numpy()
-    horizon = end - max_open  # the months on book every account of the cohort has reached
-    size = np.bincount(codes, minlength=len(names))
-    fb = per["first_bad"].to_numpy(dtype=np.int64)
-    mob_bad = np.where(fb >= 0, np.maximum(fb - open_m, 0), -1)
-    span = int(max(horizon.max(), 0)) + 1
-    hit = (mob_bad >= 0) & (mob_bad < span)
-    counts = np.bincount(codes[hit] * span + mob_bad[hit], minlength=len(names) * span)
-    cum = np.cumsum(counts.reshape(len(names), span), axis=1)
-    mob = np.arange(span)
-    keep = mob[None, :] <= horizon[:, None]
-    ci, mi = np.nonzero(keep)
-    out = pd.DataFrame(
-        {
-            "cohort": np.asarray(names, dtype=object)[ci],
-            "months_on_book": mi,
-            "accounts": size[ci],
-            "defaulted": cum[ci, mi],
-        }
-    )
-    out["cum_default_rate"] = out["defaulted"] / out["accounts"]
-    return out.reset_index(drop=True)
+    part = vintage_part(statements, accounts, open_column=open_column, default_dpd=default_dpd)
+    return vintage_from_parts([part], freq=freq)
 
 
 def _first_months(acct: np.ndarray, dates: np.ndarray, ids: pd.Index) -> np.ndarray:
@@ -207,20 +257,27 @@ def _first_months(acct: np.ndarray, dates: np.ndarray, ids: pd.Index) -> np.ndar
     return month_number(first.reindex(ids).to_numpy())
 
 
-def roll_rates(statements: pd.DataFrame, months: int | None = None) -> dict[str, Any]:
-    """Month-to-month transitions between DPD buckets (`DPD_BUCKETS`), counts and row shares.
+@dataclass(frozen=True)
+class RollPart:
+    """One slice of the statements reduced for `roll_rates`: transitions counted by the month
+    they end in and the buckets they join, and the slice's last statement month."""
 
-    `statements` needs account_id, statement_date and days_past_due. A transition pairs an
-    account's statement with its statement of the next calendar month (a gap is no transition);
-    `months` keeps the last N such month pairs (None: all). Rows are the bucket this month,
-    columns next month; a row without transitions has shares None.
-    """
+    table: pd.DataFrame  # to_month, frm, to, n
+    last: int | None
+
+
+def roll_part(statements: pd.DataFrame, months: int | None = None) -> RollPart:
+    """Count one slice's month-to-month transitions (see `roll_rates`). With `months`, statements
+    older than the slice's own window are skipped: the whole history's window starts no earlier
+    (its last month is at least the slice's), and `roll_from_parts` cuts it exactly."""
     dates = _statement_dates(statements)
     acct = statements["account_id"].to_numpy()
     bucket = dpd_bucket(statements["days_past_due"])
     ok = ~np.isnat(dates) & (bucket >= 0) & statements["account_id"].notna().to_numpy()
-    if months is not None and ok.any():  # only the months the window's pairs can touch
-        last = int(month_number(np.array([dates[ok].max()]))[0])
+    if not ok.any():
+        return RollPart(pd.DataFrame(columns=["to_month", "frm", "to", "n"]), None)
+    last = int(month_number(np.array([dates[ok].max()]))[0])
+    if months is not None:
         ok &= dates >= _month_start(last - months, dates)
     acct, month, bucket = acct[ok], month_number(dates[ok]), bucket[ok]
     if _grouped_in_order(acct, month):  # the ingest stage's order: neighbours in time
@@ -229,23 +286,38 @@ def roll_rates(statements: pd.DataFrame, months: int | None = None) -> dict[str,
         # one int64 key (account, month, bucket) sorted in place of a multi-key sort: a few
         # seconds less on tens of millions of statements
         codes, _ = pd.factorize(acct)
-        base = int(month.min())
-        span = int(month.max()) - base + 1
+        base = int(month.min()) if month.size else 0
+        span = int(month.max()) - base + 1 if month.size else 1
         key = (codes.astype(np.int64) * span + (month - base)) * 8 + bucket
         key.sort()
         b, rest = key % 8, key // 8
         a, m = rest // span, rest % span + base
     step = (a[1:] == a[:-1]) & (m[1:] == m[:-1] + 1)
-    frm, to, to_month = b[:-1][step], b[1:][step], m[1:][step]
-    if months is not None and to_month.size:
-        recent = to_month > to_month.max() - months
-        frm, to, to_month = frm[recent], to[recent], to_month[recent]
+    table = (
+        pd.DataFrame({"to_month": m[1:][step], "frm": b[:-1][step], "to": b[1:][step]})
+        .value_counts(sort=False)
+        .rename("n")
+        .reset_index()
+    )
+    return RollPart(table, last)
+
+
+def roll_from_parts(parts: Sequence[RollPart], months: int | None = None) -> dict[str, Any]:
+    """The roll-rate matrix of all slices together (see `roll_rates`)."""
+    lasts = [p.last for p in parts if p.last is not None]
+    table = pd.concat([p.table for p in parts], ignore_index=True)
+    if months is not None and lasts:  # the last N month pairs of the whole history
+        table = table[table["to_month"] > max(lasts) - months]
     k = len(BUCKET_NAMES)
-    counts = np.bincount(frm * k + to, minlength=k * k).reshape(k, k)
+    frm = table["frm"].to_numpy(dtype=np.int64)
+    to = table["to"].to_numpy(dtype=np.int64)
+    counts = np.bincount(frm * k + to, weights=table["n"].to_numpy(dtype=float), minlength=k * k)
+    counts = counts.astype(np.int64).reshape(k, k)
     totals = counts.sum(axis=1)
     shares: list[list[float] | None] = [
         (counts[i] / totals[i]).tolist() if totals[i] else None for i in range(k)
     ]
+    to_month = table["to_month"].to_numpy(dtype=np.int64)
     return {
         "buckets": list(BUCKET_NAMES),
         "counts": counts.tolist(),
@@ -254,6 +326,41 @@ def roll_rates(statements: pd.DataFrame, months: int | None = None) -> dict[str,
         "from_month": str(month_label(int(to_month.min()) - 1)) if to_month.size else None,
         "to_month": str(month_label(int(to_month.max()))) if to_month.size else None,
     }
+
+
+def roll_rates(statements: pd.DataFrame, months: int | None = None) -> dict[str, Any]:
+    """Month-to-month transitions between DPD buckets (`DPD_BUCKETS`), counts and row shares.
+
+    `statements` needs account_id, statement_date and days_past_due. A transition pairs an
+    account's statement with its statement of the next calendar month (a gap is no transition);
+    `months` keeps the last N such month pairs of the history (None: all). Rows are the bucket
+    this month, columns next month; a row without transitions has shares None. A history too
+    large for memory is reduced bucket by bucket: `roll_from_parts` of each bucket's `roll_part`.
+    """
+    return roll_from_parts([roll_part(statements, months)], months)
+
+
+#: One slice of a statement history: its statements and the accounts table for their open dates.
+HistorySlice = tuple[pd.DataFrame, pd.DataFrame | None]
+
+
+def portfolio_views(
+    slices: Iterable[HistorySlice],
+    *,
+    freq: str = "Q",
+    roll_months: int | None = 12,
+    open_column: str = "signup_date",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Vintage curves and roll rates of a history given slice by slice (buckets of accounts,
+    each slice's accounts in no other): each slice is reduced and dropped before the next is
+    read, so a history of hundreds of millions of statements never sits in memory at once. The
+    result equals `vintage_curves` and `roll_rates` of the whole history."""
+    vintage: list[VintagePart] = []
+    rolls: list[RollPart] = []
+    for statements, accounts in slices:
+        vintage.append(vintage_part(statements, accounts, open_column=open_column))
+        rolls.append(roll_part(statements, roll_months))
+    return vintage_from_parts(vintage, freq=freq), roll_from_parts(rolls, roll_months)
 
 
 def vintage_dict(curves: pd.DataFrame) -> list[dict[str, Any]]:

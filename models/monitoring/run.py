@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -29,7 +29,7 @@ from models.monitoring.config import (
 )
 from models.monitoring.fairness import fairness
 from models.monitoring.performance import grade_performance, period_performance
-from models.monitoring.portfolio import roll_rates, vintage_curves, vintage_dict
+from models.monitoring.portfolio import HistorySlice, portfolio_views, vintage_dict
 from models.monitoring.stability import model_features, reference_mask, stability
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,11 @@ def _timed(function: Any, *args: Any) -> tuple[Any, float]:
 
 
 def _portfolio(
-    statements: pd.DataFrame, accounts: pd.DataFrame | None, cfg: MonitorConfig
+    slices: Iterable[HistorySlice], cfg: MonitorConfig
 ) -> tuple[pd.DataFrame, dict[str, Any], float]:
-    """Vintage curves, roll rates and the seconds they took."""
+    """Vintage curves, roll rates and the seconds they took (reading a lazy history included)."""
     t0 = time.perf_counter()
-    vintage = vintage_curves(statements, accounts, freq=cfg.cohort_freq)
-    rolls = roll_rates(statements, cfg.roll_months)
+    vintage, rolls = portfolio_views(slices, freq=cfg.cohort_freq, roll_months=cfg.roll_months)
     return vintage, rolls, time.perf_counter() - t0
 
 
@@ -127,6 +126,7 @@ def monitor(
     tiers: pd.DataFrame | None = None,
     statements: pd.DataFrame | None = None,
     accounts: pd.DataFrame | None = None,
+    history: Iterable[HistorySlice] | None = None,
     features: Sequence[str] | None = None,
     grade_order: Sequence[str] | None = None,
 ) -> MonitorResult:
@@ -140,7 +140,8 @@ def monitor(
     tiers: the TIERS table (account_id, tier_name, channels; observation_date when present) for
       the contact rates of the fairness view; statements (account_id, statement_date,
       days_past_due) for vintages and roll rates; accounts (account_id, signup_date) for the
-      cohorts. `features` defaults to the model features both frames share.
+      cohorts; or `history`, the same given slice by slice (bucket by bucket, read lazily: see
+      `portfolio.portfolio_views`). `features` defaults to the model features both frames share.
     """
     cfg = config or MonitorConfig()
     for col in ("pd", "grade", "observation_date"):
@@ -156,9 +157,9 @@ def monitor(
     # they run beside them on other threads (numpy and pandas release the GIL in their loops),
     # joined before the result is built. Each view reads the frames and never writes them.
     background = ThreadPoolExecutor(max_workers=2)
-    portfolio = (
-        background.submit(_portfolio, statements, accounts, cfg) if statements is not None else None
-    )
+    if history is None and statements is not None:
+        history = [(statements, accounts)]
+    portfolio = background.submit(_portfolio, history, cfg) if history is not None else None
     fair_view = background.submit(_timed, fairness, current, cfg, tiers, grade_order)
     t0 = time.perf_counter()
     periods = PeriodIndex.of(period_labels(current["observation_date"]))

@@ -160,3 +160,38 @@ def test_row_order_never_changes_the_portfolio_views() -> None:
         b = vintage_curves(shuffled, acc, freq="M")
         pd.testing.assert_frame_equal(a, b)
         assert a["defaulted"].max() > 0
+
+
+def test_a_history_read_bucket_by_bucket_gives_the_whole_historys_views() -> None:
+    """portfolio_views over buckets of accounts (as the ingest stage writes them) equals
+    vintage_curves and roll_rates of the whole table, window included."""
+    from models.monitoring.portfolio import portfolio_views
+
+    rng = np.random.default_rng(21)
+    rows = []
+    for a in range(400):
+        opened = int(rng.integers(0, 10))
+        for m in range(opened, 18):
+            rows.append(
+                (a, f"{2024 + m // 12}-{m % 12 + 1:02d}", int(rng.choice([0, 0, 20, 50, 95])))
+            )
+    whole = statements(rows)
+    accounts = pd.DataFrame(
+        {
+            "account_id": np.arange(400),
+            "signup_date": pd.to_datetime("2023-12-10")
+            + pd.to_timedelta(rng.integers(0, 300, 400), unit="D"),
+        }
+    )
+    buckets = [
+        (whole[whole["account_id"] % 4 == k], accounts[accounts["account_id"] % 4 == k])
+        for k in range(4)
+    ]
+    vintage, rolls = portfolio_views(buckets, freq="M", roll_months=5)
+    pd.testing.assert_frame_equal(vintage, vintage_curves(whole, accounts, freq="M"))
+    assert rolls == roll_rates(whole, 5) and rolls["transitions"] > 0
+    # a bucket whose accounts ended early: its own window is older, the whole one still rules
+    short = [(b[0][b[0]["statement_date"] < "2025-03-01"], b[1]) if k == 0 else b
+             for k, b in enumerate(buckets)]  # fmt: skip
+    joined = pd.concat([s for s, _ in short])
+    assert portfolio_views(short, freq="M", roll_months=5)[1] == roll_rates(joined, 5)
