@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import Catalogue, model_matrix, to_model_frame
-from features.errors import DataValidationError, PipelineError
+from features.errors import ConfigError, DataValidationError, PipelineError
 from models.calibration import calibrator_from_dict, make_calibrator
-from models.distributed import DaskConfig, fit_on_cluster, scheduler_address
+from models.distributed import SCHEDULER_ENV, DaskConfig, fit_on_cluster, scheduler_address
 from models.scaling import DEFAULT_GRADE, MasterScale, ScoreScaling
 
 #: Rows scored per block by `PDModel.predict_raw` (bounded memory, same scores).
@@ -116,6 +116,7 @@ class TrainConfig:
     calibration_fraction: float  # share of validation customers kept apart for calibration
     pd_floor: float
     baseline_max_rows: int  # the logistic baseline gains nothing from millions of rows
+    max_train_rows: int | None  # booster trained on a weighted sample above this (None: all)
     scaling: ScoreScaling
     grades: MasterScale
     dask: DaskConfig  # cluster fit only (DASK_SCHEDULER_ADDRESS set): time-out and retries
@@ -258,8 +259,12 @@ def train_booster(
     config: TrainConfig,
     target: str = "default",
     source: str = "features",
+    weights: np.ndarray | None = None,
 ) -> Any:
     """Train LightGBM with early stopping on `valid`; returns the booster trimmed to its best round.
+
+    `weights` (one per train row; `models.training.training_sample`) make a sample of the train
+    rows count as the rows it stands for. Local fits only: a cluster holds every row.
 
     Local by default; with `DASK_SCHEDULER_ADDRESS` set, the same params are fitted by
     lightgbm.dask on that cluster (`models.distributed.fit_on_cluster`). Only the fit call differs:
@@ -278,7 +283,9 @@ def train_booster(
     address = scheduler_address()
     if address is None:
         cats = catalogue.categorical or "auto"
-        d_tr = lgb.Dataset(x_tr, label=y_tr, categorical_feature=cats, free_raw_data=True)
+        d_tr = lgb.Dataset(
+            x_tr, label=y_tr, weight=weights, categorical_feature=cats, free_raw_data=True
+        )
         d_va = lgb.Dataset(x_va, label=y_va, categorical_feature=cats, reference=d_tr)
         evals: dict[str, Any] = {}
         booster = lgb.train(
@@ -293,6 +300,12 @@ def train_booster(
                 ),
                 lgb.record_evaluation(evals),
             ],
+        )
+    elif weights is not None:
+        raise ConfigError(
+            "train.max_train_rows",
+            "a weighted training sample is for local training; on a Dask cluster the workers "
+            f"hold every row (unset it, or unset {SCHEDULER_ENV})",
         )
     else:
         booster, evals = fit_on_cluster(
@@ -547,6 +560,7 @@ def fit_pd_model(
     config: TrainConfig,
     target: str = "default",
     source: str = "features",
+    weights: np.ndarray | None = None,
 ) -> tuple[PDModel, FitReport]:
     """Train the booster on `train`, stop early on part of `valid`, calibrate on the rest, verify
     monotonicity.
@@ -569,7 +583,7 @@ def fit_pd_model(
                 column=target,
             )
     config, tree_size = scaled_to_rows(config, len(train))
-    booster = train_booster(train, stop_rows, catalogue, config, target, source)
+    booster = train_booster(train, stop_rows, catalogue, config, target, source, weights)
     raw_cal = np.asarray(
         booster.predict(to_model_frame(calibration_rows, catalogue, source), raw_score=True),
         dtype="float64",

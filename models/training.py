@@ -186,6 +186,54 @@ def evaluation_metrics(
     return doc
 
 
+@dataclass(frozen=True)
+class TrainingSample:
+    """Which train rows the booster learns on and with what weights (None: every row, unweighted)."""
+
+    rows: np.ndarray | None  # positions into the train rows, ascending
+    weights: np.ndarray | None  # one per sampled row: 1 / its class's sampling rate
+    of: int  # train rows available
+    rates: dict[str, float]  # sampling rate per class ("default", "no_default")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.of if self.rows is None else int(self.rows.size),
+            "of": self.of,
+            "sampled": self.rows is not None,
+            "rates": self.rates,
+            "rule": "every train row"
+            if self.rows is None
+            else "train.max_train_rows: all defaults while they fit in half the sample (else a "
+            "random share of them), the rest non-defaults at random; each row weighted by 1 / "
+            "its class's sampling rate; calibration is fitted on unsampled validation rows",
+        }
+
+
+def training_sample(labels: np.ndarray, max_rows: int | None, seed: int) -> TrainingSample:
+    """A seeded, class-stratified sample of the train rows when there are more than `max_rows`.
+
+    Defaults are rare and carry most of what the booster learns: all are kept while they fit in
+    half the sample; non-defaults fill the rest at random. Weights of 1 / rate per class keep the
+    weighted class totals, so the booster's log-odds stay on the full book's scale; the PD is
+    calibrated afterwards on rows that were never sampled.
+    """
+    y = np.asarray(labels).astype(bool)
+    n = y.size
+    if max_rows is None or n <= max_rows:
+        return TrainingSample(None, None, n, {"default": 1.0, "no_default": 1.0})
+    positives, negatives = np.flatnonzero(y), np.flatnonzero(~y)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5A4D]))
+    keep_pos = min(positives.size, max_rows // 2)
+    keep_neg = min(negatives.size, max_rows - keep_pos)
+    pos = np.sort(rng.choice(positives, keep_pos, replace=False))
+    neg = np.sort(rng.choice(negatives, keep_neg, replace=False))
+    rate_pos = keep_pos / positives.size if positives.size else 1.0
+    rate_neg = keep_neg / negatives.size if negatives.size else 1.0
+    rows = np.sort(np.concatenate([pos, neg]))
+    weights = np.where(y[rows], 1.0 / rate_pos, 1.0 / rate_neg)
+    return TrainingSample(rows, weights, n, {"default": rate_pos, "no_default": rate_neg})
+
+
 def samples_doc(parts: dict[str, pd.DataFrame], n_stop: int, n_calibration: int) -> dict[str, Any]:
     """Which rows each block of the metrics was measured on, and what those rows were used for."""
     window = training_window
@@ -310,11 +358,21 @@ def train_pd(
     split_of = table["split"].to_numpy()
     # the labelled splits are taken out (LightGBM needs them as frames); the current book is
     # only scored, so it is never copied
-    parts = {split: table[split_of == split] for split in LABELLED_SPLITS}
+    parts = {split: table[split_of == split] for split in ("validation", "test")}
+    train_at = np.flatnonzero(split_of == "train")
+    sample = training_sample(
+        table["default"].to_numpy()[train_at], config.max_train_rows, config.seed
+    )
+    parts["train"] = table.iloc[train_at[sample.rows] if sample.rows is not None else train_at]
     labels = {s: parts[s]["default"].astype("int8").to_numpy() for s in LABELLED_SPLITS}
 
     model, fit_report = fit_pd_model(
-        parts["train"], parts["validation"], catalogue, config, source=source
+        parts["train"],
+        parts["validation"],
+        catalogue,
+        config,
+        source=source,
+        weights=sample.weights,
     )
     baseline_train = parts["train"]
     if len(baseline_train) > config.baseline_max_rows:
@@ -340,6 +398,7 @@ def train_pd(
         "baseline_test": summary(labels["test"], baseline.predict_pd(parts["test"])),
         "samples": samples_doc(parts, len(stop_rows), len(calibration_rows)),
     }
+    doc["samples"]["train"]["sample"] = sample.to_dict()
     doc.update(truth_metrics(parts["test"], test_pd, truth, catalogue.id_column))
     doc.update(
         evaluation_metrics(

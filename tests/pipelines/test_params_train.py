@@ -72,6 +72,7 @@ def test_message_shape(tmp_path, monkeypatch):
         ({"objective": "regression"}, "train.objective"),
         ({"pd_floor": 0.5}, "train.pd_floor"),
         ({"baseline_max_rows": 10}, "train.baseline_max_rows"),
+        ({"max_train_rows": 10}, "train.max_train_rows"),
         ({"feature_fraction": 0}, "train.feature_fraction"),
         ({"lambda_l2": -1}, "train.lambda_l2"),
         ({"num_threads": -1}, "train.num_threads"),
