@@ -170,6 +170,9 @@ def simulated_history(
     accounts, result = tier_population(population, policy, "rules", f"{split} history")
     slow = cure_effects_for(population["account_id"], effects, "history account")
     month = pd.to_datetime(population["observation_date"]) + pd.offsets.MonthBegin(1)
+    if pd.to_datetime(macro["month"]).duplicated().any():
+        raise DataValidationError("macro", "a month appears twice", "month")
+    # the month after the generator's horizon is a normal one (factor 0), as in the experiment
     factors = pd.Series(
         macro["macro_factor"].to_numpy(dtype=float),
         index=pd.to_datetime(macro["month"]),

@@ -479,6 +479,22 @@ def _envelope_tiers(
     return out
 
 
+def _rising_lines(slopes: np.ndarray) -> np.ndarray:
+    """Per row of (lines x tiers) slopes (NaN: not offered), the tiers kept so that slopes rise
+    with the tier: one whose slope falls below a gentler kept tier's is dropped. Learned uplifts
+    rise with the tier, but a commission (agency referral) can lower a tier's value per unit
+    below a gentler one's; offering it would let the best tier fall as the stakes rise."""
+    keep = np.isfinite(slopes)
+    for row in range(slopes.shape[0]):
+        top = -np.inf
+        for t in np.flatnonzero(keep[row]):
+            if slopes[row, t] < top:
+                keep[row, t] = False
+            else:
+                top = slopes[row, t]
+    return keep
+
+
 def _expected_value_tiers(
     policy: CollectionPolicy,
     cols: dict[str, Any],
@@ -514,7 +530,7 @@ def _expected_value_tiers(
         learned_rows = rates.covers(cols["days_past_due"], cols["pd"])  # else: policy lines
         bucket = rates.bucket_index(cols["days_past_due"])
         learned = rates.slopes([t.ev.commission for t in policy.tiers])
-        known = np.isfinite(learned) & eligible[None, :]
+        known = _rising_lines(np.where(eligible[None, :], learned, np.nan))
         for b in np.unique(bucket[learned_rows]):
             rows = learned_rows & (bucket == b)
             kind[rows] = 1 + b

@@ -18,9 +18,11 @@ by the next statement):
   (early arrears respond to a reminder; 60+ days, cures are rare whatever is done).
 
 Within a DPD bucket the state probability rises with PD and the slopes are fixed and rise with the
-tier, so the chosen tier can only rise with PD or exposure: the monotonicity the policy proofs
-rely on holds by construction, not by chance of the data. Cells are shrunk to their tier's pooled rate
-(`outcomes.learn_cure_rates`), so a thin cell borrows strength instead of deciding alone.
+tier (among the tiers offered), so the chosen tier can only rise with PD or exposure: the monotonicity the policy proofs
+rely on holds by construction, not by chance of the data; a tier whose learned value per unit
+(uplift x (1 - its commission)) falls below a gentler tier's is not offered in that bucket
+(`collection_policy.engine`), the rule the policy loader applies to the assumed rates. A thin
+baseline cell is shrunk to its segment's rate, and a thin segment to its DPD bucket's.
 """
 
 from __future__ import annotations
@@ -202,7 +204,8 @@ def _by_bucket(values: np.ndarray) -> dict[str, dict[str, float | None]]:
     }
 
 
-def _history_frame(history: pd.DataFrame, source: str) -> pd.DataFrame:
+def _history_frame(history: pd.DataFrame, source: str, n_tiers: int) -> pd.DataFrame:
+    """The checked past-due rows of a history (rows named by their position in the file)."""
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise DataValidationError(source, "required column is missing", column=missing[0])
@@ -217,9 +220,19 @@ def _history_frame(history: pd.DataFrame, source: str) -> pd.DataFrame:
     bad = ~cured.isin([0, 1]).to_numpy()
     if bad.any():
         raise DataValidationError(source, "must be 0/1 or bool", "cured", int(bad.argmax()))
-    outside = (out["pd"] < 0) | (out["pd"] > 1)
-    if outside.any():
-        raise DataValidationError(source, "must lie in [0, 1]", "pd", int(outside.argmax()))
+    checks = (
+        ("pd", (out["pd"] < 0) | (out["pd"] > 1), "must lie in [0, 1]"),
+        ("days_past_due", out["days_past_due"] < 0, "must be >= 0"),
+        ("days_past_due", out["days_past_due"] != np.floor(out["days_past_due"]), "whole days"),
+        (
+            "tier",
+            (out["tier"] < 0) | (out["tier"] >= n_tiers) | (out["tier"] != np.floor(out["tier"])),
+            f"must be a tier id in 0..{n_tiers - 1}",
+        ),
+    )
+    for col, bad_rows, rule in checks:
+        if bad_rows.any():
+            raise DataValidationError(source, rule, col, int(bad_rows.argmax()))
     frame = pd.DataFrame(out)
     frame["cured"] = cured.to_numpy(dtype=float)
     if STRATUM in history.columns:
@@ -260,14 +273,8 @@ def learn_ev_rates(
         raise InvalidConfig(
             "baseline_tier", f"must be a tier id in 0..{n_tiers - 1}", baseline_tier
         )
-    frame = _history_frame(history, source)
+    frame = _history_frame(history, source, n_tiers)
     tier = frame["tier"].to_numpy(dtype=np.int64)
-    outside = (tier < 0) | (tier >= n_tiers) | (tier != frame["tier"].to_numpy())
-    if outside.any():
-        row = int(outside.argmax())
-        raise DataValidationError(
-            source, f"tier must be a tier id in 0..{n_tiers - 1}", "tier", row
-        )
     if not (tier == baseline_tier).any():
         raise DataValidationError(
             source, f"no past-due row treated at the baseline tier T{baseline_tier}", "tier"

@@ -626,7 +626,11 @@ def cure_effects_for(account_ids: pd.Series, effects: pd.DataFrame, what: str) -
     if not (pd.api.types.is_integer_dtype(ids) and pd.api.types.is_integer_dtype(keys)):
         ids, keys = ids.astype(str), keys.astype(str)
     lookup = pd.Series(effects["slow_cure"].to_numpy(dtype=np.float64), index=pd.Index(keys))
-    lookup = lookup[~lookup.index.duplicated()]
+    repeated = lookup.index.duplicated()
+    if repeated.any():
+        raise DataValidationError(
+            "customer_effects", "account id appears twice", "account_id", int(repeated.argmax())
+        )
     slow = lookup.reindex(pd.Index(ids)).to_numpy(dtype=np.float64)
     if np.isnan(slow).any():
         row = int(np.flatnonzero(np.isnan(slow))[0])

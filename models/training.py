@@ -358,16 +358,15 @@ def train_pd(
     split_of = table["split"].to_numpy()
     # the labelled splits are taken out (LightGBM needs them as frames); the current book is
     # only scored, so it is never copied
-    parts = {split: table[split_of == split] for split in ("validation", "test")}
-    train_at = np.flatnonzero(split_of == "train")
-    sample = training_sample(
-        table["default"].to_numpy()[train_at], config.max_train_rows, config.seed
-    )
-    parts["train"] = table.iloc[train_at[sample.rows] if sample.rows is not None else train_at]
+    parts = {split: table[split_of == split] for split in LABELLED_SPLITS}
     labels = {s: parts[s]["default"].astype("int8").to_numpy() for s in LABELLED_SPLITS}
+    # the booster may learn on a weighted sample; every metric, the baseline and the ids of the
+    # "seen" customers still come from all train rows
+    sample = training_sample(labels["train"], config.max_train_rows, config.seed)
+    fit_rows = parts["train"] if sample.rows is None else parts["train"].iloc[sample.rows]
 
     model, fit_report = fit_pd_model(
-        parts["train"],
+        fit_rows,
         parts["validation"],
         catalogue,
         config,

@@ -33,6 +33,9 @@ from pipelines.truth import read_truth
 
 log = logging.getLogger(__name__)
 
+#: The folder dvc.yaml lists as this stage's dependency: an outcome log kept there is tracked.
+TRACKED_DIR = Path("data/external")
+
 
 def read_history(path: Path) -> pd.DataFrame:
     """A lender's outcome log (Parquet or CSV) with the `ev_rates.HISTORY_COLUMNS`."""
@@ -47,6 +50,13 @@ def main(args: argparse.Namespace) -> None:
     policy = load_policy(config.policy)
     rates: EVRates | None = None
     if config.history_file is not None:
+        if not config.history_file.resolve().is_relative_to(TRACKED_DIR.resolve()):
+            log.warning(
+                "tiers.history_file %s is outside %s/: DVC does not see it change, so a new log "
+                "needs `dvc repro --force collection_rates`",
+                config.history_file,
+                TRACKED_DIR,
+            )
         source = f"outcome history {config.history_file}"
         history = read_history(config.history_file)
         rates = learn_ev_rates(history, policy.n_tiers, experiment.holdout_tier, source=source)

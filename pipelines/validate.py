@@ -18,8 +18,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from features.catalogue import read_catalogue, read_feature_dir
-from features.contracts import SCORES
+from features.contracts import FEATURES, SCORES
 from features.io import read_json, write_json
 from models.pd_model import PDModel
 from models.training import read_truth
@@ -56,7 +58,9 @@ def feature_columns(features_dir: Path) -> list[str]:
     """Keys, split, the model's inputs and days past due: what `validate_model` reads of the
     feature table (not the protected attributes or the other policy inputs)."""
     catalogue = read_catalogue(features_dir)
-    return [catalogue.id_column, DATE_COLUMN, "split", *catalogue.model_columns, DPD_COLUMN]
+    present = set(pq.read_schema(features_dir / FEATURES.file).names)
+    dpd = [DPD_COLUMN] if DPD_COLUMN in present else []  # optional: segments need it
+    return [catalogue.id_column, DATE_COLUMN, "split", *catalogue.model_columns, *dpd]
 
 
 def main(args: argparse.Namespace) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -98,6 +99,14 @@ def monitoring_frames(
     return MonitoringFrames(rows, joined)
 
 
+def _until(stop: threading.Event, slices: Iterable[HistorySlice]) -> Iterator[HistorySlice]:
+    """The slices until `stop` is set (a failed run does not read the rest of the history)."""
+    for item in slices:
+        if stop.is_set():
+            return
+        yield item
+
+
 def _timed(function: Any, *args: Any) -> tuple[Any, float]:
     """function(*args) and the seconds it took."""
     t0 = time.perf_counter()
@@ -159,103 +168,111 @@ def monitor(
     background = ThreadPoolExecutor(max_workers=2)
     if history is None and statements is not None:
         history = [(statements, accounts)]
-    portfolio = background.submit(_portfolio, history, cfg) if history is not None else None
-    fair_view = background.submit(_timed, fairness, current, cfg, tiers, grade_order)
-    t0 = time.perf_counter()
-    periods = PeriodIndex.of(period_labels(current["observation_date"]))
-    if features is not None:
-        names = list(features)
-    else:
-        names = model_features(current if ref_rows is not None else reference, current)
-    stab = stability(reference, current, periods, cfg, names)
-    seconds["stability"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    y = (
-        labels_of(current["default"])
-        if "default" in current.columns
-        else np.full(len(current), np.nan)
+    stop = threading.Event()  # set when this call fails: the history reader stops early
+    portfolio = (
+        background.submit(_portfolio, _until(stop, history), cfg) if history is not None else None
     )
-    p = current["pd"].to_numpy(dtype="float64")
-    grade = current["grade"].astype(str).to_numpy(dtype=object)
-    perf = period_performance(y, p, periods, cfg)
-    grades = grade_performance(y, p, grade, periods, cfg, grade_order)
-    seconds["performance"] = time.perf_counter() - t0
+    fair_view = background.submit(_timed, fairness, current, cfg, tiers, grade_order)
+    try:
+        t0 = time.perf_counter()
+        periods = PeriodIndex.of(period_labels(current["observation_date"]))
+        if features is not None:
+            names = list(features)
+        else:
+            names = model_features(current if ref_rows is not None else reference, current)
+        stab = stability(reference, current, periods, cfg, names)
+        seconds["stability"] = time.perf_counter() - t0
 
-    splits: dict[str, list[str]] = {}
-    if "split" in current.columns:
-        split_codes, split_names = pd.factorize(current["split"].astype(str))
-        pairs = np.unique(periods.codes * (len(split_names) + 1) + split_codes)  # a few dozen
-        for code in pairs:
-            period, split = divmod(int(code), len(split_names) + 1)
-            splits.setdefault(periods.order[period], []).append(str(split_names[split]))
-        splits = {k: sorted(v) for k, v in splits.items()}
-    rows = []
-    for row in perf:
-        period = row["period"]
-        psi = stab["score_psi"].get(period)
-        psi_light = stab["score_rag"].get(period)
-        rows.append(
-            {
-                "period": period,
-                "splits": splits.get(period, []),
-                "n": row["n"],
-                "score_psi": psi,
-                "psi_rag": psi_light,
-                "top_features": stab["top_by_period"].get(period, []),
-                **{k: v for k, v in row.items() if k not in ("period", "n")},
-                "rag": worst(psi_light, row["oe_rag"]),
-            }
+        t0 = time.perf_counter()
+        y = (
+            labels_of(current["default"])
+            if "default" in current.columns
+            else np.full(len(current), np.nan)
         )
-    feature_rows = [
-        {
-            "feature": r["feature"],
-            "psi_by_period": r["psi_by_period"],
-            "max_psi": r["max_psi"],
-            "rag": r["rag"],
+        p = current["pd"].to_numpy(dtype="float64")
+        grade = current["grade"].astype(str).to_numpy(dtype=object)
+        perf = period_performance(y, p, periods, cfg)
+        grades = grade_performance(y, p, grade, periods, cfg, grade_order)
+        seconds["performance"] = time.perf_counter() - t0
+
+        splits: dict[str, list[str]] = {}
+        if "split" in current.columns:
+            split_codes, split_names = pd.factorize(current["split"].astype(str))
+            pairs = np.unique(periods.codes * (len(split_names) + 1) + split_codes)  # a few dozen
+            for code in pairs:
+                period, split = divmod(int(code), len(split_names) + 1)
+                splits.setdefault(periods.order[period], []).append(str(split_names[split]))
+            splits = {k: sorted(v) for k, v in splits.items()}
+        rows = []
+        for row in perf:
+            period = row["period"]
+            psi = stab["score_psi"].get(period)
+            psi_light = stab["score_rag"].get(period)
+            rows.append(
+                {
+                    "period": period,
+                    "splits": splits.get(period, []),
+                    "n": row["n"],
+                    "score_psi": psi,
+                    "psi_rag": psi_light,
+                    "top_features": stab["top_by_period"].get(period, []),
+                    **{k: v for k, v in row.items() if k not in ("period", "n")},
+                    "rag": worst(psi_light, row["oe_rag"]),
+                }
+            )
+        feature_rows = [
+            {
+                "feature": r["feature"],
+                "psi_by_period": r["psi_by_period"],
+                "max_psi": r["max_psi"],
+                "rag": r["rag"],
+            }
+            for r in stab["features"]
+        ]
+        psis = [r["score_psi"] for r in rows if r["score_psi"] is not None]
+        labelled = [r for r in rows if r["oe_ratio"] is not None]
+        worst_oe = max(labelled, key=_oe_distance) if labelled else None
+        headline = {
+            "worst_psi": max(psis) if psis else None,
+            "worst_psi_period": max(rows, key=lambda r: r["score_psi"] or -1.0)["period"]
+            if psis
+            else None,
+            "worst_oe": worst_oe["oe_ratio"] if worst_oe else None,
+            "worst_oe_period": worst_oe["period"] if worst_oe else None,
+            "red_count": sum(r["rag"] == RED for r in rows),
+            "amber_count": sum(r["rag"] == "amber" for r in rows),
+            "red_features": [r["feature"] for r in feature_rows if r["rag"] == RED],
+            "top_drifting_features": [
+                r["feature"]
+                for r in feature_rows[: cfg.top_features]
+                if r["rag"] not in (None, "green")
+            ],
         }
-        for r in stab["features"]
-    ]
-    psis = [r["score_psi"] for r in rows if r["score_psi"] is not None]
-    labelled = [r for r in rows if r["oe_ratio"] is not None]
-    worst_oe = max(labelled, key=_oe_distance) if labelled else None
-    headline = {
-        "worst_psi": max(psis) if psis else None,
-        "worst_psi_period": max(rows, key=lambda r: r["score_psi"] or -1.0)["period"]
-        if psis
-        else None,
-        "worst_oe": worst_oe["oe_ratio"] if worst_oe else None,
-        "worst_oe_period": worst_oe["period"] if worst_oe else None,
-        "red_count": sum(r["rag"] == RED for r in rows),
-        "amber_count": sum(r["rag"] == "amber" for r in rows),
-        "red_features": [r["feature"] for r in feature_rows if r["rag"] == RED],
-        "top_drifting_features": [
-            r["feature"]
-            for r in feature_rows[: cfg.top_features]
-            if r["rag"] not in (None, "green")
-        ],
-    }
-    monitoring = {
-        "config": {
-            "psi_amber": cfg.psi_amber,
-            "psi_red": cfg.psi_red,
-            "level": cfg.level,
-            "p_amber": cfg.p_amber,
-            "p_red": cfg.p_red,
-        },
-        "reference_rows": int(ref_rows.sum()) if ref_rows is not None else len(reference),
-        "periods": rows,
-        "features": feature_rows,
-        "grades": grades,
-        "headline": headline,
-    }
+        monitoring = {
+            "config": {
+                "psi_amber": cfg.psi_amber,
+                "psi_red": cfg.psi_red,
+                "level": cfg.level,
+                "p_amber": cfg.p_amber,
+                "p_red": cfg.p_red,
+            },
+            "reference_rows": int(ref_rows.sum()) if ref_rows is not None else len(reference),
+            "periods": rows,
+            "features": feature_rows,
+            "grades": grades,
+            "headline": headline,
+        }
 
-    fair, seconds["fairness"] = fair_view.result()
+        fair, seconds["fairness"] = fair_view.result()
 
-    vintage, rolls = pd.DataFrame(), None
-    if portfolio is not None:
-        vintage, rolls, seconds["portfolio"] = portfolio.result()
-    background.shutdown()
+        vintage, rolls = pd.DataFrame(), None
+        if portfolio is not None:
+            vintage, rolls, seconds["portfolio"] = portfolio.result()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        background.shutdown()
     log.info(
         "monitor: %d periods (%d red), worst PSI %s, timings %s",
         len(rows),

@@ -153,3 +153,59 @@ def test_learned_tier_never_falls_when_pd_or_amount_rises(policy, rates, df) -> 
         higher[col] = np.minimum(1.0, df[col] + bump) if col == "pd" else df[col] + bump
         hi = assign_tiers(higher, policy, "expected_value", ev_rates=rates)
         assert (hi["ev_tier"].to_numpy() >= lo["ev_tier"].to_numpy()).all(), col
+
+
+def test_a_commission_never_lets_the_tier_fall_as_the_stakes_rise(policy) -> None:
+    """Uplift rises T2 < T3 < T4, but T4 (agency referral) pays a commission: its value per unit
+    falls below T3's. The engine does not offer T4 then, so the tier only rises with exposure."""
+    n_tiers = policy.n_tiers
+    uplift = np.full((5, n_tiers), np.nan)
+    uplift[:, 1:5] = [0.0, 0.05, 0.10, 0.12]
+    rates = EVRates(
+        baseline_tier=1,
+        uplift=uplift,
+        no_cure=np.full((5, 3), 0.5),
+        pd_edges=(0.1, 0.3),
+        counts=np.full(n_tiers, 100),
+        segment_counts=np.full((5, 3), 100),
+        rows=500,
+        source="test",
+    )
+    commission = [t.ev.commission for t in policy.tiers]
+    assert commission[4] > 0 and rates.slopes(commission)[3, 4] < rates.slopes(commission)[3, 3]
+    amounts = np.geomspace(300, 1e6, 60)
+    frame = pd.DataFrame(
+        [
+            {**BASE_ACCOUNT, "pd": 0.6, "days_past_due": 100, "overdue_amount": a,
+             "outstanding_balance": a}
+            for a in amounts
+        ]
+    )  # fmt: skip
+    ev = assign_tiers(frame, policy, "expected_value", ev_rates=rates)["ev_tier"].to_numpy()
+    assert np.all(np.diff(ev) >= 0), ev
+    assert ev[-1] == 3  # the referral's value per unit never beats T3's here
+
+
+def test_history_errors_name_the_row_of_the_file() -> None:
+    history, _ = history_of(2_000, seed=1)
+    log = pd.concat(
+        [history.assign(days_past_due=0).head(5), history], ignore_index=True
+    )  # five current rows first: ignored by the learning, counted in row numbers
+    bad_tier = log.copy()
+    bad_tier.loc[7, "tier"] = 9
+    with pytest.raises(DataValidationError, match="row 7"):
+        learn_ev_rates(bad_tier, RESPONSE.n_tiers, 1)
+    half_day = log.astype({"days_past_due": float})
+    half_day.loc[8, "days_past_due"] = 0.5
+    with pytest.raises(DataValidationError, match="days_past_due.*row 8.*whole days"):
+        learn_ev_rates(half_day, RESPONSE.n_tiers, 1)
+
+
+def test_the_truth_may_not_repeat_an_account() -> None:
+    from collection_policy.outcomes import cure_effects_for
+
+    effects = pd.DataFrame({"account_id": [1, 2, 2], "slow_cure": [0.1, 0.2, 0.3]})
+    with pytest.raises(DataValidationError, match="appears twice"):
+        cure_effects_for(pd.Series([1, 2]), effects, "tiered account")
+    ok = cure_effects_for(pd.Series(["2", "1"]), effects.iloc[:2], "tiered account")
+    assert ok.tolist() == [0.2, 0.1]  # text ids against integer ids
