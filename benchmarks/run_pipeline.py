@@ -3,7 +3,8 @@
 Usage (from the repo root, venv active or via `make bench`):
     python benchmarks/run_pipeline.py --sizes 10000 100000 1000000 [--write-readme]
 
-Each size runs in a fresh temp copy of the repo (source only), stage by stage in dvc.yaml order,
+Each size runs in a fresh temp copy of the repo (source only; `--work DIR` keeps it there, and a
+later `--work DIR --stages a b` re-times only those stages on its data), stage by stage in dvc.yaml order,
 each stage's `cmd` in its own child process so its peak memory is its own. MLflow logs to an
 SQLite file inside the temp copy. With --write-readme the table replaces the block between the
 `<!-- pipeline-table -->` markers in benchmarks/README.md.
@@ -39,13 +40,26 @@ def prepare(work: Path, n_customers: int) -> list[tuple[str, str]]:
     return [(name, spec["cmd"]) for name, spec in stages.items()]
 
 
-def run_size(n: int, keep: Path | None, only: list[str] | None = None) -> list[dict[str, object]]:
-    work = Path(tempfile.mkdtemp(prefix=f"bench{n}_"))
+def run_size(
+    n: int,
+    keep: Path | None,
+    only: list[str] | None = None,
+    work_dir: Path | None = None,
+    stage_names: list[str] | None = None,
+) -> list[dict[str, object]]:
+    work = work_dir or Path(tempfile.mkdtemp(prefix=f"bench{n}_"))
     try:
-        stages = prepare(work, n)
+        if work_dir is not None and (work / "dvc.yaml").exists():  # a kept run: its data stays
+            specs = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
+            stages = [(name, spec["cmd"]) for name, spec in specs.items()]
+        else:
+            work.mkdir(parents=True, exist_ok=True)
+            stages = prepare(work, n)
         if only:
             last = max(i for i, (name, _) in enumerate(stages) if name in only)
             stages = stages[: last + 1]  # a stage needs the ones before it
+        if stage_names:  # only these (their inputs must already be in the kept work dir)
+            stages = [(name, cmd) for name, cmd in stages if name in stage_names]
         env = bench_env(work)
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work}/mlflow.db"
         rows = []
@@ -63,7 +77,8 @@ def run_size(n: int, keep: Path | None, only: list[str] | None = None) -> list[d
             shutil.copytree(work / "reports", keep / f"reports_{n}", dirs_exist_ok=True)
         return rows
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -98,10 +113,22 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
     parser.add_argument("--keep-reports", type=Path, default=None)
     parser.add_argument("--until", default=None, help="stop after this stage (default: all)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="run in (and keep) this folder; reuse its data"
+    )
+    parser.add_argument("--stages", nargs="+", default=None, help="only these stages")
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     for n in args.sizes:
-        rows.extend(run_size(n, args.keep_reports, [args.until] if args.until else None))
+        rows.extend(
+            run_size(
+                n,
+                args.keep_reports,
+                [args.until] if args.until else None,
+                args.work,
+                args.stages,
+            )
+        )
     text = table(rows)
     print(text)
     if args.json:
