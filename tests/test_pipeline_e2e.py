@@ -118,19 +118,20 @@ def _stale_stages(repo: Path) -> set[str]:
 
 
 def test_a_policy_or_reasons_edit_never_retrains(pipeline_run: Path):
-    """Editing the collection policy re-checks it, re-registers and re-tiers; only a change of
-    its contact rules also re-explains (they pick the accounts that get reasons). Nothing
-    retrains: the policy check's output is constant, so train (which depends on it) stays put."""
+    """Editing the collection policy re-checks it, re-learns the expected-value rates (the
+    history's tiers come from its rules), re-registers and re-tiers; only a change of its contact
+    rules also re-explains (they pick the accounts that get reasons). Nothing retrains: the policy
+    check's output is constant, so train (which depends on it) stays put."""
     repo = pipeline_run
     assert _stale_stages(repo) == set()
     policy = repo / "configs/collection_policy.yaml"
     original = policy.read_text()
     try:
         policy.write_text(original.replace('version: "', 'version: "edited-', 1))
-        assert _stale_stages(repo) == {"check_policy", "register", "tiers"}
+        assert _stale_stages(repo) == {"check_policy", "collection_rates", "register", "tiers"}
         checked = _run(repo, "dvc", "repro", "check_policy")
         assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
-        assert _stale_stages(repo) == {"register", "tiers"}
+        assert _stale_stages(repo) == {"collection_rates", "register", "tiers"}
         policy.write_text(
             original.replace(
                 "{days_past_due: {lte: 0}, pd: {gte: 0.10}}",
@@ -140,7 +141,13 @@ def test_a_policy_or_reasons_edit_never_retrains(pipeline_run: Path):
                 "{days_past_due: {lte: 0}, pd: {lt: 0.12}}",
             )
         )
-        assert _stale_stages(repo) == {"check_policy", "explain", "register", "tiers"}
+        assert _stale_stages(repo) == {
+            "check_policy",
+            "collection_rates",
+            "explain",
+            "register",
+            "tiers",
+        }
     finally:
         policy.write_text(original)
     checked = _run(repo, "dvc", "repro", "check_policy")
