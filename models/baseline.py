@@ -23,6 +23,9 @@ import pandas as pd
 
 from features.catalogue import Catalogue, to_model_frame
 
+#: Rows per block of `LogisticBaseline.predict_pd` (bounded memory, same PDs).
+PREDICT_BLOCK_ROWS = 500_000
+
 log = logging.getLogger(__name__)
 
 _MISSING = "__missing__"
@@ -108,12 +111,24 @@ class LogisticBaseline:
         return self
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        """PD of each row, computed in blocks of `PREDICT_BLOCK_ROWS` rows (each row's PD is its
+        own: the same numbers, without a text copy and a design matrix of millions of rows)."""
+        if self.pipeline is None and self.saved is None:
+            raise RuntimeError("baseline is not fitted")
+        if len(frame) <= PREDICT_BLOCK_ROWS:
+            return self._predict_block(frame)
+        return np.concatenate(
+            [
+                self._predict_block(frame.iloc[start : start + PREDICT_BLOCK_ROWS])
+                for start in range(0, len(frame), PREDICT_BLOCK_ROWS)
+            ]
+        )
+
+    def _predict_block(self, frame: pd.DataFrame) -> np.ndarray:
         x = _categorical_as_text(to_model_frame(frame, self.catalogue), self.catalogue.categorical)
         if self.pipeline is not None:
             return self.pipeline.predict_proba(x)[:, 1]
-        if self.saved is not None:
-            return _saved_pd(self.saved, x)
-        raise RuntimeError("baseline is not fitted")
+        return _saved_pd(self.saved, x)
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted baseline as plain JSON: clip bounds, medians, missing indicators, scaling,

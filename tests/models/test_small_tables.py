@@ -117,3 +117,19 @@ def test_baseline_round_trips_through_json(table):
     assert restored.to_dict() == doc
     with pytest.raises(ValueError, match="format"):
         LogisticBaseline.from_dict({**doc, "format": 99}, catalogue)
+
+
+def test_baseline_pds_in_blocks_equal_one_block(table, monkeypatch):
+    """predict_pd works block by block to bound memory on millions of rows: same PDs, fitted or
+    restored from JSON."""
+    import models.baseline as baseline_module
+
+    frame, catalogue = table
+    train, _, test = _parts(frame)
+    fitted = LogisticBaseline(catalogue).fit(train, train["default"])
+    restored = LogisticBaseline.from_dict(fitted.to_dict(), catalogue)
+    whole = (fitted.predict_pd(test), restored.predict_pd(test))
+    monkeypatch.setattr(baseline_module, "PREDICT_BLOCK_ROWS", 17)
+    assert len(test) > 17
+    np.testing.assert_array_equal(fitted.predict_pd(test), whole[0])
+    np.testing.assert_array_equal(restored.predict_pd(test), whole[1])
