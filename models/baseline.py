@@ -112,7 +112,8 @@ class LogisticBaseline:
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
         """PD of each row, computed in blocks of `PREDICT_BLOCK_ROWS` rows (each row's PD is its
-        own: the same numbers, without a text copy and a design matrix of millions of rows)."""
+        own: the same numbers to the last bit of a dot product, without a text copy and a design
+        matrix of millions of rows)."""
         if self.pipeline is None and self.saved is None:
             raise RuntimeError("baseline is not fitted")
         if len(frame) <= PREDICT_BLOCK_ROWS:

@@ -64,6 +64,19 @@ def _bin_text(value: Any) -> str:
     return str(value)
 
 
+#: Rows scored per block (bounded memory, same numbers).
+PREDICT_BLOCK_ROWS = 500_000
+
+
+def _in_blocks(predict: Any, X: pd.DataFrame) -> np.ndarray:
+    """predict(X) computed block by block and stacked (rows are scored independently)."""
+    if len(X) <= PREDICT_BLOCK_ROWS:
+        return predict(X)
+    return np.concatenate(
+        [predict(X.iloc[i : i + PREDICT_BLOCK_ROWS]) for i in range(0, len(X), PREDICT_BLOCK_ROWS)]
+    )
+
+
 class WoeScorecard(BaseEstimator):
     """WoE logistic scorecard on `optbinning.BinningProcess` + `optbinning.Scorecard`.
 
@@ -232,9 +245,16 @@ class WoeScorecard(BaseEstimator):
             raise RuntimeError("scorecard is not fitted")
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """(n, 2) probabilities [no default, default]."""
+        """(n, 2) probabilities [no default, default], in blocks of `PREDICT_BLOCK_ROWS` rows
+        (each row's own: the same numbers, to the last bit of a dot product, without WoE matrices of
+        millions of rows at once)."""
         self._check_fitted()
-        return np.asarray(self.scorecard_.predict_proba(self._prepare(X)), dtype="float64")
+        return _in_blocks(
+            lambda block: np.asarray(
+                self.scorecard_.predict_proba(self._prepare(block)), dtype="float64"
+            ),
+            X,
+        )
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         return self.predict_proba(X)[:, 1]
@@ -242,7 +262,10 @@ class WoeScorecard(BaseEstimator):
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Points per row (sum of the bins' points); higher = safer, see the module docstring."""
         self._check_fitted()
-        return np.asarray(self.scorecard_.score(self._prepare(X)), dtype="float64")
+        return _in_blocks(
+            lambda block: np.asarray(self.scorecard_.score(self._prepare(block)), dtype="float64"),
+            X,
+        )
 
     # -- review -----------------------------------------------------------------------------
 

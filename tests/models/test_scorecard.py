@@ -121,3 +121,15 @@ def test_unfitted_and_bad_input() -> None:
         WoeScorecard().fit(x, np.zeros(len(x)))
     with pytest.raises(ValueError, match="not in X"):
         WoeScorecard().fit(x, y, categorical=["nope"])
+
+
+def test_scoring_in_blocks_gives_the_same_numbers(fitted, monkeypatch) -> None:
+    import models.scorecard as scorecard_module
+
+    card, X, _ = fitted
+    whole = (card.predict_proba(X), card.score(X))
+    monkeypatch.setattr(scorecard_module, "PREDICT_BLOCK_ROWS", 250)
+    assert len(X) > 250
+    # the same numbers up to the last bit of a dot product at a block's edge
+    np.testing.assert_allclose(card.predict_proba(X), whole[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(card.score(X), whole[1], rtol=0, atol=1e-9)

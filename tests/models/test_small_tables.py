@@ -131,5 +131,5 @@ def test_baseline_pds_in_blocks_equal_one_block(table, monkeypatch):
     whole = (fitted.predict_pd(test), restored.predict_pd(test))
     monkeypatch.setattr(baseline_module, "PREDICT_BLOCK_ROWS", 17)
     assert len(test) > 17
-    np.testing.assert_array_equal(fitted.predict_pd(test), whole[0])
-    np.testing.assert_array_equal(restored.predict_pd(test), whole[1])
+    np.testing.assert_allclose(fitted.predict_pd(test), whole[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(restored.predict_pd(test), whole[1], rtol=0, atol=1e-12)
