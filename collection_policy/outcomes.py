@@ -546,6 +546,32 @@ class Experiment:
     report: dict[str, Any]  # arm_report (with truth)
 
 
+def experiment_arms(
+    accounts: pd.DataFrame,
+    champion: ArrayLike,
+    challenger: ArrayLike,
+    config: ExperimentConfig,
+    source: str,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The arm of each account (by `accounts["account_id"]`) and each arm's strategy: champion and
+    challenger tiers as given, the holdout's minimum treatment (`holdout_tiers`)."""
+    if "account_id" not in accounts:
+        raise DataValidationError(source, "required column is missing", column="account_id")
+    arms = assign_arms(
+        accounts["account_id"].to_numpy(),
+        config.seed,
+        config.holdout_share,
+        config.challenger_share,
+    )
+    dpd = _column(accounts, "days_past_due", source)
+    strategies = {
+        "champion": np.asarray(champion, dtype=np.int64),
+        "challenger": np.asarray(challenger, dtype=np.int64),
+        "holdout": holdout_tiers(champion, dpd, config.holdout_tier),
+    }
+    return arms, strategies
+
+
 def run_experiment(
     accounts: pd.DataFrame,
     champion: ArrayLike,
@@ -557,20 +583,7 @@ def run_experiment(
 ) -> Experiment:
     """Assign arms by `accounts["account_id"]`, treat each account at its arm's tier (holdout:
     `holdout_tiers` of the champion), draw one month of outcomes from the truth and report."""
-    if "account_id" not in accounts:
-        raise DataValidationError("accounts", "required column is missing", column="account_id")
-    arms = assign_arms(
-        accounts["account_id"].to_numpy(),
-        config.seed,
-        config.holdout_share,
-        config.challenger_share,
-    )
-    dpd = _column(accounts, "days_past_due", "accounts")
-    strategies = {
-        "champion": np.asarray(champion, dtype=np.int64),
-        "challenger": np.asarray(challenger, dtype=np.int64),
-        "holdout": holdout_tiers(champion, dpd, config.holdout_tier),
-    }
+    arms, strategies = experiment_arms(accounts, champion, challenger, config, "accounts")
     truth = {
         k: true_outcome_probabilities(accounts, t, response, slow_cure, macro, f"{k} tiers")
         for k, t in strategies.items()
@@ -664,19 +677,8 @@ def book_experiment(
     champion = table["rule_tier"].to_numpy(dtype=np.int64)
     challenger = table["ev_tier"].to_numpy(dtype=np.int64)
     if effects is None or effects.empty:
-        arms = assign_arms(
-            table["account_id"].to_numpy(),
-            config.seed,
-            config.holdout_share,
-            config.challenger_share,
-        )
-        dpd = _column(table, "days_past_due", "tiers table")
-        tiers = treatment_tiers(
-            arms,
-            champion=champion,
-            challenger=challenger,
-            holdout=holdout_tiers(champion, dpd, config.holdout_tier),
-        )
+        arms, strategies = experiment_arms(table, champion, challenger, config, "tiers table")
+        tiers = treatment_tiers(arms, **strategies)
         report: dict[str, Any] = {
             "arms": {k: {"n": int((arms == k).sum())} for k in ARMS},
             "outcomes": "not simulated: no truth for this book; measure them on the next "

@@ -78,13 +78,12 @@ def read_history(raw: Path | None) -> list[HistorySlice] | Iterator[HistorySlice
         return None
     statements, customers = raw / RAW_STATEMENTS.file, raw / RAW_CUSTOMERS.file
     if statements.is_dir() and customers.is_dir():
-        pairs = list(zip(part_files(statements), part_files(customers), strict=False))
-        if [s.name for s, _ in pairs] != [c.name for c in part_files(customers)] or len(
-            pairs
-        ) != len(part_files(statements)):
+        buckets, customer_buckets = part_files(statements), part_files(customers)
+        if [p.name for p in buckets] != [p.name for p in customer_buckets]:
             raise DataValidationError(
                 str(customers), f"its buckets do not match those of {statements}"
             )
+        pairs = list(zip(buckets, customer_buckets, strict=True))
         return (
             (
                 pd.read_parquet(s, columns=STATEMENT_COLUMNS),

@@ -139,12 +139,6 @@ class PeriodIndex:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def rows(self, period: str) -> np.ndarray:
-        """Boolean mask of the rows of one period (all False for an unknown label)."""
-        if period not in self.order:
-            return np.zeros(len(self.labels), dtype=bool)
-        return self.codes == self.order.index(period)
-
 
 def labels_of(default: Any) -> np.ndarray:
     """The 0/1 label as float64 with NaN where unknown (Int8 with NA, float with NaN, object)."""
