@@ -9,6 +9,7 @@ returns a `TrainResult` holding everything the stage writes; it touches no file 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 
 from features.catalogue import Catalogue, read_feature_dir
 from features.contracts import (
+    BLOCK_ROWS,
     FEATURES,
     LABELLED_SPLITS,
     POLICY_INPUT_BY_NAME,
@@ -50,6 +52,8 @@ from models.pd_model import (
 
 log = logging.getLogger(__name__)
 
+_DPD_COLUMN = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+
 #: The headline numbers of a training run (reports/headline/train.json), from the metrics document.
 HEADLINE_TEST = ("auc", "gini", "ks", "brier", "ece")
 
@@ -78,14 +82,86 @@ def read_features(
     return table, catalogue
 
 
-def check_policy_inputs(table: pd.DataFrame, source: str) -> None:
-    """Every required policy input (`POLICY_INPUTS`) present on every row, before any training.
+def training_columns(features_dir: Path, catalogue: Catalogue) -> list[str]:
+    """The feature-table columns training reads: keys, label, split, model inputs, policy inputs.
 
-    The registered model answers tier requests, whose signature requires every flag; the features
-    stage leaves a flag missing when a loan table has arrears columns but not that flag (flags are
-    never guessed for accounts in arrears). Training on such a table would only fail later, at
-    register, after the model and the reports were replaced: stop here and say what to add.
+    Protected columns and the text policy inputs stay on disk; the required policy inputs are
+    read to be checked, days past due also to keep defaulted accounts out of the labelled rows.
     """
+    present = FEATURES.read_schema(features_dir / FEATURES.file, stage="features")
+    keys = [catalogue.id_column, "observation_date", "default", "split"]
+    return [*keys, *catalogue.model_columns, *required_policy_columns(present)]
+
+
+def read_labelled_splits(
+    features_dir: Path, catalogue: Catalogue, block_rows: int | None = None
+) -> dict[str, pd.DataFrame]:
+    """The train, validation and test rows of the feature table, read block by block.
+
+    Only the labelled rows are kept (the current book is scored later from the file, `book_blocks`),
+    each frame indexed by its rows' positions in the table. The checks of `read_features` apply:
+    every labelled split has rows and labels, and every required policy input is present on every
+    row of the table (counted over all blocks, the current book included) before training starts.
+    """
+    path = features_dir / FEATURES.file
+    source = str(path)
+    columns = training_columns(features_dir, catalogue)
+    policy = required_policy_columns(columns)
+    keep = [c for c in columns if c not in policy or c == _DPD_COLUMN]
+    pieces: dict[str, list[pd.DataFrame]] = {s: [] for s in LABELLED_SPLITS}
+    missing: dict[str, int] = {}
+    n_rows = 0
+    for block in FEATURES.read_blocks(path, columns, "features", block_rows or BLOCK_ROWS):
+        n_rows += len(block)
+        for name, n in missing_policy_inputs(block).items():
+            missing[name] = missing.get(name, 0) + n
+        split_of = block["split"].to_numpy()
+        for split in LABELLED_SPLITS:
+            rows = block.loc[split_of == split, keep]
+            if len(rows):
+                pieces[split].append(rows)
+    raise_missing_policy_inputs(missing, n_rows, source)
+    parts: dict[str, pd.DataFrame] = {}
+    for split in LABELLED_SPLITS:
+        if not pieces[split]:
+            raise DataValidationError(source, f"split '{split}' has no rows", column="split")
+        parts[split] = (
+            pd.concat(pieces.pop(split)) if len(pieces[split]) > 1 else pieces.pop(split)[0]
+        )
+        unlabelled = parts[split]["default"].isna().to_numpy()
+        if unlabelled.any():
+            row = int(parts[split].index[np.flatnonzero(unlabelled)[0]])
+            raise DataValidationError(
+                source, f"split '{split}' has a missing label", "default", row
+            )
+    log.info("%s: %s labelled rows of %d", source, {s: len(f) for s, f in parts.items()}, n_rows)
+    return parts
+
+
+def book_blocks(
+    features_dir: Path, catalogue: Catalogue, block_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """The current book's rows (split "score") of the feature table, block by block, each indexed
+    by its rows' positions in the table: what `train_on_splits` scores after training."""
+    path = features_dir / FEATURES.file
+    present = FEATURES.read_schema(path, stage="features")
+    columns = [
+        catalogue.id_column,
+        "observation_date",
+        "default",
+        "split",
+        *catalogue.model_columns,
+    ]
+    if _DPD_COLUMN in present:
+        columns.append(_DPD_COLUMN)
+    for block in FEATURES.read_blocks(path, columns, "features", block_rows or BLOCK_ROWS):
+        rows = block[block["split"].to_numpy() == "score"]
+        if len(rows):
+            yield rows
+
+
+def missing_policy_inputs(table: pd.DataFrame) -> dict[str, int]:
+    """Missing values per required policy input (`POLICY_INPUTS`) present in `table`."""
     missing: dict[str, int] = {}
     for spec in POLICY_INPUTS:
         column = spec.feature_column
@@ -93,13 +169,35 @@ def check_policy_inputs(table: pd.DataFrame, source: str) -> None:
             n = int(table[column].isna().sum())
             if n:
                 missing[spec.name] = n
+    return missing
+
+
+def required_policy_columns(columns: list[str]) -> list[str]:
+    """The required policy-input columns among `columns` (what `missing_policy_inputs` counts)."""
+    present = set(columns)
+    return [s.feature_column for s in POLICY_INPUTS if s.required and s.feature_column in present]
+
+
+def check_policy_inputs(table: pd.DataFrame, source: str) -> None:
+    """Every required policy input (`POLICY_INPUTS`) present on every row, before any training."""
+    raise_missing_policy_inputs(missing_policy_inputs(table), len(table), source)
+
+
+def raise_missing_policy_inputs(missing: dict[str, int], n_rows: int, source: str) -> None:
+    """Stop when a required policy input is missing anywhere (`missing`: counts per input).
+
+    The registered model answers tier requests, whose signature requires every flag; the features
+    stage leaves a flag missing when a loan table has arrears columns but not that flag (flags are
+    never guessed for accounts in arrears). Training on such a table would only fail later, at
+    register, after the model and the reports were replaced: stop here and say what to add.
+    """
     if not missing:
         return
     first = next(iter(missing))
     raise DataValidationError(
         source,
         f"required policy input(s) {sorted(missing)} missing on {max(missing.values())} of "
-        f"{len(table)} rows (counts {missing}): the loan table has arrears columns "
+        f"{n_rows} rows (counts {missing}): the loan table has arrears columns "
         "(days_past_due / overdue_amount) but not these compliance flags, and flags are never "
         "guessed for accounts in arrears",
         column=POLICY_INPUT_BY_NAME[first].feature_column,
@@ -295,7 +393,10 @@ class TrainResult:
 
 
 def scores_frame(table: pd.DataFrame, scored: pd.DataFrame, id_column: str) -> pd.DataFrame:
-    """The SCORES table: keys, split and label of each row beside its raw score, PD, points, grade."""
+    """The SCORES table: keys, split and label of each row beside its raw score, PD, points, grade.
+
+    The frame keeps `table`'s index (the rows' positions in the feature table), so the pieces of a
+    table scored in blocks go back into the table's order."""
     frame = pd.DataFrame(
         {
             "account_id": table[id_column].to_numpy(),
@@ -306,9 +407,22 @@ def scores_frame(table: pd.DataFrame, scored: pd.DataFrame, id_column: str) -> p
             "pd": scored["pd"].to_numpy(),
             "score": scored["score"].to_numpy(),
             "grade": scored["grade"].astype(str).to_numpy(),
-        }
+        },
+        index=table.index,
     )
     return SCORES.check(frame[SCORES.columns], "train: scores")
+
+
+def score_rows(
+    model: PDModel, rows: pd.DataFrame, id_column: str, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(predict_frame output, SCORES rows) of some feature-table rows, on their index.
+
+    Accounts already in default (90+ DPD) get PD 1 and grade D, not a score (`predict_frame`)."""
+    dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+    days_past_due = rows[dpd_column] if dpd_column in rows.columns else None
+    scored = model.predict_frame(rows, source=source, days_past_due=days_past_due)
+    return scored, scores_frame(rows, scored, id_column)
 
 
 def drop_defaulted_labelled(table: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -345,6 +459,30 @@ def train_pd(
 ) -> TrainResult:
     """Fit, calibrate, score and measure; `table` is the feature table as `read_features` returns it.
 
+    The in-memory form of `train_on_splits` (tests, notebooks, small tables): the scores come
+    back in the table's row order.
+    """
+    table = table.reset_index(drop=True)
+    split_of = table["split"].to_numpy()
+    parts = {split: table[split_of == split] for split in LABELLED_SPLITS}
+    return train_on_splits(parts, [table[split_of == "score"]], catalogue, truth, config, source)
+
+
+def train_on_splits(
+    parts: dict[str, pd.DataFrame],
+    book: Iterable[pd.DataFrame],
+    catalogue: Catalogue,
+    truth: pd.DataFrame | None,
+    config: TrainConfig,
+    source: str = "features",
+) -> TrainResult:
+    """Fit, calibrate, score and measure on the labelled splits, then score the current book.
+
+    `parts` holds the train, validation and test rows; `book` yields the current book's rows
+    (split "score"), block by block, after training: the train stage reads them from the file
+    then, so the whole feature table is never in memory. Every frame's index is its rows'
+    positions in the feature table; the scores come back in that order.
+
     The booster learns on `train`; the `validation` customers are cut in two, one part for early
     stopping and one for calibration (`split_validation`); `test` measures
     it, beside a logistic baseline (fitted on a seeded sample of at most `baseline_max_rows` train
@@ -352,13 +490,7 @@ def train_pd(
     Accounts already in default (90+ DPD) leave the labelled splits and are not scored in the
     current book (PD 1, grade D; `PDModel.predict_frame`).
     """
-    table = drop_defaulted_labelled(table, source)
-    dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
-    days_past_due = table[dpd_column] if dpd_column in table.columns else None
-    split_of = table["split"].to_numpy()
-    # the labelled splits are taken out (LightGBM needs them as frames); the current book is
-    # only scored, so it is never copied
-    parts = {split: table[split_of == split] for split in LABELLED_SPLITS}
+    parts = {s: drop_defaulted_labelled(parts[s], source) for s in LABELLED_SPLITS}
     labels = {s: parts[s]["default"].astype("int8").to_numpy() for s in LABELLED_SPLITS}
     # the booster may learn on a weighted sample; every metric, the baseline and the ids of the
     # "seen" customers still come from all train rows
@@ -373,22 +505,28 @@ def train_pd(
         source=source,
         weights=sample.weights,
     )
+    del fit_rows
     baseline_train = parts["train"]
     if len(baseline_train) > config.baseline_max_rows:
         baseline_train = baseline_train.sample(config.baseline_max_rows, random_state=config.seed)
     baseline = LogisticBaseline(catalogue).fit(
         baseline_train, baseline_train["default"].astype("int8").to_numpy()
     )
+    del baseline_train
 
-    scored = model.predict_frame(table, source=source, days_past_due=days_past_due)
-    by_split = {s: scored.loc[parts[s].index] for s in LABELLED_SPLITS}
+    by_split: dict[str, pd.DataFrame] = {}
+    pieces: list[pd.DataFrame] = []
+    for split in LABELLED_SPLITS:
+        by_split[split], rows = score_rows(model, parts[split], catalogue.id_column, source)
+        pieces.append(rows)
     test_pd = by_split["test"]["pd"].to_numpy()
     stop_rows, calibration_rows = split_validation(
         parts["validation"], catalogue.id_column, config.calibration_fraction, config.seed
     )
 
     def measured(rows: pd.DataFrame) -> dict[str, float]:
-        return summary(rows["default"].astype("int8").to_numpy(), scored.loc[rows.index, "pd"])
+        pd_values = by_split["validation"].loc[rows.index, "pd"]
+        return summary(rows["default"].astype("int8").to_numpy(), pd_values)
 
     doc: dict[str, Any] = {
         "test": summary(labels["test"], test_pd),
@@ -435,10 +573,22 @@ def train_pd(
             "baseline": baseline.to_dict(),
         }
     )
+    for rows in book:  # the current book, block by block, after training
+        pieces.append(score_rows(model, rows, catalogue.id_column, source)[1])
+    scores = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
+    del pieces
+    if not scores.index.is_monotonic_increasing:  # back into the feature table's row order
+        scores = scores.iloc[np.argsort(scores.index.to_numpy(), kind="stable")]
+    scores = scores.reset_index(drop=True)
+    log.info(
+        "scored %d rows (%d in the current book)",
+        len(scores),
+        int(scores["split"].eq("score").sum()),
+    )
     return TrainResult(
         model=model,
         fit_report=fit_report,
-        scores=scores_frame(table, scored, catalogue.id_column),
+        scores=scores,
         metrics=doc,
         deciles=deciles,
         plots=plots,

@@ -14,15 +14,16 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from features.catalogue import read_catalogue
 from features.contracts import FEATURES
 from features.io import atomic_dir, write_json, write_parquet
 from models.pd_model import TrainConfig
 from models.training import (
     TrainResult,
-    check_policy_inputs,
-    read_features,
+    book_blocks,
+    read_labelled_splits,
     read_truth,
-    train_pd,
+    train_on_splits,
 )
 from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
@@ -42,15 +43,18 @@ class TrainPaths:
 
 
 def run(paths: TrainPaths, config: TrainConfig) -> TrainResult:
-    """Read the feature table (and the true PD when there is one), train, write every output.
+    """Read the labelled rows (and the true PD when there is one), train, score the current book
+    block by block from the file, write every output.
 
-    Every input is checked before training and every output is written atomically after it: a
-    failed run leaves the last good model and reports in place."""
-    table, catalogue = read_features(paths.features_dir)
+    The whole feature table is never in memory: only its labelled rows and one block of the
+    current book. Every input is checked before training and every output is written atomically
+    after it: a failed run leaves the last good model and reports in place."""
+    catalogue = read_catalogue(paths.features_dir)
     source = str(paths.features_dir / FEATURES.file)
-    check_policy_inputs(table, source)
+    parts = read_labelled_splits(paths.features_dir, catalogue)
     truth = read_truth(paths.truth)
-    result = train_pd(table, catalogue, truth, config, source=source)
+    book = book_blocks(paths.features_dir, catalogue)
+    result = train_on_splits(parts, book, catalogue, truth, config, source=source)
     with atomic_dir(paths.model_dir) as tmp:
         result.model.save(tmp)
     write_parquet(result.scores, paths.scores)

@@ -1,8 +1,11 @@
 """The explain stage's inputs, read through the table contracts: features, catalogue, scores,
 model and reason dictionary.
 
-Only the rows worth explaining are read (the test split and the current book): the feature file
-also holds the train and validation rows, and the model columns are most of its width.
+The rows worth explaining are chosen before the model columns are read: the keys, label and days
+past due of the test split and the current book come first (a few columns), then only the chosen
+rows' model columns, block by block from the file (`FeatureRows`). The model columns are most of
+the table's width and the chosen rows a small share of its length, so memory follows the rows
+explained, not the book.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from features.catalogue import Catalogue, read_catalogue, read_feature_dir
+from features.catalogue import Catalogue, read_catalogue
 from features.contracts import FEATURES, POLICY_INPUT_BY_NAME, SCORES
 from features.errors import DataValidationError
 from models.explain.reasons import ReasonDictionary, load_reason_dictionary, validate_dictionary
@@ -37,7 +40,8 @@ _SPLIT_FILTER = [("split", "in", list(EXPLAIN_SPLITS))]
 class ExplainInputs:
     """Everything `explain_book` reads, checked; sources name the files in later errors."""
 
-    features: pd.DataFrame  # test + score rows: account_id, observation_date, split, model columns
+    features: pd.DataFrame  # test + score rows: account_id, observation_date, split, default, dpd
+    model_rows: FeatureRows  # the model columns of chosen rows of `features` (by position)
     catalogue: Catalogue
     scores: pd.DataFrame  # the same splits of scores.parquet (not yet joined)
     booster: lgb.Booster
@@ -48,15 +52,19 @@ class ExplainInputs:
 
 
 def read_features(features_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, Catalogue]:
-    """Test and current-book rows of the feature table (only the columns explain uses)."""
+    """Keys, split, label and days past due of the test and current-book rows (no model columns:
+    `FeatureRows` reads those for the rows chosen)."""
     feat_path = Path(features_dir) / FEATURES.file
     catalogue = read_catalogue(features_dir)
     id_col = catalogue.id_column
-    wanted = [id_col, "observation_date", "split", *catalogue.model_columns]
-    present = set(pq.read_schema(feat_path).names)
+    wanted = [id_col, "observation_date", "split"]
+    present = set(FEATURES.read_schema(feat_path, stage="features"))
+    missing = [c for c in catalogue.model_columns if c not in present]
+    if missing:
+        raise DataValidationError(str(feat_path), "required column is missing", missing[0])
     # the label stratifies the test sample; days past due marks the actionable book
     extra = [c for c in ("default", DPD_COLUMN) if c in present and c not in wanted]
-    df, _ = read_feature_dir(features_dir, columns=wanted + extra, splits=EXPLAIN_SPLITS)
+    df = FEATURES.read(feat_path, columns=wanted + extra, stage="features", filters=_SPLIT_FILTER)
     df = df.rename(columns={id_col: "account_id"}).reset_index(drop=True)
     df["split"] = df["split"].astype(str)
     df["observation_date"] = pd.to_datetime(df["observation_date"])
@@ -67,6 +75,55 @@ def read_features(features_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, C
     if not (df["split"] == "score").any():
         log.info("no current-book rows (split 'score'): explaining the test split only")
     return df, catalogue
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """The model columns of some test and current-book rows, read block by block from the file.
+
+    Positions count the table's test and current-book rows in file order: the rows of the frame
+    `read_features` returns. Only the blocks' chosen rows are kept.
+    """
+
+    path: Path
+    columns: tuple[str, ...]
+    block_rows: int | None = None
+
+    def __call__(self, positions: np.ndarray) -> pd.DataFrame:
+        """The model columns of the rows at `positions` (any order), in that order, indexed 0..n-1."""
+        from features.contracts import BLOCK_ROWS
+
+        wanted = np.asarray(positions, dtype=np.int64)
+        order = np.argsort(wanted, kind="stable")
+        ascending = wanted[order]
+        pieces: list[pd.DataFrame] = []
+        seen = 0  # explained-split rows before this block
+        blocks = FEATURES.read_blocks(
+            self.path, ["split", *self.columns], "features", self.block_rows or BLOCK_ROWS
+        )
+        for block in blocks:
+            if seen > (ascending[-1] if len(ascending) else -1):
+                break
+            rows = block[block["split"].isin(EXPLAIN_SPLITS).to_numpy()]
+            lo, hi = np.searchsorted(ascending, [seen, seen + len(rows)])
+            if hi > lo:
+                pieces.append(rows.iloc[ascending[lo:hi] - seen][list(self.columns)])
+            seen += len(rows)
+        if len(ascending) and ascending[-1] >= seen:
+            raise DataValidationError(
+                str(self.path),
+                f"row {int(ascending[-1])} of the test and current-book rows asked for; the "
+                f"table has {seen}",
+                column="split",
+            )
+        chosen = (
+            pd.concat(pieces, ignore_index=True)
+            if pieces
+            else pd.DataFrame({c: [] for c in self.columns})
+        )
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return chosen.iloc[back].reset_index(drop=True)
 
 
 def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -95,6 +152,7 @@ def read_inputs(
     check_model_columns(booster, catalogue.model_columns, model_path)
     return ExplainInputs(
         features=features,
+        model_rows=FeatureRows(Path(features_dir) / FEATURES.file, tuple(catalogue.model_columns)),
         catalogue=catalogue,
         scores=score_frame,
         booster=booster,

@@ -191,6 +191,7 @@ def explain_book(
     pos = sel.positions
     candidates = {k: int(v) for k, v in df["split"].value_counts().items()}
     df = df.iloc[pos].reset_index(drop=True)
+    df = pd.concat([df, inputs.model_rows(pos)], axis=1)  # model columns of the chosen rows only
     scored = scored.iloc[pos].reset_index(drop=True)
     new_pos = pd.Series(np.arange(len(pos)), index=pos)
     pick = pick.set_axis(new_pos.loc[pick.index.to_numpy()].to_numpy())

@@ -86,3 +86,51 @@ def test_a_weighted_sample_trains_a_model_as_good_as_all_rows(feature_table, cat
     predicted = capped.scores.loc[capped.scores["split"] == "test", "pd"].mean()
     assert abs(predicted - observed) < 0.3 * observed + 0.005
     assert np.isfinite(capped.scores["pd"]).all()
+
+
+# ------------------------------------------------- the train stage reads the table block by block
+def test_training_from_blocks_equals_training_on_the_whole_table(tmp_path, catalogue):
+    """The stage reads the labelled rows and, after training, the current book in blocks; the
+    model, metrics and scores (in the table's row order) equal the in-memory `train_pd`."""
+    from models.training import book_blocks, read_labelled_splits, train_on_splits, train_pd
+    from tests.models.conftest import make_feature_table, write_feature_dir
+    from tests.models.train_helpers import fast_train_config
+
+    table = make_feature_table(n=4000, seed=5)
+    table.loc[table.index[::97], "policy__days_past_due"] = 120  # some in default: left out
+    fdir, _ = write_feature_dir(tmp_path, table, catalogue)
+    config = fast_train_config()
+    whole = train_pd(table, catalogue, None, config)
+    parts = read_labelled_splits(fdir, catalogue, block_rows=700)
+    assert all(part.index.is_monotonic_increasing for part in parts.values())
+    blocks = list(book_blocks(fdir, catalogue, block_rows=700))
+    assert len(blocks) > 1 and all((b["split"] == "score").all() for b in blocks)
+    from_blocks = train_on_splits(parts, blocks, catalogue, None, config)
+    pd.testing.assert_frame_equal(from_blocks.scores, whole.scores, check_exact=True)
+    assert from_blocks.metrics == whole.metrics
+    assert from_blocks.model.booster.model_to_string() == whole.model.booster.model_to_string()
+    defaulted = from_blocks.scores["grade"].eq("D")
+    assert defaulted.any() and not from_blocks.scores.loc[defaulted, "split"].ne("score").any()
+
+
+def test_a_missing_label_or_policy_input_in_a_later_block_is_named_by_table_row(
+    tmp_path, catalogue
+):
+    from features.errors import DataValidationError
+    from models.training import read_labelled_splits
+    from tests.models.conftest import make_feature_table, write_feature_dir
+
+    table = make_feature_table(n=3000, seed=6)
+    row = int(table.index[(table["split"] == "validation").to_numpy()][-1])
+    unlabelled = table.copy()
+    unlabelled.loc[row, "default"] = pd.NA
+    fdir, _ = write_feature_dir(tmp_path / "a", unlabelled, catalogue)
+    with pytest.raises(DataValidationError, match=rf"row {row}: split 'validation' has a missing"):
+        read_labelled_splits(fdir, catalogue, block_rows=500)
+    # a required flag missing on one current-book row (the last block): stop before training
+    flagged = table.assign(policy__dispute=pd.array([False] * len(table), dtype="boolean"))
+    last_book_row = int(table.index[(table["split"] == "score").to_numpy()][-1])
+    flagged.loc[last_book_row, "policy__dispute"] = pd.NA
+    fdir, _ = write_feature_dir(tmp_path / "b", flagged, catalogue)
+    with pytest.raises(DataValidationError, match=r"\['dispute'\] missing on 1 of 3000 rows"):
+        read_labelled_splits(fdir, catalogue, block_rows=500)

@@ -343,3 +343,22 @@ def test_leak_suspects_of_the_data_quality_report_reach_the_explanation_report(
     quality.unlink()
     with pytest.raises(PipelineError, match="data_quality.json' not found; run the features"):
         run_explain(paths, cfg, progress=False)
+
+
+def test_feature_rows_reads_the_chosen_rows_block_by_block(book):
+    """Explain reads the model columns of the chosen rows only; in any order, across blocks, the
+    rows equal the whole table's test and current-book rows at those positions."""
+    from models.explain.inputs import EXPLAIN_SPLITS, FeatureRows
+
+    path = book.root / "data/features/features.parquet"
+    columns = tuple(book.catalogue.model_columns)
+    explained = book.df[book.df["split"].isin(EXPLAIN_SPLITS)].reset_index(drop=True)
+    n = len(explained)
+    rows = FeatureRows(path, columns, block_rows=max(10, len(book.df) // 7))
+    positions = np.array([n - 1, 0, n // 2, 3, n // 2 + 1, n - 2])
+    got = rows(positions)
+    expected = explained.loc[positions, list(columns)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True, check_categorical=False)
+    assert len(rows(np.array([], dtype=np.int64))) == 0
+    with pytest.raises(DataValidationError, match=rf"row {n} of the test and current-book rows"):
+        rows(np.array([1, n]))
