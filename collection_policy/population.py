@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from collection_policy.engine import accounts_from_features, assign_tiers
 from collection_policy.ev_rates import EVRates
 from collection_policy.schema import CollectionPolicy
-from features.contracts import FEATURE_TO_POLICY, POLICY_FEATURE_COLUMNS
+from features.contracts import FEATURE_TO_POLICY, FEATURES, POLICY_FEATURE_COLUMNS, SCORES
 from features.errors import DataValidationError
 
 KEYS = ["account_id", "observation_date"]
@@ -25,6 +25,27 @@ KEYS = ["account_id", "observation_date"]
 SCORE_COLUMNS = ["account_id", "observation_date", "split", "default", "pd", "score", "grade"]
 #: Columns of the feature table the tiers stage reads.
 FEATURE_COLUMNS = [*KEYS, "split", *POLICY_FEATURE_COLUMNS]
+
+
+def tier_splits(backtest_split: str) -> list[str]:
+    """The splits the tiers and collection_rates stages read: the current book, the test split
+    (the population when there is no current book) and the back-test split. A Parquet filter on
+    them leaves the train and validation rows (most of a snapshot book) on disk."""
+    return list(dict.fromkeys(["score", "test", backtest_split]))
+
+
+def read_tier_inputs(
+    scores_path: str | Path, features_path: str | Path, backtest_split: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores, policy inputs) of the rows `tier_splits` names, checked by their contracts."""
+    filters = [("split", "in", tier_splits(backtest_split))]
+    scores = SCORES.read(scores_path, columns=SCORE_COLUMNS, stage="train", filters=filters)
+    features = FEATURES.read(
+        features_path, columns=FEATURE_COLUMNS, stage="features", filters=filters
+    )
+    return scores, features
+
+
 #: Columns a score file (`tiers.score_file`) must hold; policy inputs may be plain or prefixed.
 SCORE_FILE_REQUIRED = ["account_id", "pd", "score", "grade"]
 

@@ -22,8 +22,7 @@ import pandas as pd
 from collection_policy.book import simulated_history
 from collection_policy.ev_rates import EVRates, ev_rates_json, learn_ev_rates
 from collection_policy.loader import load_policy
-from collection_policy.population import FEATURE_COLUMNS, SCORE_COLUMNS
-from features.contracts import FEATURES, SCORES
+from collection_policy.population import read_tier_inputs
 from features.errors import DataValidationError
 from features.io import write_json
 from pipelines.common import add_output, base_parser, run_stage
@@ -63,8 +62,7 @@ def main(args: argparse.Namespace) -> None:
     else:
         effects, macro = read_truth(Path(args.truth_dir) if args.truth_dir else None)
         if effects is not None:
-            scores = SCORES.read(args.scores, columns=SCORE_COLUMNS, stage="train")
-            features = FEATURES.read(args.features, columns=FEATURE_COLUMNS, stage="features")
+            scores, features = read_tier_inputs(args.scores, args.features, config.backtest_split)
             simulated = simulated_history(
                 scores,
                 features,

@@ -19,10 +19,10 @@ from collection_policy.book import REASON_COLUMNS, tier_book
 from collection_policy.ev_rates import read_ev_rates
 from collection_policy.loader import load_policy
 from collection_policy.outcomes import book_experiment
-from collection_policy.population import FEATURE_COLUMNS, SCORE_COLUMNS
+from collection_policy.population import read_tier_inputs
 from collection_policy.render import policy_markdown
 from collection_policy.report import tiers_png
-from features.contracts import FEATURES, REASONS, SCORES
+from features.contracts import REASONS
 from features.io import atomic_path, write_json, write_parquet
 from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
@@ -40,8 +40,7 @@ def main(args: argparse.Namespace) -> None:
     log.info(
         "policy %s %s (%s), mode %s", policy.name, policy.version, policy.fingerprint(), config.mode
     )
-    scores = SCORES.read(args.scores, columns=SCORE_COLUMNS, stage="train")
-    features = FEATURES.read(args.features, columns=FEATURE_COLUMNS, stage="features")
+    scores, features = read_tier_inputs(args.scores, args.features, config.backtest_split)
     reasons = None
     if args.reasons:
         reasons = REASONS.read(args.reasons, columns=REASON_COLUMNS, stage="explain")

@@ -66,3 +66,28 @@ def test_tier_population_keeps_rows(policy):
     accounts, result = tier_population(population, policy, "rules", "test")
     assert len(accounts) == len(result) == len(population)
     assert "dispute" in accounts and "policy__dispute" not in accounts
+
+
+def test_the_stages_read_only_the_current_book_test_and_backtest_rows(tmp_path):
+    """Train and validation rows (most of a snapshot book) stay on disk; the population and
+    the back-test are the same as from the whole tables."""
+    from collection_policy.population import read_tier_inputs, tier_splits
+
+    scores, features = book_tables(n=400, with_score_split=False)  # 'validation' + 'test'
+    for frame in (scores, features):  # by account: the feature table is shuffled
+        frame.loc[frame["account_id"] < 100, "split"] = "score"
+        frame.loc[frame["account_id"] < 50, "split"] = "train"
+    scores.to_parquet(tmp_path / "scores.parquet", index=False)
+    features.to_parquet(tmp_path / "features.parquet", index=False)
+    assert tier_splits("test") == ["score", "test"]
+    assert tier_splits("validation") == ["score", "test", "validation"]
+    read_scores, read_features = read_tier_inputs(
+        tmp_path / "scores.parquet", tmp_path / "features.parquet", "test"
+    )
+    kept = scores["split"].isin(["score", "test"])
+    assert set(read_scores["split"]) == set(read_features["split"]) == {"score", "test"}
+    assert len(read_scores) == len(read_features) == int(kept.sum())
+    whole = select_population(scores, features, None, "features.parquet")
+    part = select_population(read_scores, read_features, None, "features.parquet")
+    assert part.origin == whole.origin == "score"
+    pd.testing.assert_frame_equal(part.frame, whole.frame[part.frame.columns], check_dtype=False)
