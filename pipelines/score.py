@@ -4,7 +4,9 @@
         [--model-uri models:/credit-pd@champion] [--chunk-rows 50000] [--no-reasons]
 
 Rows go through the same pyfunc model services load, chunk by chunk (`models.serving.batch`); a
-feature table's `policy__` columns are mapped onto the model's request names. The tracking URI
+feature table's `policy__` columns are mapped onto the model's request names. The input may also
+be a table bucketed by account id (a directory `book.parquet/part-XXXX.parquet`, the layout ingest
+writes): it is scored part after part, so memory stays one chunk for any book size. The tracking URI
 resolves as in the register stage: MLFLOW_TRACKING_URI, then params `mlflow.tracking_uri`, else
 sqlite at the repo root; the default model is params `mlflow.model_name` at alias `champion`.
 """
@@ -18,7 +20,7 @@ import pandas as pd
 
 from features.errors import ConfigError, DataValidationError, PipelineError
 from models.registry import resolve_tracking_uri
-from models.serving.batch import file_kind, load_model, score_file
+from models.serving.batch import file_kind, load_model, parquet_files, score_file
 from pipelines.common import add_output, base_parser, one_line, run_stage
 from pipelines.params import load_params
 from pipelines.params.mlflow import read_mlflow
@@ -54,15 +56,17 @@ UNREADABLE: tuple[type[BaseException], ...] = (ValueError, UnicodeDecodeError, O
 
 
 def check_readable(path: Path) -> None:
-    """The input exists, has a known kind and opens: a CSV header row, a Parquet footer."""
-    if not path.is_file():
+    """The input exists, has a known kind and opens: a CSV header row, a Parquet footer (each
+    part's, for a bucketed table directory)."""
+    if not path.exists():
         raise DataValidationError(str(path), "file not found")
     kind = file_kind(path)
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            pq.ParquetFile(path)
+            for file in parquet_files(path):  # a bucketed table: every part opens
+                pq.ParquetFile(file)
         else:
             pd.read_csv(path, nrows=1)
     except UNREADABLE as exc:
@@ -93,7 +97,11 @@ def _load(model_uri: str, tracking_uri: str) -> object:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = base_parser("Batch-score a CSV/Parquet file with the registered PD model.")
-    parser.add_argument("--input", required=True)
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="CSV, Parquet, or a bucketed Parquet directory (part-*.parquet)",
+    )
     add_output(parser, "--output", required=True)
     parser.add_argument(
         "--model-uri", default=None, help="default models:/<mlflow.model_name>@champion"

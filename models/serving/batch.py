@@ -17,6 +17,7 @@ import pandas as pd
 
 from features.errors import DataValidationError
 from features.io import atomic_path
+from features.partitions import part_files
 from models.serving.request import to_request
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ ID_COLUMNS = ("account_id", "observation_date")
 
 
 def file_kind(path: Path) -> str:
-    """'parquet' or 'csv' from the file name; anything else is an error naming the file."""
+    """'parquet' or 'csv' from the file name (a bucketed table is a directory named *.parquet);
+    anything else is an error naming the file."""
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
         return "parquet"
@@ -35,25 +37,37 @@ def file_kind(path: Path) -> str:
     raise DataValidationError(str(path), "must end in .csv, .csv.gz or .parquet")
 
 
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files of an input: itself, or a bucketed table directory's parts in order."""
+    if not path.is_dir():
+        return [path]
+    parts = part_files(path)
+    if not parts:
+        raise DataValidationError(str(path), "directory holds no part-*.parquet files")
+    return parts
+
+
 def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Yield the input in chunks of at most `chunk_rows` rows."""
+    """Yield the input in chunks of at most `chunk_rows` rows (a bucketed Parquet directory:
+    bucket after bucket, so memory stays one chunk whatever the book's size)."""
     if not path.exists():
         raise DataValidationError(str(path), "file not found")
     if file_kind(path) == "parquet":
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+        for file in parquet_files(path):
+            for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
     else:
         yield from pd.read_csv(path, chunksize=chunk_rows, low_memory=False)
 
 
 def count_rows(path: Path) -> int | None:
-    """Rows in a Parquet file (from its metadata); None for CSV (unknown without reading it)."""
+    """Rows in a Parquet input (from its metadata); None for CSV (unknown without reading it)."""
     if file_kind(path) == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(path).metadata.num_rows
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(path))
     return None
 
 

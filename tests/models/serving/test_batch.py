@@ -57,6 +57,27 @@ def test_a_bad_chunk_names_its_rows_and_leaves_nothing(tmp_path):
     assert not (tmp_path / "out.csv").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_bucketed_book_is_scored_bucket_by_bucket(tmp_path):
+    """A table bucketed by account id (a directory of part files, as ingest writes the raw book)
+    is scored part after part, in part order, one chunk at a time."""
+    from features.partitions import PartitionedWriter, bucket_of, part_files
+
+    rows = _book(tmp_path / "whole.parquet", n=40)
+    with PartitionedWriter(tmp_path / "book", 3) as writer:
+        writer.write("in.parquet", rows)
+    directory = tmp_path / "book" / "in.parquet"
+    assert len(part_files(directory)) == 3 and count_rows(directory) == 40
+    written = score_file(DoublingModel(), directory, tmp_path / "out.parquet", 4)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    expected = rows.iloc[pd.Series(bucket_of(rows["account_id"], 3)).argsort(kind="stable")]
+    assert written == 40
+    assert out["account_id"].tolist() == expected["account_id"].tolist()
+    assert out["y"].tolist() == [2.0 * v for v in expected["x"]]
+    (tmp_path / "empty.parquet").mkdir()
+    with pytest.raises(DataValidationError, match="no part-\\*.parquet files"):
+        count_rows(tmp_path / "empty.parquet")
+
+
 def test_file_helpers(tmp_path):
     _book(tmp_path / "in.parquet", n=10)
     assert file_kind(Path("a.csv.gz")) == "csv" and file_kind(Path("a.pq")) == "parquet"
