@@ -9,12 +9,14 @@ so `FeaturesResult.raise_if_unusable` is a separate step the stage calls after w
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.behavioural import behavioural_catalogue, build_behavioural_features
 from features.catalogue import Catalogue
@@ -27,7 +29,7 @@ from features.contracts import (
     RAW_STATEMENTS,
 )
 from features.errors import ConfigError, DataValidationError
-from features.partitions import map_partitions
+from features.partitions import map_partitions, release_free_memory
 from features.quality import check_leakage, data_quality_report, flag_leak_suspects
 from features.raw import RawData, read_partition
 from features.split import SplitConfig, random_split, snapshot_split, time_fraction_split
@@ -52,16 +54,45 @@ class FeaturesConfig:
         return TableFeatureConfig(date_parts=self.date_parts, max_categories=self.max_categories)
 
 
+class ColumnView:
+    """Columns of an Arrow table as pandas Series, converted one at a time.
+
+    The quality report and the checks read a column or a few; converting the whole table to
+    pandas would hold a second copy of it (at 5M customers, 12M rows x 56 columns)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    def __getitem__(self, name: str) -> pd.Series:
+        # through select().to_pandas() so the table's pandas metadata sets the dtype, as a read does
+        return self.table.select([name]).to_pandas()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.table.column_names
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def frame(self, columns: list[str]) -> pd.DataFrame:
+        return self.table.select(columns).to_pandas()
+
+
 @dataclass
 class FeaturesResult:
-    """The feature table and catalogue, the per-feature quality report and its summary."""
+    """The feature table (Arrow, as the stage writes it) and catalogue, the per-feature quality
+    report and its summary."""
 
-    frame: pd.DataFrame
+    table: pa.Table
     catalogue: Catalogue
     quality: pd.DataFrame  # one row per model feature, strongest (AUC) first
     summary: dict[str, Any]  # reports/data_quality.json
     config: FeaturesConfig
     source: str  # where the raw data came from, for messages
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The whole table as pandas (a copy: for tests and notebooks on small books)."""
+        return self.table.to_pandas()
 
     @property
     def headline(self) -> dict[str, Any]:
@@ -85,23 +116,27 @@ class FeaturesResult:
         check_leakage(
             self.quality, self.config.leakage_auc_threshold, self.config.allow_leaky_features
         )
-        train = self.frame["split"].to_numpy() == "train"
-        if self.frame["default"][train].notna().sum() == 0:
+        keys = ColumnView(self.table).frame(FEATURES.columns)
+        train = keys["split"].to_numpy() == "train"
+        if keys["default"][train].notna().sum() == 0:
             raise DataValidationError(self.source, "no labelled training rows")
-        FEATURES.check(self.frame, FEATURES.file)
+        FEATURES.check(keys, FEATURES.file)
 
 
 def build_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
     """Build the feature table of `raw`'s source, its splits and its data-quality report."""
     if raw.source == "synthetic":
-        frame, catalogue = _build_synthetic(raw, cfg)
+        table, catalogue = _build_synthetic(raw, cfg)
         comparison_split = "score"  # the current book against training: drift at scoring time
     else:
         frame, catalogue = _build_table(raw, cfg)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        del frame
         comparison_split = "test"
-    split = frame["split"].to_numpy()
+    columns = ColumnView(table)
+    split = columns["split"].to_numpy(dtype=object)
     quality = data_quality_report(
-        frame,
+        columns,
         catalogue,
         reference=split == "train",
         comparison=split == comparison_split,
@@ -114,12 +149,13 @@ def build_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
         by_name_and_iv=raw.source == "table",
     )
     counts = pd.Series(split).value_counts().to_dict()
-    train_labelled = (split == "train") & frame["default"].notna().to_numpy()
+    default = columns["default"]
+    train_labelled = (split == "train") & default.notna().to_numpy()
     summary = {
         "source": raw.source,
-        "rows": int(len(frame)),
+        "rows": int(table.num_rows),
         "rows_by_split": {k: int(v) for k, v in counts.items()},
-        "train_default_rate": float(frame.loc[train_labelled, "default"].astype(float).mean()),
+        "train_default_rate": float(default[train_labelled].astype(float).mean()),
         "n_features": len(catalogue.features),
         "reference_split": "train",
         "comparison_split": comparison_split,
@@ -133,7 +169,7 @@ def build_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
         "strongest single features (AUC, IV):\n%s",
         quality.head(10)[["feature", "auc", "iv", "psi"]].to_string(index=False),
     )
-    return FeaturesResult(frame, catalogue, quality, summary, cfg, str(raw.directory))
+    return FeaturesResult(table, catalogue, quality, summary, cfg, str(raw.directory))
 
 
 def behavioural_frame(tables: dict[str, pd.DataFrame], windows: tuple[int, ...]) -> pd.DataFrame:
@@ -155,20 +191,75 @@ def partition_features(
     return behavioural_frame(read_partition(raw_dir, source, partition), windows)
 
 
-def combine_partitions(frames: list[pd.DataFrame]) -> pd.DataFrame:
+#: Columns the snapshot split reads (`features.split.snapshot_split`).
+SPLIT_INPUTS = ["observation_date", "default", "is_current"]
+
+
+def combine_partitions(
+    frames: list[pd.DataFrame], split_of: Callable[[pd.DataFrame], pd.Series]
+) -> pa.Table:
     """One feature table from per-bucket ones, in the order of the whole book's observations
-    (observation date, then account), so any partitioning gives the same table."""
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, copy=False)
-    frames.clear()  # the parts are no longer needed once combined
-    dates = frame["observation_date"].to_numpy()
-    ids = frame["account_id"].to_numpy()
-    order = np.lexsort((ids, dates))
-    if np.array_equal(order, np.arange(len(order))):
-        return frame.reset_index(drop=True)
-    return frame.take(order).reset_index(drop=True)
+    (observation date, then account), so any partitioning gives the same table.
+
+    `split_of` assigns the splits on the whole book's keys (`SPLIT_INPUTS`, in that order); the
+    split column replaces `is_current`. Each bucket becomes an Arrow table as it is taken off
+    `frames` (emptied here), and the whole-book order is taken column by column, each bucket
+    column freed once taken: the table is held about once, never as concat + reordered copies.
+    """
+    sizes = [len(f) for f in frames]
+    keys = pd.concat([f[SPLIT_INPUTS] for f in frames], ignore_index=True)
+    ids = np.concatenate([f["account_id"].to_numpy() for f in frames])
+    order = np.lexsort((ids, keys["observation_date"].to_numpy()))
+    del ids
+    split_sorted = split_of(keys.take(order).reset_index(drop=True)).to_numpy(dtype=object)
+    del keys
+    split = np.empty(len(order), dtype=object)  # back in bucket order, to go with each bucket
+    split[order] = split_sorted
+    del split_sorted
+    tables: list[pa.Table] = []
+    start = 0
+    for size in sizes:
+        frame = frames.pop(0).drop(columns=["is_current"])
+        frame.insert(3, "split", split[start : start + size])
+        tables.append(pa.Table.from_pandas(frame, preserve_index=False))
+        start += size
+        del frame
+        release_free_memory()
+    del split
+    schema = tables[0].schema
+    chunks = {name: [t.column(name) for t in tables] for name in schema.names}
+    del tables
+    taken = pa.array(order)
+    arrays = []
+    for name in schema.names:
+        arrays.append(_take_column(chunks.pop(name), taken))
+        release_free_memory()  # Arrow's allocator keeps freed buffers unless asked
+    return pa.Table.from_arrays(arrays, schema=_unified(schema, arrays))
 
 
-def _build_synthetic(raw: RawData, cfg: FeaturesConfig) -> tuple[pd.DataFrame, Catalogue]:
+def _take_column(parts: list[pa.ChunkedArray], order: pa.Array) -> pa.ChunkedArray:
+    """One column of every bucket, in whole-book row order (`order` indexes their concatenation)."""
+    types = {part.type for part in parts if part.type != pa.null()}
+    if len(types) > 1:  # e.g. a text column that is all-null in one bucket: Arrow unifies it
+        return pa.chunked_array(
+            pa.concat_tables([pa.table({"c": p}) for p in parts], promote_options="default").column(
+                "c"
+            )
+        ).take(order)
+    target = types.pop() if types else pa.null()
+    return pa.chunked_array(
+        [chunk for part in parts for chunk in part.cast(target).chunks], type=target
+    ).take(order)
+
+
+def _unified(schema: pa.Schema, arrays: list[pa.ChunkedArray]) -> pa.Schema:
+    """The first bucket's schema (its pandas metadata: the dtypes a read restores) with each
+    column's type as combined across buckets."""
+    fields = [schema.field(i).with_type(a.type) for i, a in enumerate(arrays)]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _build_synthetic(raw: RawData, cfg: FeaturesConfig) -> tuple[pa.Table, Catalogue]:
     if raw.partitions:
         directory = str(raw.directory.resolve())  # workers do not share this cwd
         task = partial(partition_features, directory, raw.source, tuple(cfg.windows))
@@ -176,12 +267,8 @@ def _build_synthetic(raw: RawData, cfg: FeaturesConfig) -> tuple[pd.DataFrame, C
         log.info("built features of %d partitions", raw.partitions)
     else:
         frames = [behavioural_frame(raw.tables, tuple(cfg.windows))]
-    frame = combine_partitions(frames)
-    catalogue = behavioural_catalogue(cfg.windows)
-    split = snapshot_split(frame, cfg.split)
-    frame = frame.drop(columns=["is_current"])
-    frame.insert(3, "split", split.to_numpy())
-    return frame, catalogue
+    table = combine_partitions(frames, partial(snapshot_split, cfg=cfg.split))
+    return table, behavioural_catalogue(cfg.windows)
 
 
 def _build_table(raw: RawData, cfg: FeaturesConfig) -> tuple[pd.DataFrame, Catalogue]:

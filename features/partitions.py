@@ -113,6 +113,29 @@ class PartitionedWriter:
         self._writers.clear()
 
 
+def release_free_memory() -> None:
+    """Hand memory freed by a finished bucket back to the system.
+
+    Building a bucket's features allocates many mid-sized arrays; glibc keeps the freed pages in
+    its heap and Arrow's allocator keeps its own, so without this the resident size after bucket
+    k holds the peak of bucket k-1 on top of the results kept (measured at 1M customers, 8
+    buckets: 940 MiB after the first bucket, 256 MiB after release; benchmarks/README.md).
+    Where `malloc_trim` does not exist (not glibc) only Arrow's pool is released.
+    """
+    import ctypes
+    import ctypes.util
+
+    pa.default_memory_pool().release_unused()
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim = getattr(libc, "malloc_trim", None)
+    except OSError:
+        trim = None
+    if trim is not None:
+        trim(0)
+
+
 def scheduler_address() -> str | None:
     """The Dask scheduler to run on (`DASK_SCHEDULER_ADDRESS`), or None to run here."""
     return os.environ.get(SCHEDULER_ENV) or None
@@ -127,7 +150,11 @@ def map_partitions(fn: Callable[[int], T], partitions: int) -> list[T]:
     """
     address = scheduler_address()
     if address is None:
-        return [fn(p) for p in range(partitions)]
+        results = []
+        for p in range(partitions):
+            results.append(fn(p))
+            release_free_memory()  # the next bucket reuses it; the results list keeps growing
+        return results
     from distributed import Client
 
     log.info("running %d partitions on the Dask cluster at %s", partitions, address)

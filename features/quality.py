@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -243,8 +244,15 @@ def population_stability(reference: pd.Series, current: pd.Series, bins: int = 1
     return psi_from_shares(bin_shares(ref_codes, n_codes), bin_shares(cur_codes, n_codes))
 
 
+class Columns(Protocol):
+    """What the report reads of a table: a column by name (a DataFrame, or `build.ColumnView`
+    over an Arrow table, which converts one column at a time)."""
+
+    def __getitem__(self, name: str) -> pd.Series: ...
+
+
 def data_quality_report(
-    frame: pd.DataFrame,
+    frame: Columns,
     catalogue: Catalogue,
     reference: np.ndarray,
     comparison: np.ndarray | None,

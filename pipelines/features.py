@@ -13,6 +13,8 @@ import argparse
 import logging
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from features.build import build_features
 from features.catalogue import CATALOGUE_FILE
 from features.contracts import FEATURES
@@ -36,12 +38,12 @@ def main(args: argparse.Namespace) -> None:
     result.raise_if_unusable()
     # the headline and the table only for a usable table: a stop keeps the last good ones
     with atomic_dir(args.out_dir) as tmp:
-        result.frame.to_parquet(tmp / FEATURES.file, index=False)
+        pq.write_table(result.table, tmp / FEATURES.file)
         write_json(result.catalogue.to_dict(), tmp / CATALOGUE_FILE)
     write_json(result.headline, args.headline)
     log.info(
         "wrote %d rows x %d features to %s (splits %s)",
-        len(result.frame),
+        result.table.num_rows,
         len(result.catalogue.features),
         args.out_dir,
         result.summary["rows_by_split"],

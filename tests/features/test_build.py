@@ -125,7 +125,10 @@ def test_an_unknown_name_in_the_leak_allow_list_is_a_params_error():
 def test_no_labelled_training_rows_stops():
     raw = table_raw(leaky=False, n=400)
     result = build_features(raw, features_config())
-    train = result.frame["split"] == "train"
-    result.frame.loc[train, "default"] = pd.NA
+    import pyarrow as pa
+
+    frame = result.frame  # a copy: the result holds the Arrow table the stage writes
+    frame.loc[frame["split"] == "train", "default"] = pd.NA
+    result.table = pa.Table.from_pandas(frame, preserve_index=False)
     with pytest.raises(DataValidationError, match="no labelled training rows"):
         result.raise_if_unusable()

@@ -130,3 +130,45 @@ def test_empty_buckets_are_typed_files(tmp_path):
     empty = pd.read_parquet(part_path(tmp_path, "t.parquet", 3))
     assert len(empty) == 0 and list(empty.columns) == ["account_id", "x"]
     assert empty["account_id"].dtype == np.int64
+
+
+def test_combining_buckets_orders_the_book_and_unifies_column_types():
+    """Buckets come back in whole-book order (date, then account) with the split in place of
+    `is_current`; a text column with no value in one bucket (null-typed there) keeps its text."""
+    from functools import partial
+
+    from features.build import combine_partitions
+    from features.split import SplitConfig, snapshot_split
+
+    def bucket(ids: list[int], note: list[str | None]) -> pd.DataFrame:
+        n = len(ids)
+        return pd.DataFrame(
+            {
+                "account_id": np.array(ids, dtype=np.int64),
+                "observation_date": pd.to_datetime(["2025-01-01", "2025-04-01"] * (n // 2)),
+                "default": np.array([0.0, 1.0] * (n // 2)),
+                "x": np.arange(n, dtype=np.float32) + ids[0],
+                "note": pd.Series(note, dtype=object),
+                "is_current": False,
+            }
+        )
+
+    frames = [bucket([2, 2, 4, 4], ["a", "b", "c", None]), bucket([1, 1, 3, 3], [None] * 4)]
+    config = SplitConfig(validation_fraction=0.2, test_fraction=0.2, test_periods=1, seed=0)
+    table = combine_partitions(frames, partial(snapshot_split, cfg=config))
+    assert frames == []  # taken off as they are converted
+    out = table.to_pandas()
+    assert out.columns.tolist() == [
+        "account_id",
+        "observation_date",
+        "default",
+        "split",
+        "x",
+        "note",
+    ]
+    assert out["account_id"].tolist() == [1, 2, 3, 4, 1, 2, 3, 4]
+    assert (out["observation_date"].diff().dropna() >= pd.Timedelta(0)).all()
+    assert out["split"].tolist()[4:] == ["test"] * 4  # the latest date
+    notes = [v if isinstance(v, str) else None for v in out["note"]]
+    assert notes == [None, "a", None, "c", None, "b", None, None]
+    assert out["x"].dtype == np.float32
