@@ -510,14 +510,18 @@ def read_register_inputs(
     explanations: ExplainOutputs | None = None,
 ) -> RegisterInputs:
     """Read what the train and features stages wrote; a missing file names the stage to run."""
-    from features.catalogue import CATALOGUE_FILE
+    from features.catalogue import CATALOGUE_FILE, read_catalogue
     from features.contracts import FEATURES
     from models.training import read_features
 
     for path in (metrics, deciles, plots_dir):
         if not path.exists():
             raise PipelineError(f"'{path}' not found; run the train stage first")
-    table, catalogue = read_features(features_dir, splits=GATE_SPLITS)
+    # the gate reads keys, labels, model and policy inputs; protected columns are never inputs
+    protected = set(read_catalogue(features_dir).protected)
+    present = FEATURES.read_schema(features_dir / FEATURES.file, stage="features")
+    columns = [c for c in present if c not in protected]
+    table, catalogue = read_features(features_dir, splits=GATE_SPLITS, columns=columns)
     return RegisterInputs(
         model_dir=model_dir,
         metrics=read_json(metrics),

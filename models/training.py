@@ -59,15 +59,16 @@ HEADLINE_TEST = ("auc", "gini", "ks", "brier", "ece")
 
 
 def read_features(
-    features_dir: Path, splits: tuple[str, ...] | None = None
+    features_dir: Path, splits: tuple[str, ...] | None = None, columns: list[str] | None = None
 ) -> tuple[pd.DataFrame, Catalogue]:
     """The feature table (FEATURES contract) and its catalogue, with every labelled split usable.
 
     Each labelled split must have rows and a label on every row: a split without rows or with a
     missing label would silently train, stop or test on less than the table claims. `splits`
-    reads only those splits' rows (a Parquet filter: the register stage needs two of four).
+    reads only those splits' rows (a Parquet filter: the register stage needs two of four),
+    `columns` only those columns (None: all).
     """
-    table, catalogue = read_feature_dir(features_dir, splits=splits)
+    table, catalogue = read_feature_dir(features_dir, columns=columns, splits=splits)
     source = str(features_dir / FEATURES.file)
     for split in LABELLED_SPLITS if splits is None else [s for s in splits if s in LABELLED_SPLITS]:
         in_split = table["split"].eq(split)

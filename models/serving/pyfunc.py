@@ -553,13 +553,33 @@ def signature_for(bundle: ServingBundle) -> Any:
 def signature_and_example(
     frame: pd.DataFrame, bundle: Any, n_example: int = 5
 ) -> tuple[Any, pd.DataFrame]:
-    """Signature from the bundle and a few complete request rows from `frame` as the example."""
+    """Signature from the bundle and a few complete request rows from `frame` as the example:
+    the first `n_example` rows without a missing value (the first rows when there are fewer).
+
+    The frame is turned into requests block by block until enough complete rows are found: the
+    register stage passes millions of test rows for five examples."""
     if not isinstance(bundle, ServingBundle):  # a bare PDModel: the PD-only model
         bundle = ServingBundle(bundle)
-    request = to_request_frame(frame, bundle.model.catalogue, with_policy=bundle.policy is not None)
-    complete = request.dropna()
-    example = (complete if len(complete) >= n_example else request).head(n_example)
-    return signature_for(bundle), example.reset_index(drop=True)
+    with_policy = bundle.policy is not None
+    first: pd.DataFrame | None = None
+    complete: list[pd.DataFrame] = []
+    found = 0
+    for start in range(0, max(len(frame), 1), EXAMPLE_SCAN_ROWS):
+        block = frame.iloc[start : start + EXAMPLE_SCAN_ROWS]
+        request = to_request_frame(block, bundle.model.catalogue, with_policy=with_policy)
+        if first is None:
+            first = request
+        rows = request.dropna()
+        complete.append(rows)
+        found += len(rows)
+        if found >= n_example:
+            break
+    example = pd.concat(complete) if found >= n_example else first
+    return signature_for(bundle), example.head(n_example).reset_index(drop=True)  # type: ignore[union-attr]
+
+
+#: Rows turned into requests at a time while looking for complete example rows.
+EXAMPLE_SCAN_ROWS = 10_000
 
 
 __all__ = [
