@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.contracts import FEATURES, RAW_CUSTOMERS, RAW_STATEMENTS, SCORES, TIERS
+from features.contracts import (
+    FEATURES,
+    POLICY_PREFIX,
+    RAW_CUSTOMERS,
+    RAW_STATEMENTS,
+    SCORES,
+    TIERS,
+)
 from features.errors import ConfigError, DataValidationError
 from features.io import atomic_dir, write_json
 from features.partitions import part_files
@@ -102,7 +109,11 @@ def read_history(raw: Path | None) -> list[HistorySlice] | Iterator[HistorySlice
 def main(args: argparse.Namespace) -> None:
     settings = read_monitor(load_params(args.params))
     scores = SCORES.read(args.scores, stage="train")
-    features = FEATURES.read(Path(args.features_dir) / FEATURES.file, stage="features")
+    feature_path = Path(args.features_dir) / FEATURES.file
+    present = FEATURES.read_schema(feature_path, stage="features")
+    # the policy inputs are neither features nor groups here: they stay on disk
+    columns = [c for c in present if not c.startswith(POLICY_PREFIX)]
+    features = FEATURES.read(feature_path, columns=columns, stage="features")
     reference, current = monitoring_frames(scores, features, settings.reference_split)
     if args.current:  # a newer book: the development rows are not among its rows
         reference = current[reference].reset_index(drop=True)
