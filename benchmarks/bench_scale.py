@@ -1,4 +1,4 @@
-"""Ingest + features with the raw book bucketed by account id (issue 15): time and peak RSS.
+"""Ingest + features (and, with --cluster, train) on the bucketed raw book (issue 15): time, RSS.
 
 Usage:
     python benchmarks/bench_scale.py --sizes 1000000            # local mode, default partitions
@@ -9,7 +9,9 @@ Each stage runs as `python -m pipelines.<stage>` in its own child process on a p
 temp directory (`harness.measure`: wall, CPU, that child's peak RSS). With `--cluster` the driver
 starts a `distributed.LocalCluster` (2 worker processes, 1 thread each), runs the features stage
 again with `DASK_SCHEDULER_ADDRESS` set, and checks that its feature table equals the local one
-exactly (the workers' memory is not in the child's peak RSS: it is reported beside it).
+exactly (the workers' memory is not in the child's peak RSS: it is reported beside it). It then
+trains on that table twice, locally and with `lightgbm.dask` on the same cluster, and reports
+both test AUCs (the cluster's must be within 0.005 of the local one).
 """
 
 from __future__ import annotations
@@ -24,10 +26,17 @@ from harness import REPO, Measurement, bench_env, machine, measure
 
 
 def _stage(repo: Path, work: Path, stage: str, env: dict[str, str] | None = None) -> Measurement:
-    """Run `pipelines.<module>` for `stage` ("ingest", "features-local", "features-cluster")."""
+    """Run `pipelines.<module>` for `stage` ("ingest", "features-local", "features-cluster",
+    "train-local", "train-cluster")."""
     module = stage.split("-")[0]
     if module == "ingest":
         args = ["--out-dir", "raw", "--truth-dir", "truth", "--summary", "ingest.json"]
+    elif module == "train":  # both on the local feature table
+        out = f"out-{stage}"
+        args = ["--features-dir", "out-features-local", "--truth", "truth/true_pd.parquet"]
+        args += ["--model-dir", f"{out}/model", "--scores", f"{out}/scores.parquet"]
+        args += ["--metrics", f"{out}/metrics.json", "--deciles", f"{out}/deciles.json"]
+        args += ["--plots-dir", f"{out}/plots"]
     else:
         args = ["--raw-dir", "raw", "--out-dir", f"out-{stage}", "--report", f"dq-{stage}.json"]
     cmd = ["python", "-m", f"pipelines.{module}", "--params", "params.yaml", *args]
@@ -75,13 +84,15 @@ def main() -> None:
             m = _stage(repo, work, "features-local")
             print(_row(n, partitions, "local", "features", m), flush=True)
             if args.cluster:
-                print(_cluster_row(repo, work, n, partitions), flush=True)
+                for row in _cluster_rows(repo, work, n, partitions):
+                    print(row, flush=True)
 
 
-def _cluster_row(repo: Path, work: Path, n: int, partitions: int | str) -> str:
+def _cluster_rows(repo: Path, work: Path, n: int, partitions: int | str) -> list[str]:
     import pandas as pd
     from distributed import Client, LocalCluster
 
+    trained = _stage(repo, work, "train-local")
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
         Client(cluster) as client,
@@ -90,11 +101,31 @@ def _cluster_row(repo: Path, work: Path, n: int, partitions: int | str) -> str:
         env["DASK_SCHEDULER_ADDRESS"] = cluster.scheduler_address
         m = _stage(repo, work, "features-cluster", env)
         workers = client.run(_peak_rss_mb)
+        trained_remote = _stage(repo, work, "train-cluster", env)
+        train_workers = client.run(_peak_rss_mb)
     local = pd.read_parquet(work / "out-features-local" / "features.parquet")
     remote = pd.read_parquet(work / "out-features-cluster" / "features.parquet")
     pd.testing.assert_frame_equal(remote, local, check_exact=True)
     peaks = ", ".join(f"{v:,.0f}" for v in sorted(workers.values()))
-    return _row(n, partitions, "2 workers", "features", m, f"identical; worker peak MB {peaks}")
+    auc = {
+        mode: json.loads((work / f"out-train-{mode}" / "metrics.json").read_text())["test"]["auc"]
+        for mode in ("local", "cluster")
+    }
+    if abs(auc["cluster"] - auc["local"]) > 0.005:
+        raise SystemExit(f"cluster test AUC {auc['cluster']:.4f} vs local {auc['local']:.4f}")
+    train_peaks = ", ".join(f"{v:,.0f}" for v in sorted(train_workers.values()))
+    return [
+        _row(n, partitions, "2 workers", "features", m, f"identical; worker peak MB {peaks}"),
+        _row(n, partitions, "local", "train", trained, f"test AUC {auc['local']:.4f}"),
+        _row(
+            n,
+            partitions,
+            "2 workers",
+            "train",
+            trained_remote,
+            f"test AUC {auc['cluster']:.4f}; worker peak MB {train_peaks}",
+        ),
+    ]
 
 
 def _peak_rss_mb() -> float:

@@ -87,19 +87,17 @@ class FeatureRows:
 
     path: Path
     columns: tuple[str, ...]
-    block_rows: int | None = None
+    block_rows: int = 250_000  # rows of the whole table per block read (most are skipped)
 
     def __call__(self, positions: np.ndarray) -> pd.DataFrame:
         """The model columns of the rows at `positions` (any order), in that order, indexed 0..n-1."""
-        from features.contracts import BLOCK_ROWS
-
         wanted = np.asarray(positions, dtype=np.int64)
         order = np.argsort(wanted, kind="stable")
         ascending = wanted[order]
         pieces: list[pd.DataFrame] = []
         seen = 0  # explained-split rows before this block
         blocks = FEATURES.read_blocks(
-            self.path, ["split", *self.columns], "features", self.block_rows or BLOCK_ROWS
+            self.path, ["split", *self.columns], "features", self.block_rows
         )
         for block in blocks:
             if seen > (ascending[-1] if len(ascending) else -1):
