@@ -560,22 +560,21 @@ def signature_and_example(
     register stage passes millions of test rows for five examples."""
     if not isinstance(bundle, ServingBundle):  # a bare PDModel: the PD-only model
         bundle = ServingBundle(bundle)
-    with_policy = bundle.policy is not None
-    first: pd.DataFrame | None = None
+    catalogue, with_policy = bundle.model.catalogue, bundle.policy is not None
     complete: list[pd.DataFrame] = []
     found = 0
     for start in range(0, max(len(frame), 1), EXAMPLE_SCAN_ROWS):
         block = frame.iloc[start : start + EXAMPLE_SCAN_ROWS]
-        request = to_request_frame(block, bundle.model.catalogue, with_policy=with_policy)
-        if first is None:
-            first = request
-        rows = request.dropna()
+        rows = to_request_frame(block, catalogue, with_policy=with_policy).dropna()
         complete.append(rows)
         found += len(rows)
         if found >= n_example:
             break
-    example = pd.concat(complete) if found >= n_example else first
-    return signature_for(bundle), example.head(n_example).reset_index(drop=True)  # type: ignore[union-attr]
+    if found >= n_example:
+        example = pd.concat(complete).head(n_example)
+    else:  # too few complete rows: the first rows as they are
+        example = to_request_frame(frame.iloc[:n_example], catalogue, with_policy=with_policy)
+    return signature_for(bundle), example.reset_index(drop=True)
 
 
 #: Rows turned into requests at a time while looking for complete example rows.

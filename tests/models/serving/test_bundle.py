@@ -136,6 +136,26 @@ def test_signature_states_request_and_response(bundle):
     assert sig.params.params[0].name == "reasons"
 
 
+def test_the_example_is_the_first_complete_rows_found_block_by_block(bundle, monkeypatch):
+    """Requests are built a block at a time until five complete rows are found: the same rows as
+    converting the whole frame, and the first rows when too few are complete."""
+    import models.serving.pyfunc as pyfunc
+    from models.serving.request import to_request_frame
+
+    b, rows = bundle
+    rows = rows.reset_index(drop=True).copy()
+    model_column = b.model.catalogue.model_columns[0]
+    rows.loc[: len(rows) - 8, model_column] = np.nan  # complete rows only among the last 7
+    whole = to_request_frame(rows, b.model.catalogue, with_policy=True).dropna().head(5)
+    monkeypatch.setattr(pyfunc, "EXAMPLE_SCAN_ROWS", 3)
+    _, example = signature_and_example(rows, b)
+    pd.testing.assert_frame_equal(example, whole.reset_index(drop=True))
+    rows.loc[:, model_column] = np.nan  # none complete: the first rows as they are
+    _, example = signature_and_example(rows, b)
+    first = to_request_frame(rows.head(5), b.model.catalogue, with_policy=True)
+    pd.testing.assert_frame_equal(example, first)
+
+
 def test_signature_is_derived_from_the_policy_input_declaration(bundle):
     from models.serving.request import request_schema
 
