@@ -132,6 +132,41 @@ def tier_population(
     source: str,
     ev_rates: EVRates | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The engine's input (policy inputs under engine names) and its assignment, row for row."""
+    """The engine's input (policy inputs under engine names) and its assignment, row for row.
+
+    The engine runs on `ENGINE_BLOCK_ROWS` accounts at a time: it builds a dozen per-account
+    arrays (rules, guardrails, channels, contact windows), so a book of millions is tiered in
+    bounded memory; each account's tier depends on its own inputs only, so the result is the
+    same. An error names the account's row in the whole population.
+    """
     accounts = accounts_from_features(population)
-    return accounts, assign_tiers(accounts, policy, mode, source=source, ev_rates=ev_rates)
+    parts = []
+    for start in range(0, max(len(accounts), 1), ENGINE_BLOCK_ROWS):
+        block = accounts.iloc[start : start + ENGINE_BLOCK_ROWS]
+        try:
+            parts.append(assign_tiers(block, policy, mode, source=source, ev_rates=ev_rates))
+        except DataValidationError as exc:
+            if exc.row is None or start == 0:
+                raise
+            raise DataValidationError(
+                exc.path, exc.rule, exc.column, exc.row + start, exc.hint
+            ) from None
+    return accounts, concat_assignments(parts)
+
+
+def concat_assignments(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Engine outputs of consecutive blocks as one, each text column keeping the engine's
+    categorical form: its categories are the sorted union of the blocks' (as one call gives)."""
+    if len(parts) == 1:
+        return parts[0]
+    for column in parts[0].columns:
+        if isinstance(parts[0][column].dtype, pd.CategoricalDtype):
+            labels = [part[column].cat.categories.to_numpy(dtype=object) for part in parts]
+            union = np.unique(np.concatenate(labels))
+            for part in parts:
+                part[column] = part[column].cat.set_categories(union)
+    return pd.concat(parts)
+
+
+#: Accounts per call of the tier engine (`tier_population`).
+ENGINE_BLOCK_ROWS = 250_000

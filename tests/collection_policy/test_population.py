@@ -68,6 +68,25 @@ def test_tier_population_keeps_rows(policy):
     assert "dispute" in accounts and "policy__dispute" not in accounts
 
 
+@pytest.mark.parametrize("mode", ["rules", "expected_value"])
+def test_the_engine_block_by_block_gives_one_call_s_answer(policy, monkeypatch, mode):
+    """Each account's tier depends on its own inputs: blocks of 7 give the whole population's
+    assignment, text columns included (their categories are the union, as one call makes)."""
+    import collection_policy.population as population_module
+
+    scores, features = book_tables(n=400)
+    frame = select_population(scores, features, None, "features.parquet").frame
+    _, whole = tier_population(frame, policy, mode, "test")
+    monkeypatch.setattr(population_module, "ENGINE_BLOCK_ROWS", 7)
+    _, blocks = tier_population(frame, policy, mode, "test")
+    pd.testing.assert_frame_equal(blocks, whole, check_exact=True)
+    assert any(isinstance(t, pd.CategoricalDtype) for t in blocks.dtypes)
+    bad = frame.copy()
+    bad.loc[bad.index[30], "policy__overdue_amount"] = float("inf")  # row 30, block 5
+    with pytest.raises(DataValidationError, match=r"row 30: must be a finite number"):
+        tier_population(bad, policy, mode, "test")
+
+
 def test_the_stages_read_only_the_current_book_test_and_backtest_rows(tmp_path):
     """Train and validation rows (most of a snapshot book) stay on disk; the population and
     the back-test are the same as from the whole tables."""
