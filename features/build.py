@@ -203,8 +203,9 @@ def combine_partitions(
 
     `split_of` assigns the splits on the whole book's keys (`SPLIT_INPUTS`, in that order); the
     split column replaces `is_current`. Each bucket becomes an Arrow table as it is taken off
-    `frames` (emptied here), and the whole-book order is taken column by column, each bucket
-    column freed once taken: the table is held about once, never as concat + reordered copies.
+    `frames` (emptied here), each column in a buffer of its own (`_own_buffers`), and the
+    whole-book order is taken column by column, each bucket column freed once taken: the table
+    is held about once, never as concat + reordered copies.
     """
     sizes = [len(f) for f in frames]
     keys = pd.concat([f[SPLIT_INPUTS] for f in frames], ignore_index=True)
@@ -221,10 +222,10 @@ def combine_partitions(
     for size in sizes:
         frame = frames.pop(0).drop(columns=["is_current"])
         frame.insert(3, "split", split[start : start + size])
-        tables.append(pa.Table.from_pandas(frame, preserve_index=False))
+        tables.append(_own_buffers(pa.Table.from_pandas(frame, preserve_index=False)))
         start += size
         del frame
-        release_free_memory()
+        release_free_memory()  # the bucket's pandas blocks, now copied into Arrow
     del split
     schema = tables[0].schema
     chunks = {name: [t.column(name) for t in tables] for name in schema.names}
@@ -233,8 +234,24 @@ def combine_partitions(
     arrays = []
     for name in schema.names:
         arrays.append(_take_column(chunks.pop(name), taken))
-        release_free_memory()  # Arrow's allocator keeps freed buffers unless asked
+        pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed buffers
     return pa.Table.from_arrays(arrays, schema=_unified(schema, arrays))
+
+
+def _own_buffers(table: pa.Table) -> pa.Table:
+    """`table` with every column copied into Arrow buffers of its own.
+
+    `pa.Table.from_pandas` does not copy numeric columns: they point into the pandas block that
+    holds all float32 columns of the bucket together, which is freed only with its last column.
+    Copied, each column's memory goes as soon as that column has been taken into book order.
+    """
+    columns = [
+        pa.chunked_array([pa.concat_arrays(column.chunks)], type=column.type)
+        if column.num_chunks
+        else column
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def _take_column(parts: list[pa.ChunkedArray], order: pa.Array) -> pa.ChunkedArray:

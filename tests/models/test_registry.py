@@ -89,3 +89,31 @@ def test_explain_outputs_say_why_shap_values_were_not_logged(tmp_path):
     assert tags["explain.shap_values"].startswith("not logged: 0.0 MB > mlflow.max_shap_values_mb")
     _, tags, _ = outputs.run_entries(max_shap_values_mb=50.0)
     assert tags["explain.shap_values"] == "logged"
+
+
+def test_register_inputs_name_a_missing_model_column_and_skip_protected_ones(tmp_path):
+    """The register stage reads the gate's rows without the protected columns (never model
+    inputs); a model column the table lacks is named before anything is logged."""
+    import pytest
+
+    from features.errors import DataValidationError
+    from models.registry import read_register_inputs
+    from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
+
+    table = make_feature_table(n=600, seed=4).assign(protected__age_band="18-24")
+    catalogue = make_catalogue()
+    catalogue.protected.append("protected__age_band")
+    fdir, _ = write_feature_dir(tmp_path / "ok", table, catalogue)
+    reports = {name: tmp_path / name for name in ("metrics.json", "deciles.json", "plots")}
+    for path in reports.values():
+        path.mkdir() if path.suffix == "" else path.write_text("{}")
+    inputs = read_register_inputs(
+        tmp_path, fdir, reports["metrics.json"], reports["deciles.json"], reports["plots"]
+    )
+    assert "protected__age_band" not in inputs.features.columns
+    assert set(inputs.features["split"]) == {"validation", "test"}
+    fdir, _ = write_feature_dir(tmp_path / "bad", table.drop(columns="noise"), catalogue)
+    with pytest.raises(DataValidationError, match=r"column 'noise'.*required column is missing"):
+        read_register_inputs(
+            tmp_path, fdir, reports["metrics.json"], reports["deciles.json"], reports["plots"]
+        )
