@@ -146,11 +146,7 @@ def tier_population(
         try:
             parts.append(assign_tiers(block, policy, mode, source=source, ev_rates=ev_rates))
         except DataValidationError as exc:
-            if exc.row is None or start == 0:
-                raise
-            raise DataValidationError(
-                exc.path, exc.rule, exc.column, exc.row + start, exc.hint
-            ) from None
+            raise exc.shifted(start) from None
     return accounts, concat_assignments(parts)
 
 

@@ -180,9 +180,9 @@ def read_feature_dir(
 ) -> tuple[pd.DataFrame, Catalogue]:
     """The features stage's output: the table (FEATURES contract) and its catalogue.
 
-    The one reader of data/features for train, register and explain. `columns` narrows the
-    table (the id and model columns must be among them to be checked), `splits` keeps only rows
-    of those splits (read with a Parquet filter, so wide tables stay cheap).
+    The one reader of data/features for register and validate. The file must hold the id and
+    every model column (`require_model_columns`) whatever `columns` narrows the read to; `splits`
+    keeps only rows of those splits (read with a Parquet filter, so wide tables stay cheap).
     """
     from features.contracts import FEATURES
 
@@ -190,9 +190,14 @@ def read_feature_dir(
     catalogue = read_catalogue(root)
     filters = None if splits is None else [("split", "in", list(splits))]
     table_path = root / FEATURES.file
+    require_model_columns(catalogue, FEATURES.read_schema(table_path, stage="features"), table_path)
     table = FEATURES.read(table_path, columns=columns, stage="features", filters=filters)
-    if columns is None:  # requested columns were checked by the read
-        missing = [c for c in (catalogue.id_column, *catalogue.model_columns) if c not in table]
-        if missing:
-            raise DataValidationError(str(table_path), "required column is missing", missing[0])
     return table, catalogue
+
+
+def require_model_columns(catalogue: Catalogue, present: list[str], path: str | Path) -> None:
+    """The feature file at `path` (its column names `present`) has the id and every model column."""
+    have = set(present)
+    missing = [c for c in (catalogue.id_column, *catalogue.model_columns) if c not in have]
+    if missing:
+        raise DataValidationError(str(path), "required column is missing", missing[0])

@@ -273,10 +273,7 @@ class TableContract:
                 try:
                     contract.check(frame, str(p))
                 except DataValidationError as exc:
-                    row = None if exc.row is None else exc.row + offset
-                    raise DataValidationError(
-                        exc.path, exc.rule, exc.column, row, exc.hint
-                    ) from None
+                    raise exc.shifted(offset) from None
                 frame.index = pd.RangeIndex(offset, offset + len(frame))
                 offset += len(frame)
                 yield frame

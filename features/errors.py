@@ -38,6 +38,13 @@ class DataValidationError(PipelineError):
             msg += f" {hint}"
         super().__init__(msg)
 
+    def shifted(self, offset: int) -> DataValidationError:
+        """The same error for a block that starts at row `offset` of a larger table: the row is
+        named in the whole table (readers and scorers that work in blocks re-raise this)."""
+        if self.row is None or offset == 0:
+            return self
+        return DataValidationError(self.path, self.rule, self.column, self.row + offset, self.hint)
+
 
 class InvalidConfig(ValueError):
     """A library config object got values its invariants reject (say, overlapping date windows).

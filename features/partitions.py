@@ -12,6 +12,7 @@ another (memory bounded by one bucket); with it set, the same function runs on t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -122,18 +123,23 @@ def release_free_memory() -> None:
     buckets: 940 MiB after the first bucket, 256 MiB after release; benchmarks/README.md).
     Where `malloc_trim` does not exist (not glibc) only Arrow's pool is released.
     """
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, looked up once (`find_library` may start a subprocess)."""
     import ctypes
     import ctypes.util
 
-    pa.default_memory_pool().release_unused()
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        trim = getattr(libc, "malloc_trim", None)
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
     except OSError:
-        trim = None
-    if trim is not None:
-        trim(0)
+        return None
 
 
 def scheduler_address() -> str | None:

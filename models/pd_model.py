@@ -401,11 +401,7 @@ class PDModel:
             try:
                 matrix = model_matrix(self.model_frame(block, source))
             except DataValidationError as exc:  # name the row of the whole frame, not the block
-                if exc.row is None or start == 0:
-                    raise
-                raise DataValidationError(
-                    exc.path, exc.rule, exc.column, exc.row + start, exc.hint
-                ) from None
+                raise exc.shifted(start) from None
             out[start : start + len(block)] = self.booster.predict(matrix, raw_score=True)
         return out
 

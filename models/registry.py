@@ -518,14 +518,9 @@ def read_register_inputs(
         if not path.exists():
             raise PipelineError(f"'{path}' not found; run the train stage first")
     # the gate reads keys, labels, model and policy inputs; protected columns are never inputs
-    catalogue = read_catalogue(features_dir)
+    protected = set(read_catalogue(features_dir).protected)
     present = FEATURES.read_schema(features_dir / FEATURES.file, stage="features")
-    missing = [c for c in (catalogue.id_column, *catalogue.model_columns) if c not in present]
-    if missing:
-        raise DataValidationError(
-            str(features_dir / FEATURES.file), "required column is missing", missing[0]
-        )
-    columns = [c for c in present if c not in set(catalogue.protected)]
+    columns = [c for c in present if c not in protected]
     table, catalogue = read_features(features_dir, splits=GATE_SPLITS, columns=columns)
     return RegisterInputs(
         model_dir=model_dir,

@@ -179,11 +179,6 @@ def required_policy_columns(columns: list[str]) -> list[str]:
     return [s.feature_column for s in POLICY_INPUTS if s.required and s.feature_column in present]
 
 
-def check_policy_inputs(table: pd.DataFrame, source: str) -> None:
-    """Every required policy input (`POLICY_INPUTS`) present on every row, before any training."""
-    raise_missing_policy_inputs(missing_policy_inputs(table), len(table), source)
-
-
 def raise_missing_policy_inputs(missing: dict[str, int], n_rows: int, source: str) -> None:
     """Stop when a required policy input is missing anywhere (`missing`: counts per input).
 

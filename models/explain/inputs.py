@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, read_catalogue
+from features.catalogue import Catalogue, read_catalogue, require_model_columns
 from features.contracts import FEATURES, POLICY_INPUT_BY_NAME, SCORES
 from features.errors import DataValidationError
 from models.explain.reasons import ReasonDictionary, load_reason_dictionary, validate_dictionary
@@ -58,10 +58,8 @@ def read_features(features_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, C
     catalogue = read_catalogue(features_dir)
     id_col = catalogue.id_column
     wanted = [id_col, "observation_date", "split"]
-    present = set(FEATURES.read_schema(feat_path, stage="features"))
-    missing = [c for c in catalogue.model_columns if c not in present]
-    if missing:
-        raise DataValidationError(str(feat_path), "required column is missing", missing[0])
+    present = FEATURES.read_schema(feat_path, stage="features")
+    require_model_columns(catalogue, present, feat_path)
     # the label stratifies the test sample; days past due marks the actionable book
     extra = [c for c in ("default", DPD_COLUMN) if c in present and c not in wanted]
     df = FEATURES.read(feat_path, columns=wanted + extra, stage="features", filters=_SPLIT_FILTER)
