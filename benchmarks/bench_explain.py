@@ -34,8 +34,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import REPO, bench_env, measure  # noqa: E402
 
-from features.catalogue import Catalogue, FeatureSpec, to_model_frame  # noqa: E402
-from features.io import write_json, write_parquet  # noqa: E402
+from core.catalogue import Catalogue, FeatureSpec, to_model_frame  # noqa: E402
+from core.io import write_json, write_parquet  # noqa: E402
 from tests.helpers import set_params  # noqa: E402
 
 CATS = ["app", "web", "partner"]

@@ -25,7 +25,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from models.monitoring.config import MonitorConfig  # noqa: E402
+from models.monitoring.thresholds import MonitorConfig  # noqa: E402
 
 GRADES = [f"{g}{s}" for g in "ABCD" for s in ("1", "2", "3")]  # 12 grades
 BANDS = ["18-24", "25-34", "35-44", "45-59", "60+"]

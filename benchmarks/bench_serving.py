@@ -11,7 +11,7 @@ reports/metrics.json, reports/deciles.json, reports/plots; run the pipeline firs
 root's params.yaml. The model is registered by the register stage itself (`pipelines.register.run`,
 with the params' `train`, `mlflow`, `tiers` and `explain` keys) into a temp MLflow store, then
 loaded from the registry (`models:/<name>/<version>`) and served from it (`tests.helpers.running_server`).
-A feature table older than a policy input declared in `features.contracts.POLICY_INPUTS` gets that
+A feature table older than a policy input declared in `core.contracts.POLICY_INPUTS` gets that
 column at its declared `table_default` in a temp copy (listed under `filled_policy_inputs`).
 """
 
@@ -72,7 +72,7 @@ def with_policy_inputs(root: Path, work: Path) -> tuple[Path, list[str]]:
 
     import pyarrow.parquet as pq
 
-    from features.contracts import POLICY_INPUTS
+    from core.contracts import POLICY_INPUTS
 
     table_path = root / "data/features/features.parquet"
     present = set(pq.read_schema(table_path).names)
@@ -149,7 +149,7 @@ def main() -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     import mlflow
 
-    from features.catalogue import read_feature_dir, to_model_frame
+    from core.catalogue import read_feature_dir, to_model_frame
     from models.serving.pyfunc import to_request_frame
 
     out: dict[str, object] = {

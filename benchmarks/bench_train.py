@@ -79,9 +79,9 @@ def one_size(n: int, threads: int, features_dir: Path | None = None) -> dict:
     (params.yaml `train:` applies in both cases, with `threads` threads)."""
     import lightgbm as lgb
 
-    from features.catalogue import CATALOGUE_FILE, Catalogue, to_model_frame
-    from features.contracts import FEATURES
-    from features.io import write_json
+    from core.catalogue import CATALOGUE_FILE, Catalogue, to_model_frame
+    from core.contracts import FEATURES
+    from core.io import write_json
     from models.pd_model import lgb_params
     from pipelines import train as train_stage
     from pipelines.params import load_params

@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from features.catalogue import Catalogue, FeatureSpec  # noqa: E402
+from core.catalogue import Catalogue, FeatureSpec  # noqa: E402
 from models.baseline import LogisticBaseline  # noqa: E402
 from models.metrics import auc  # noqa: E402
 from models.pd_model import TrainConfig, fit_pd_model  # noqa: E402

@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 
 from collection_policy.ev_rates import EVRates
+from collection_policy.policy import CollectionPolicy
 from collection_policy.population import join_policy_inputs, tier_population
-from collection_policy.report import summarise_tiers
-from collection_policy.schema import CollectionPolicy
+from collection_policy.tiers_plot import summarise_tiers
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from collection_policy.ev_rates import EVRates
+from collection_policy.policy import CollectionPolicy
 from collection_policy.rulespace import first_match
-from collection_policy.schema import CollectionPolicy
 from collection_policy.vocabulary import (
     CHANNEL_INDEX,
     CHANNELS,
@@ -42,11 +42,11 @@ from collection_policy.vocabulary import (
     STOP_FLAGS,
     resolve_timezone,
 )
-from features.contracts import FEATURE_TO_POLICY, POLICY_INPUTS
-from features.errors import DataValidationError
+from core.contracts import FEATURE_TO_POLICY, POLICY_INPUTS
+from core.errors import DataValidationError
 
 #: Input columns of ``assign_tiers`` (engine names) and what they mean: the scored PD columns,
-#: then the policy inputs as `features.contracts.POLICY_INPUTS` declares them.
+#: then the policy inputs as `core.contracts.POLICY_INPUTS` declares them.
 ACCOUNT_COLUMNS: dict[str, str] = {
     "pd": "calibrated PD in [0, 1]",
     "score": "scorecard points",

@@ -42,15 +42,13 @@ from numpy.typing import ArrayLike
 from sklearn.isotonic import isotonic_regression
 
 from collection_policy.outcomes import (
-    BUCKET_LABELS,
-    DPD_BUCKET_EDGES,
     ResponseModel,
-    dpd_bucket,
     segment_of,
     simulate_outcomes,
     true_outcome_probabilities,
 )
-from features.errors import DataValidationError, InvalidConfig
+from core.dpd import COLLECTION_EDGES, COLLECTION_LABELS, collection_bucket
+from core.errors import DataValidationError, InvalidConfig
 
 #: Columns an outcome history must hold (one row per treated past-due account-month).
 HISTORY_COLUMNS: tuple[str, ...] = ("tier", "days_past_due", "pd", "cured")
@@ -66,7 +64,7 @@ PD_EDGES: tuple[float, ...] = (0.1, 0.3)
 
 def segment_labels(pd_edges: Sequence[float] = PD_EDGES) -> np.ndarray:
     """(past-due buckets x PD bands) grid of the segment labels `outcomes.segment_of` gives."""
-    lows = np.asarray(DPD_BUCKET_EDGES, dtype=float)
+    lows = np.asarray(COLLECTION_EDGES, dtype=float)
     mids = np.array([(lo + hi) / 2 for lo, hi in itertools.pairwise([0.0, *pd_edges, 1.0])])
     dpd = np.repeat(lows, len(mids))
     pd_ = np.tile(mids, len(lows))
@@ -97,7 +95,7 @@ class EVRates:
         segment the history does not cover (see `covers`)."""
         dpd = np.asarray(days_past_due, dtype=float)
         p = np.asarray(pd, dtype=float)
-        bucket = dpd_bucket(dpd)
+        bucket = collection_bucket(dpd)
         band = np.searchsorted(np.asarray(self.pd_edges), p, side="right")
         past_due = bucket > 0
         out = p.copy()
@@ -117,7 +115,7 @@ class EVRates:
     @staticmethod
     def bucket_index(days_past_due: ArrayLike) -> np.ndarray:
         """Row of `uplift` / `no_cure` per account: 0 for 1-30 days, ...; -1 when current."""
-        return dpd_bucket(days_past_due) - 1
+        return collection_bucket(days_past_due) - 1
 
     def to_json(self) -> dict[str, Any]:
         """Everything, at full precision (NaN as null): what the rates file stores and the
@@ -162,7 +160,7 @@ class EVRates:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataValidationError(source, f"malformed rates file ({exc})") from None
-        buckets, bands = len(DPD_BUCKET_EDGES), len(rates.pd_edges) + 1
+        buckets, bands = len(COLLECTION_EDGES), len(rates.pd_edges) + 1
         if rates.no_cure.shape != (buckets, bands) or rates.uplift.shape[0] != buckets:
             raise DataValidationError(source, "rates tables of the wrong shape")
         return rates
@@ -196,7 +194,7 @@ class EVRates:
 def _by_bucket(values: np.ndarray) -> dict[str, dict[str, float | None]]:
     """{"1-30": {"T0": None, "T1": 0.0, ...}, ...}: a (bucket x tier) table as JSON."""
     return {
-        str(BUCKET_LABELS[b + 1]): {
+        str(COLLECTION_LABELS[b + 1]): {
             f"T{t}": (None if math.isnan(u) else round(float(u), 6))
             for t, u in enumerate(values[b])
         }
@@ -426,14 +424,14 @@ def simulate_history(
             "base": base.to_numpy(),
         }
     )
-    cells["bucket"] = dpd_bucket(history["days_past_due"]) - 1
+    cells["bucket"] = collection_bucket(history["days_past_due"]) - 1
     per_cell = cells.groupby(["bucket", "tier", "cell"]).agg(
         n=("cure", "size"), cure=("cure", "mean"), base=("base", "mean")
     )
     per_cell["share"] = (per_cell["cure"] - per_cell["base"]) / np.maximum(
         1.0 - per_cell["base"], 1e-9
     )
-    true = np.full((len(DPD_BUCKET_EDGES), response.n_tiers), np.nan)
+    true = np.full((len(COLLECTION_EDGES), response.n_tiers), np.nan)
     for (b, t), sub in per_cell.groupby(level=["bucket", "tier"]):
         if t >= minimum_tier:
             true[b, t] = float(np.average(sub["share"], weights=sub["n"]))

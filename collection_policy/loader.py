@@ -1,7 +1,7 @@
 """Loading and structural validation of a collection policy file.
 
 The policy is configuration a compliance reviewer edits by hand, so every mistake must stop the
-run with the tier/rule and field named (on the shared `features.config.Parser` message shape)
+run with the tier/rule and field named (on the shared `core.config.Parser` message shape)
 before any account is tiered; the rule-space proof (`rulespace`) runs last, on the typed policy.
 """
 
@@ -17,8 +17,7 @@ from typing import Any
 
 import yaml
 
-from collection_policy.rulespace import validate_rule_space
-from collection_policy.schema import (
+from collection_policy.policy import (
     CallCaps,
     CollectionPolicy,
     Condition,
@@ -36,6 +35,7 @@ from collection_policy.schema import (
     TierCap,
     WriteOffRecommendation,
 )
+from collection_policy.rulespace import validate_rule_space
 from collection_policy.vocabulary import (
     CHANNEL_INDEX,
     CHANNELS,
@@ -45,8 +45,8 @@ from collection_policy.vocabulary import (
     STOP_FLAGS,
     resolve_timezone,
 )
-from features.config import Parser
-from features.errors import ConfigError
+from core.config import Parser
+from core.errors import ConfigError
 
 
 def load_policy(path: str | os.PathLike[str]) -> CollectionPolicy:

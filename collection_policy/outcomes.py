@@ -40,14 +40,11 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
-from features.errors import DataValidationError, InvalidConfig
+from core.dpd import COLLECTION_EDGES, COLLECTION_LABELS, collection_bucket
+from core.errors import DataValidationError, InvalidConfig
 
 #: Arm names, in report order.
 ARMS: tuple[str, ...] = ("champion", "challenger", "holdout")
-#: Lower edges of the past-due DPD buckets (1-30, 31-60, 61-90, 91-120, 121+), as in the policy.
-DPD_BUCKET_EDGES: tuple[int, ...] = (1, 31, 61, 91, 121)
-#: Bucket labels; index 0 is "current" (not past due), index b >= 1 the b-th past-due bucket.
-BUCKET_LABELS: tuple[str, ...] = ("current", "1-30", "31-60", "61-90", "91-120", "121+")
 #: Metrics with an uplift over holdout (per account means).
 UPLIFT_METRICS: tuple[str, ...] = ("cure_rate", "roll_rate", "net_per_account")
 
@@ -70,12 +67,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1.0 - p))
 
 
-def dpd_bucket(days_past_due: ArrayLike) -> np.ndarray:
-    """Bucket index per account: 0 current, 1 = 1-30, 2 = 31-60, 3 = 61-90, 4 = 91-120, 5 = 121+."""
-    dpd = np.asarray(days_past_due, dtype=float)
-    return np.searchsorted(np.asarray(DPD_BUCKET_EDGES, dtype=float), dpd, side="right")
-
-
 def _tuple_of(name: str, values: Sequence[float], length: int | None, minimum: float | None):
     vals = tuple(float(v) for v in values)
     if length is not None and len(vals) != length:
@@ -96,10 +87,10 @@ class ResponseModel:
     """
 
     #: cure logit with no treatment (T0) of an average account, per past-due bucket
-    #: (1-30, 31-60, 61-90, 91-120, 121+): early arrears mostly self-cure, late ones rarely.
+    #: (1-30, 31-60, 61-89, 90-120, 121+): early arrears mostly self-cure, late ones rarely.
     base_cure_logit: tuple[float, ...] = (0.0, -1.0, -1.6, -2.2, -3.0)
     #: logit of rolling to the next bucket for an account that did not cure, per bucket 1-30 ..
-    #: 91-120 (from 121+ there is no next bucket: the rest stays).
+    #: 90-120 (from 121+ there is no next bucket: the rest stays).
     base_roll_logit: tuple[float, ...] = (-0.5, 0.0, 0.3, 0.5)
     #: contact intensity per tier (T0..Tn); the cure effect is concave in it.
     intensity: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 0.5)
@@ -121,8 +112,8 @@ class ResponseModel:
     macro_weight: float = 0.5
 
     def __post_init__(self) -> None:
-        _tuple_of("base_cure_logit", self.base_cure_logit, len(DPD_BUCKET_EDGES), None)
-        _tuple_of("base_roll_logit", self.base_roll_logit, len(DPD_BUCKET_EDGES) - 1, None)
+        _tuple_of("base_cure_logit", self.base_cure_logit, len(COLLECTION_EDGES), None)
+        _tuple_of("base_roll_logit", self.base_roll_logit, len(COLLECTION_EDGES) - 1, None)
         n = len(self.intensity)
         if n < 2:
             raise InvalidConfig(
@@ -205,7 +196,7 @@ def true_outcome_probabilities(
         if effect.shape != dpd.shape or not np.isfinite(effect).all():
             raise DataValidationError(source, "slow_cure must be one finite value per account")
     t = _tiers_array(tiers, len(dpd), response.n_tiers, source)
-    bucket = dpd_bucket(dpd)
+    bucket = collection_bucket(dpd)
     past_due = bucket > 0
     b = np.maximum(bucket - 1, 0)
     account = (
@@ -616,14 +607,14 @@ def segment_of(
     days_past_due: ArrayLike, pd: ArrayLike, pd_edges: Sequence[float] = (0.1, 0.3)
 ) -> np.ndarray:
     """A segment label per account: DPD bucket and PD band, e.g. "31-60|pd 0.10-0.30"."""
-    bucket = dpd_bucket(days_past_due)
+    bucket = collection_bucket(days_past_due)
     edges = [float(e) for e in pd_edges]
     if edges != sorted(set(edges)) or any(not 0 < e < 1 for e in edges):
         raise InvalidConfig("pd_edges", "must be increasing values in (0, 1)", pd_edges)
     band = np.searchsorted(np.asarray(edges), np.asarray(pd, dtype=float), side="right")
     bounds = [0.0, *edges, 1.0]
     bands = [f"pd {bounds[i]:.2f}-{bounds[i + 1]:.2f}" for i in range(len(bounds) - 1)]
-    labels = np.array(BUCKET_LABELS, dtype=object)[bucket]
+    labels = np.array(COLLECTION_LABELS, dtype=object)[bucket]
     return labels + "|" + np.array(bands, dtype=object)[band]
 
 

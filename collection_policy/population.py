@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 
 from collection_policy.engine import accounts_from_features, assign_tiers
 from collection_policy.ev_rates import EVRates
-from collection_policy.schema import CollectionPolicy
-from features.contracts import FEATURE_TO_POLICY, FEATURES, POLICY_FEATURE_COLUMNS, SCORES
-from features.errors import DataValidationError
+from collection_policy.policy import CollectionPolicy
+from core.contracts import FEATURE_TO_POLICY, FEATURES, POLICY_FEATURE_COLUMNS, SCORES
+from core.errors import DataValidationError
 
 KEYS = ["account_id", "observation_date"]
 #: Columns of the scores table the tiers stage reads.

@@ -6,7 +6,7 @@ object means the summary cannot drift from what the engine applies.
 
 from __future__ import annotations
 
-from collection_policy.schema import CollectionPolicy, fmt_num
+from collection_policy.policy import CollectionPolicy, fmt_num
 from collection_policy.vocabulary import CHANNELS, CODE_GUARDRAILS, LEGAL_LIMITS
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collection_policy.schema import CollectionPolicy, fmt_value
+from collection_policy.policy import CollectionPolicy, fmt_value
 from collection_policy.vocabulary import ESCALATION_FIELDS, FIELDS, FieldSpec
-from features.errors import ConfigError
+from core.errors import ConfigError
 
 MAX_GRID_CELLS = 2_000_000
 OTHER_GRADE = "__other__"

@@ -3,7 +3,7 @@
 A policy file may only name what the engine knows how to evaluate and what the law allows, so
 these lists live in code and the loader checks every name in the file against them. The rule
 fields are the engine's own columns (PD, score, grade) plus the policy inputs declared once in
-`features.contracts.POLICY_INPUTS` (all but free text such as the time zone).
+`core.contracts.POLICY_INPUTS` (all but free text such as the time zone).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from features.contracts import POLICY_INPUTS, PolicyInput
+from core.contracts import POLICY_INPUTS, PolicyInput
 
 FieldKind = Literal["number", "integer", "bool", "grade"]
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, FeatureSpec
-from features.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUTS
-from features.errors import DataValidationError
-from features.schema import CUSTOMERS
+from core.catalogue import Catalogue, FeatureSpec
+from core.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUTS
+from core.errors import DataValidationError
+from core.schema import CUSTOMERS
 
 log = logging.getLogger(__name__)
 

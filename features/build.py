@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.behavioural import behavioural_catalogue, build_behavioural_features
-from features.catalogue import Catalogue
-from features.contracts import (
+from core.catalogue import Catalogue
+from core.contracts import (
     FEATURES,
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
@@ -28,12 +27,13 @@ from features.contracts import (
     RAW_OBSERVATIONS,
     RAW_STATEMENTS,
 )
-from features.errors import ConfigError, DataValidationError
-from features.partitions import map_partitions, release_free_memory
+from core.errors import ConfigError, DataValidationError
+from core.partitions import map_partitions, release_free_memory
+from features.behavioural import behavioural_catalogue, build_behavioural_features
+from features.loan_table_features import TableFeatureConfig, build_table_features
 from features.quality import check_leakage, data_quality_report, flag_leak_suspects
 from features.raw import RawData, read_partition
 from features.split import SplitConfig, random_split, snapshot_split, time_fraction_split
-from features.tabular import TableFeatureConfig, build_table_features
 
 log = logging.getLogger(__name__)
 

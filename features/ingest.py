@@ -15,16 +15,17 @@ from typing import Any
 
 import pandas as pd
 
-from features.contracts import (
+from core.contracts import (
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
     RAW_OBSERVATIONS,
     RAW_STATEMENTS,
 )
-from features.errors import DataValidationError
+from core.errors import DataValidationError
+from core.schema import REJECT_COLUMNS, validate_table
+from features.loan_table import TableConfig, load_table, standardise
 from features.raw import SOURCE_TABLES
-from features.schema import REJECT_COLUMNS, validate_table
 from features.synthetic import (
     EFFECTS_FILE,
     MACRO_FILE,
@@ -34,7 +35,6 @@ from features.synthetic import (
     merge_stats,
     public_stats,
 )
-from features.table import TableConfig, load_table, standardise
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue
-from features.errors import PipelineError
-from features.stats import auc, bin_index, bin_shares, decile_edges, psi_from_shares
+from core.catalogue import Catalogue
+from core.errors import PipelineError
+from core.stats import auc, bin_index, bin_shares, decile_edges, psi_from_shares
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def information_value(x: pd.Series, y: pd.Series | np.ndarray, bins: int = 10) -
 
 
 def population_stability(reference: pd.Series, current: pd.Series, bins: int = 10) -> float:
-    """PSI of `current` against `reference`: `features.stats`' bins and formula, plus a missing bin.
+    """PSI of `current` against `reference`: `core.stats`' bins and formula, plus a missing bin.
 
     Numeric: the reference's deciles (`stats.decile_edges`), as for score PSI. Text: the
     reference's most frequent categories, the rest as one "other" bin. Missing values get a bin

@@ -1,7 +1,7 @@
 """The raw data directory between ingest and features: its files, and reading them back.
 
 `meta.json` says which source wrote the directory; each source's tables are read through their
-contracts (`features.contracts.RAW_*`), so a missing column or a wrong dtype stops the reader.
+contracts (`core.contracts.RAW_*`), so a missing column or a wrong dtype stops the reader.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.contracts import (
+from core.contracts import (
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
@@ -20,9 +20,9 @@ from features.contracts import (
     RAW_STATEMENTS,
     TableContract,
 )
-from features.errors import DataValidationError
-from features.io import read_json
-from features.partitions import part_path
+from core.errors import DataValidationError
+from core.io import read_json
+from core.partitions import part_path
 
 META_FILE = "meta.json"
 REJECTS_FILE = "rejects.parquet"

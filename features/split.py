@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError, InvalidConfig
+from core.errors import DataValidationError, InvalidConfig
 
 log = logging.getLogger(__name__)
 
-#: The borrower-group column of a standardised loan table (`features.table.GROUP`).
+#: The borrower-group column of a standardised loan table (`features.loan_table.GROUP`).
 GROUP = "group_id"
 
 

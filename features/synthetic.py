@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import InvalidConfig
-from features.schema import ATTRIBUTES, STATEMENTS
+from core.dpd import DEFAULT_DPD
+from core.errors import InvalidConfig
+from core.schema import ATTRIBUTES, STATEMENTS
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ REGIONS = [  # (region, IANA time zone, weight)
     ("Overseas-US", "America/Los_Angeles", 0.01),
 ]
 DUE_DAYS = 20  # a bill is due this many days after its statement (cycle close) date
-DEFAULT_DPD = 90
 MEAN_LIFETIME = 45.0  # months an account stays open on average (exponential)
 MAX_PRIOR_TENURE = 120  # oldest account, months before the data starts
 CHARGE_OFF = 7  # consecutive missed cycles after which an account is charged off and closes

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, to_model_frame
+from core.catalogue import Catalogue, to_model_frame
 
 #: Rows per block of `LogisticBaseline.predict_pd` (bounded memory, same PDs).
 PREDICT_BLOCK_ROWS = 500_000

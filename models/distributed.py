@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import PipelineError
+from core.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

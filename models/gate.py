@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from features.io import json_safe
-from features.stats import psi
+from core.io import json_safe
+from core.stats import psi
 from models.validation.calibration_tests import calibration_by_grade
 from models.validation.discrimination import delong_auc, delong_paired, non_inferiority
 

@@ -2,7 +2,7 @@
 
 Every function takes the binary outcome `y` (1 = default) and a predicted PD or score `p` as
 array-likes and returns plain Python floats / lists / dicts, so results go straight into strict
-JSON (no NaN, no inf; `features.io.write_json` nulls any that slip through).
+JSON (no NaN, no inf; `core.io.write_json` nulls any that slip through).
 
 ECE uses equal-frequency bins by default: PDs in a credit book are heavily skewed towards zero, so
 equal-width bins would leave almost every account in the first bin and hide miscalibration where
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.stats import auc, binary_arrays, has_both_classes
-from features.stats import psi as psi  # re-exported: the model's metrics in one module
+from core.stats import auc, binary_arrays, has_both_classes
+from core.stats import psi as psi  # re-exported: the model's metrics in one module
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, model_matrix, to_model_frame
-from features.errors import ConfigError, DataValidationError, PipelineError
+from core.catalogue import Catalogue, model_matrix, to_model_frame
+from core.dpd import in_default
+from core.errors import ConfigError, DataValidationError, PipelineError
 from models.calibration import calibrator_from_dict, make_calibrator
 from models.distributed import SCHEDULER_ENV, DaskConfig, fit_on_cluster, scheduler_address
 from models.scaling import DEFAULT_GRADE, MasterScale, ScoreScaling
@@ -72,15 +73,6 @@ BOOSTER_FILE = "booster.txt"
 CALIBRATOR_FILE = "calibrator.json"
 META_FILE = "model_meta.json"
 FORMAT_VERSION = 1
-
-#: Days past due from which an account is in default (the label's definition): it is not scored.
-DEFAULT_DAYS_PAST_DUE = 90
-
-
-def in_default(days_past_due: Any) -> np.ndarray:
-    """True where an account is already in default (>= 90 days past due); unknown DPD is not."""
-    dpd = np.asarray(pd.to_numeric(pd.Series(np.asarray(days_past_due).ravel()), errors="coerce"))
-    return np.nan_to_num(dpd.astype("float64"), nan=-1.0) >= DEFAULT_DAYS_PAST_DUE
 
 
 @dataclass(frozen=True)
@@ -469,7 +461,7 @@ class PDModel:
             "pd_floor": self.pd_floor,
             **{k: v for k, v in self.meta.items() if k not in _RESERVED_META},
         }
-        from features.io import json_safe
+        from core.io import json_safe
 
         (d / META_FILE).write_text(json.dumps(json_safe(meta), indent=2, default=str) + "\n")
 
@@ -624,13 +616,11 @@ def fit_pd_model(
 
 
 __all__ = [
-    "DEFAULT_DAYS_PAST_DUE",
     "FitReport",
     "PDModel",
     "TrainConfig",
     "check_monotone",
     "fit_pd_model",
-    "in_default",
     "lgb_params",
     "SmallTableRule",
     "TREE_SIZE_PARAMS",

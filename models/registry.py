@@ -28,8 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError, PipelineError
-from features.io import read_json
+from core.errors import DataValidationError, PipelineError
+from core.io import read_json
 from models.gate import (
     AWAITING_APPROVAL,
     PROMOTED,
@@ -41,7 +41,7 @@ from models.gate import (
 )
 
 if TYPE_CHECKING:
-    from features.catalogue import Catalogue
+    from core.catalogue import Catalogue
     from models.pd_model import PDModel, TrainConfig
     from models.serving.pyfunc import ServingSpec
 
@@ -51,7 +51,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_ARTIFACT_NAME = "model"
 #: The repository packages the served model imports; they travel with it as code_paths.
-CODE_PACKAGES = ("features", "models", "collection_policy")
+CODE_PACKAGES = ("core", "features", "models", "collection_policy")
 # What the served model imports from PyPI.
 SERVING_REQUIREMENTS = (
     "mlflow",
@@ -468,7 +468,7 @@ class ExplainOutputs:
     ) -> tuple[dict[str, Path | tuple[Path, ...]], dict[str, str], dict[str, float]]:
         """Artifacts, tags and metrics for the run. shap_values.parquet (rows x features) goes
         only up to `max_shap_values_mb`; above it a tag says where it lives (the DVC out)."""
-        from features.contracts import SHAP_VALUES
+        from core.contracts import SHAP_VALUES
 
         shap = self.tables_dir / SHAP_VALUES.file
         if not shap.is_file():
@@ -510,8 +510,8 @@ def read_register_inputs(
     explanations: ExplainOutputs | None = None,
 ) -> RegisterInputs:
     """Read what the train and features stages wrote; a missing file names the stage to run."""
-    from features.catalogue import CATALOGUE_FILE, read_catalogue
-    from features.contracts import FEATURES
+    from core.catalogue import CATALOGUE_FILE, read_catalogue
+    from core.contracts import FEATURES
     from models.training import read_features
 
     for path in (metrics, deciles, plots_dir):

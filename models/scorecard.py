@@ -53,7 +53,7 @@ def trend_for(constraint: str | int | None) -> str:
 
 
 def monotonic_from_catalogue(catalogue: Any) -> dict[str, str]:
-    """{feature: trend} for a `features.catalogue.Catalogue`'s numeric features."""
+    """{feature: trend} for a `core.catalogue.Catalogue`'s numeric features."""
     return {f.name: trend_for(f.direction) for f in catalogue.features if f.dtype != "category"}
 
 

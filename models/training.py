@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, read_feature_dir
-from features.contracts import (
+from core.catalogue import Catalogue, read_feature_dir
+from core.contracts import (
     BLOCK_ROWS,
+    DPD_FEATURE_COLUMN,
     FEATURES,
     LABELLED_SPLITS,
     POLICY_INPUT_BY_NAME,
@@ -27,7 +28,8 @@ from features.contracts import (
     SCORES,
     TRUE_PD,
 )
-from features.errors import DataValidationError
+from core.dpd import DEFAULT_DPD, in_default
+from core.errors import DataValidationError
 from models.baseline import LogisticBaseline
 from models.metrics import (
     auc,
@@ -41,18 +43,15 @@ from models.metrics import (
     summary,
 )
 from models.pd_model import (
-    DEFAULT_DAYS_PAST_DUE,
     FitReport,
     PDModel,
     TrainConfig,
     fit_pd_model,
-    in_default,
     split_validation,
 )
 
 log = logging.getLogger(__name__)
 
-_DPD_COLUMN = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
 
 #: The headline numbers of a training run (reports/headline/train.json), from the metrics document.
 HEADLINE_TEST = ("auc", "gini", "ks", "brier", "ece")
@@ -108,7 +107,7 @@ def read_labelled_splits(
     source = str(path)
     columns = training_columns(features_dir, catalogue)
     policy = required_policy_columns(columns)
-    keep = [c for c in columns if c not in policy or c == _DPD_COLUMN]
+    keep = [c for c in columns if c not in policy or c == DPD_FEATURE_COLUMN]
     pieces: dict[str, list[pd.DataFrame]] = {s: [] for s in LABELLED_SPLITS}
     missing: dict[str, int] = {}
     n_rows = 0
@@ -153,8 +152,8 @@ def book_blocks(
         "split",
         *catalogue.model_columns,
     ]
-    if _DPD_COLUMN in present:
-        columns.append(_DPD_COLUMN)
+    if DPD_FEATURE_COLUMN in present:
+        columns.append(DPD_FEATURE_COLUMN)
     for block in FEATURES.read_blocks(path, columns, "features", block_rows or BLOCK_ROWS):
         rows = block[block["split"].to_numpy() == "score"]
         if len(rows):
@@ -263,7 +262,7 @@ def evaluation_metrics(
     """
     y = test["default"].astype("float64").to_numpy()
     doc: dict[str, Any] = {}
-    dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+    dpd_column = DPD_FEATURE_COLUMN
     if dpd_column in test.columns:
         dpd = test[dpd_column].astype("float64").to_numpy()
         doc["segments"] = segment_metrics(y, test_pd, dpd, true_pd)
@@ -415,7 +414,7 @@ def score_rows(
     """(predict_frame output, SCORES rows) of some feature-table rows, on their index.
 
     Accounts already in default (90+ DPD) get PD 1 and grade D, not a score (`predict_frame`)."""
-    dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+    dpd_column = DPD_FEATURE_COLUMN
     days_past_due = rows[dpd_column] if dpd_column in rows.columns else None
     scored = model.predict_frame(rows, source=source, days_past_due=days_past_due)
     return scored, scores_frame(rows, scored, id_column)
@@ -428,7 +427,7 @@ def drop_defaulted_labelled(table: pd.DataFrame, source: str) -> pd.DataFrame:
     it would teach the model nothing and flatter the test. The built-in book never labels one;
     a table that does loses those rows here, counted in the log, rather than having them scored.
     """
-    dpd_column = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+    dpd_column = DPD_FEATURE_COLUMN
     if dpd_column not in table.columns:
         return table
     drop = in_default(table[dpd_column]) & table["split"].isin(LABELLED_SPLITS).to_numpy()
@@ -439,7 +438,7 @@ def drop_defaulted_labelled(table: pd.DataFrame, source: str) -> pd.DataFrame:
             source,
             int(drop.sum()),
             dpd_column,
-            DEFAULT_DAYS_PAST_DUE,
+            DEFAULT_DPD,
             counts,
         )
         return table[~drop]

@@ -15,7 +15,7 @@ import argparse
 import logging
 
 from collection_policy.loader import load_policy
-from features.io import read_json, write_json
+from core.io import read_json, write_json
 from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.tiers import read_tiers

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from collection_policy.book import simulated_history
 from collection_policy.ev_rates import EVRates, ev_rates_json, learn_ev_rates
 from collection_policy.loader import load_policy
 from collection_policy.population import read_tier_inputs
-from features.errors import DataValidationError
-from features.io import write_json
+from collection_policy.tiering import simulated_history
+from core.errors import DataValidationError
+from core.io import write_json
 from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.tiers import read_experiment, read_tiers

@@ -1,7 +1,7 @@
 """Wiring shared by the stage entrypoints: the command line, logging, clean error exits.
 
 Params are read by `pipelines.params`. Outputs a stage declares with `add_output` are swept of
-stale temp siblings (left by a killed run of the same stage, `features.io` names them
+stale temp siblings (left by a killed run of the same stage, `core.io` names them
 `.<name>.<random>[.tmp]` and `.<name>.old`) before the stage runs."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from features.errors import PipelineError
+from core.errors import PipelineError
 from pipelines.params import DEFAULT_PARAMS
 
 log = logging.getLogger(__name__)

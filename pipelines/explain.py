@@ -3,7 +3,7 @@
 Explains a stratified sample of the out-of-time test split and the current book's actionable
 accounts (models.explain.selection); a table-mode run without a current book explains the test
 split. Reads params `explain`, `tiers.policy` and `seed`. The work is
-`models.explain.book.explain_files`; this module parses, calls and writes. MLflow is the register
+`models.explain.from_files.explain_files`; this module parses, calls and writes. MLflow is the register
 stage's job: it attaches this stage's report and tables to the model's run.
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from features.io import atomic_dir, write_json, write_parquet
-from models.explain.book import ExplainSources, explain_files
-from models.explain.run import ExplainConfig
+from core.io import atomic_dir, write_json, write_parquet
+from models.explain.explainer import ExplainConfig
+from models.explain.from_files import ExplainSources, explain_files
 from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.explain import read_explain

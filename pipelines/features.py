@@ -3,7 +3,7 @@
     python -m pipelines.features --raw-dir data/raw --out-dir data/features \
         --report reports/data_quality.json --headline reports/headline/features.json
 
-The built-in book is read bucket by bucket (`ingest.partitions`, see `features.partitions`):
+The built-in book is read bucket by bucket (`ingest.partitions`, see `core.partitions`):
 here, one bucket after another, or on the Dask cluster at `DASK_SCHEDULER_ADDRESS` when set.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from core.catalogue import CATALOGUE_FILE
+from core.contracts import FEATURES
+from core.io import atomic_dir, atomic_path, write_json
 from features.build import build_features
-from features.catalogue import CATALOGUE_FILE
-from features.contracts import FEATURES
-from features.io import atomic_dir, atomic_path, write_json
 from features.raw import read_raw
 from pipelines.common import base_parser, run_stage
 from pipelines.params import load_params

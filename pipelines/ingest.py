@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from features.contracts import TRUE_PD
+from core.contracts import TRUE_PD
+from core.io import atomic_dir, write_json
+from core.partitions import PartitionedWriter
 from features.ingest import ingest
-from features.io import atomic_dir, write_json
-from features.partitions import PartitionedWriter
 from features.raw import META_FILE, PARTITIONS_KEY, REJECTS_FILE
 from pipelines.common import base_parser, run_stage
 from pipelines.params import load_params

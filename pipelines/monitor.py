@@ -10,7 +10,7 @@ development months show the baseline next to the later ones); `--current` takes 
 arrived after training instead (account_id, observation_date, pd, grade; `default` where known),
 joined on those keys with `--current-features` (CSI and fairness need the feature columns).
 Statements and customers (`--raw-dir`) feed vintages and roll rates when the book has them.
-The work is `models.monitoring.run.monitor`; this module reads, calls and writes.
+The work is `models.monitoring.book_monitor.monitor`; this module reads, calls and writes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.contracts import (
+from core.contracts import (
     FEATURES,
     POLICY_PREFIX,
     RAW_CUSTOMERS,
@@ -30,12 +30,12 @@ from features.contracts import (
     SCORES,
     TIERS,
 )
-from features.errors import ConfigError, DataValidationError
-from features.io import atomic_dir, write_json
-from features.partitions import part_files
+from core.errors import ConfigError, DataValidationError
+from core.io import atomic_dir, write_json
+from core.partitions import part_files
+from models.monitoring.book_monitor import KEYS, monitor, monitoring_frames
+from models.monitoring.dashboard import render_dashboard
 from models.monitoring.portfolio import HistorySlice
-from models.monitoring.report import render_dashboard
-from models.monitoring.run import KEYS, monitor, monitoring_frames
 from models.scaling import sorted_grades
 from pipelines.common import base_parser, run_stage
 from pipelines.params import load_params

@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.io import write_json
+from core.io import write_json
 from models.pd_model import TrainConfig
 from models.registry import (
     ExplainOutputs,

@@ -5,7 +5,7 @@ in params `tiers.score_file` (scores and policy inputs in one table), else the t
 labelled `tiers.backtest_split` is tiered too, for the observed bad rate per tier (summary only).
 Reasons come from the explain stage (`--reasons`, as dvc.yaml passes it): a named file that is
 missing is an error; only a run without `--reasons` tiers with an empty `reasons` column.
-The work is `collection_policy.book.tier_book`; this module reads, calls and writes.
+The work is `collection_policy.tiering.tier_book`; this module reads, calls and writes.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import logging
 import time
 from pathlib import Path
 
-from collection_policy.book import REASON_COLUMNS, tier_book
 from collection_policy.ev_rates import read_ev_rates
 from collection_policy.loader import load_policy
 from collection_policy.outcomes import book_experiment
 from collection_policy.population import read_tier_inputs
 from collection_policy.render import policy_markdown
-from collection_policy.report import tiers_png
-from features.contracts import REASONS
-from features.io import atomic_path, write_json, write_parquet
+from collection_policy.tiering import REASON_COLUMNS, tier_book
+from collection_policy.tiers_plot import tiers_png
+from core.contracts import REASONS
+from core.io import atomic_path, write_json, write_parquet
 from pipelines.common import add_output, base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.tiers import read_experiment, read_tiers

@@ -14,9 +14,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.catalogue import read_catalogue
-from features.contracts import FEATURES
-from features.io import atomic_dir, write_json, write_parquet
+from core.catalogue import read_catalogue
+from core.contracts import FEATURES
+from core.io import atomic_dir, write_json, write_parquet
 from models.pd_model import TrainConfig
 from models.training import (
     TrainResult,

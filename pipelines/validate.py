@@ -8,7 +8,7 @@ python -m pipelines.validate --features-dir data/features --scores data/scores/s
 Discrimination with intervals per segment and period, calibration per grade with traffic lights
 (out-of-time test, each test period, the development hold-out and, on the built-in book, the true
 PD as an oracle), stability against the hold-out, the WoE scorecard challenger and the gate's
-decision. The work is `models.validation.run.validate_model`; this module reads, calls, writes.
+decision. The work is `models.validation.validation_doc.validate_model`; this module reads, calls, writes.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from features.catalogue import read_catalogue, read_feature_dir
-from features.contracts import FEATURES, SCORES
-from features.io import read_json, write_json
+from core.catalogue import read_catalogue, read_feature_dir
+from core.contracts import DPD_FEATURE_COLUMN, FEATURES, SCORES
+from core.io import read_json, write_json
 from models.pd_model import PDModel
 from models.training import read_truth
-from models.validation.report import render_report
-from models.validation.run import DATE_COLUMN, DPD_COLUMN, ModelCard, validate_model
+from models.validation.validation_doc import DATE_COLUMN, ModelCard, validate_model
+from models.validation.validation_report import render_report
 from pipelines.common import base_parser, run_stage
 from pipelines.params import load_params
 from pipelines.params.validation import read_validation
@@ -59,7 +59,9 @@ def feature_columns(features_dir: Path) -> list[str]:
     feature table (not the protected attributes or the other policy inputs)."""
     catalogue = read_catalogue(features_dir)
     present = set(pq.read_schema(features_dir / FEATURES.file).names)
-    dpd = [DPD_COLUMN] if DPD_COLUMN in present else []  # optional: segments need it
+    dpd = (
+        [DPD_FEATURE_COLUMN] if DPD_FEATURE_COLUMN in present else []
+    )  # optional: segments need it
     return [catalogue.id_column, DATE_COLUMN, "split", *catalogue.model_columns, *dpd]
 
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, read_catalogue, require_model_columns
-from features.contracts import FEATURES, POLICY_INPUT_BY_NAME, SCORES
-from features.errors import DataValidationError
+from core.catalogue import Catalogue, read_catalogue, require_model_columns
+from core.contracts import DPD_FEATURE_COLUMN, FEATURES, SCORES
+from core.errors import DataValidationError
 from models.explain.reasons import ReasonDictionary, load_reason_dictionary, validate_dictionary
 from models.explain.treeshap import check_model_columns, load_booster
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 #: The splits explained: the out-of-time test split and the current book.
 EXPLAIN_SPLITS = ("test", "score")
-DPD_COLUMN = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
 _SPLIT_FILTER = [("split", "in", list(EXPLAIN_SPLITS))]
 
 
@@ -61,7 +60,7 @@ def read_features(features_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, C
     present = FEATURES.read_schema(feat_path, stage="features")
     require_model_columns(catalogue, present, feat_path)
     # the label stratifies the test sample; days past due marks the actionable book
-    extra = [c for c in ("default", DPD_COLUMN) if c in present and c not in wanted]
+    extra = [c for c in ("default", DPD_FEATURE_COLUMN) if c in present and c not in wanted]
     df = FEATURES.read(feat_path, columns=wanted + extra, stage="features", filters=_SPLIT_FILTER)
     df = df.rename(columns={id_col: "account_id"}).reset_index(drop=True)
     df["split"] = df["split"].astype(str)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, to_model_frame
-from features.contracts import FEATURES, REASONS, SCORES, SHAP_VALUES
-from features.io import read_json
+from core.catalogue import Catalogue, to_model_frame
+from core.contracts import FEATURES, REASONS, SCORES, SHAP_VALUES
+from core.io import read_json
 from models.explain.plots import plot_waterfall
 from models.explain.treeshap import BASE_VALUE
 from models.scaling import DEFAULT_GRADE

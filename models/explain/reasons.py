@@ -54,8 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue
-from features.errors import ConfigError
+from core.catalogue import Catalogue
+from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from collection_policy.policy import CollectionPolicy
 from collection_policy.rulespace import build_rule_grid, first_match
-from collection_policy.schema import CollectionPolicy
 from collection_policy.vocabulary import CHANNELS
 from models.explain.treeshap import grade_order
 from models.scaling import DEFAULT_GRADE

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.catalogue import model_matrix
-from features.errors import PipelineError
+from core.catalogue import model_matrix
+from core.errors import PipelineError
 from models.scaling import sorted_grades
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def load_booster(path: str) -> lgb.Booster:
 
 def check_model_columns(booster: lgb.Booster, columns: list[str], source: str) -> None:
     """The booster must have been trained on exactly the catalogue's columns, in order."""
-    from features.errors import DataValidationError
+    from core.errors import DataValidationError
 
     names = list(booster.feature_name())
     if names != list(columns):

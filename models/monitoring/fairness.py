@@ -31,7 +31,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 
 from collection_policy.vocabulary import CHANNELS
-from models.monitoring.config import MonitorConfig, labels_of
+from models.monitoring.thresholds import MonitorConfig, labels_of
 from models.validation.calibration_tests import oe_ratio
 
 log = logging.getLogger(__name__)

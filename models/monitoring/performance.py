@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.monitoring.config import AMBER, GREEN, RED, MonitorConfig, PeriodIndex
+from models.monitoring.thresholds import AMBER, GREEN, RED, MonitorConfig, PeriodIndex
 from models.validation.calibration_tests import (
     calibration_by_grade,
     jeffreys_p,

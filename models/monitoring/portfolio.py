@@ -16,12 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.monitoring.config import DEFAULT_DPD, DPD_BUCKETS
+from core.dpd import BUCKET_LABELS, DEFAULT_DPD, bucket_index
 
 log = logging.getLogger(__name__)
-
-BUCKET_NAMES: tuple[str, ...] = tuple(name for name, _ in DPD_BUCKETS)
-_BUCKET_LOWS = np.array([low for _, low in DPD_BUCKETS[1:]], dtype="float64")
 
 
 def month_number(dates: Any) -> np.ndarray:
@@ -40,21 +37,6 @@ def month_label(number: np.ndarray | int) -> Any:
     return np.char.add(
         np.char.add((n // 12).astype(str), "-"), np.char.zfill((n % 12 + 1).astype(str), 2)
     )
-
-
-def dpd_bucket(days_past_due: Any) -> np.ndarray:
-    """Bucket index 0..4 of `DPD_BUCKETS` (current, 1-30, 31-60, 61-89, 90+); -1 where missing."""
-    s = days_past_due if isinstance(days_past_due, pd.Series) else pd.Series(days_past_due)
-    if s.dtype.kind in "iu":  # whole days, no missing values: no float copy of the column
-        d = s.to_numpy()
-        if d.size and d.min() < 0:
-            raise ValueError("days_past_due must be >= 0")
-        return np.searchsorted(_BUCKET_LOWS.astype(d.dtype), d, side="right").astype(np.int64)
-    d = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    if (d < 0).any():
-        raise ValueError("days_past_due must be >= 0")
-    out = np.searchsorted(_BUCKET_LOWS, d, side="right")
-    return np.where(np.isnan(d), -1, out).astype(np.int64)
 
 
 def _cohort_label(month: np.ndarray, freq: str) -> np.ndarray:
@@ -272,7 +254,7 @@ def roll_part(statements: pd.DataFrame, months: int | None = None) -> RollPart:
     (its last month is at least the slice's), and `roll_from_parts` cuts it exactly."""
     dates = _statement_dates(statements)
     acct = statements["account_id"].to_numpy()
-    bucket = dpd_bucket(statements["days_past_due"])
+    bucket = bucket_index(statements["days_past_due"])
     ok = ~np.isnat(dates) & (bucket >= 0) & statements["account_id"].notna().to_numpy()
     if not ok.any():
         return RollPart(pd.DataFrame(columns=["to_month", "frm", "to", "n"]), None)
@@ -308,7 +290,7 @@ def roll_from_parts(parts: Sequence[RollPart], months: int | None = None) -> dic
     table = pd.concat([p.table for p in parts], ignore_index=True)
     if months is not None and lasts:  # the last N month pairs of the whole history
         table = table[table["to_month"] > max(lasts) - months]
-    k = len(BUCKET_NAMES)
+    k = len(BUCKET_LABELS)
     frm = table["frm"].to_numpy(dtype=np.int64)
     to = table["to"].to_numpy(dtype=np.int64)
     counts = np.bincount(frm * k + to, weights=table["n"].to_numpy(dtype=float), minlength=k * k)
@@ -319,7 +301,7 @@ def roll_from_parts(parts: Sequence[RollPart], months: int | None = None) -> dic
     ]
     to_month = table["to_month"].to_numpy(dtype=np.int64)
     return {
-        "buckets": list(BUCKET_NAMES),
+        "buckets": list(BUCKET_LABELS),
         "counts": counts.tolist(),
         "rates": shares,
         "transitions": int(counts.sum()),
@@ -329,7 +311,7 @@ def roll_from_parts(parts: Sequence[RollPart], months: int | None = None) -> dic
 
 
 def roll_rates(statements: pd.DataFrame, months: int | None = None) -> dict[str, Any]:
-    """Month-to-month transitions between DPD buckets (`DPD_BUCKETS`), counts and row shares.
+    """Month-to-month transitions between DPD buckets (`core.dpd.DPD_BUCKETS`), counts and row shares.
 
     `statements` needs account_id, statement_date and days_past_due. A transition pairs an
     account's statement with its statement of the next calendar month (a gap is no transition);

@@ -1,7 +1,7 @@
 """Population stability over time: score PSI and per-feature CSI of each period vs the reference.
 
 The reference is the development sample (the train split). Bins come from the reference once
-(`features.stats.decile_edges`, point masses apart) and every period is binned against them in one
+(`core.stats.decile_edges`, point masses apart) and every period is binned against them in one
 `bincount`, so a book of millions of rows and dozens of features costs one pass per feature. Text
 features use the reference's categories (the rest as "other"), and missing values get a bin of
 their own, the same rules as the data-quality report (`features.quality.population_stability`),
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.stats import bin_index, bin_shares, decile_edges, psi_from_shares
-from models.monitoring.config import MonitorConfig, PeriodIndex, psi_rag, worst
+from core.stats import bin_index, bin_shares, decile_edges, psi_from_shares
+from models.monitoring.thresholds import MonitorConfig, PeriodIndex, psi_rag, worst
 
 log = logging.getLogger(__name__)
 

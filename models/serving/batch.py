@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from features.errors import DataValidationError
-from features.io import atomic_path
-from features.partitions import part_files
+from core.errors import DataValidationError
+from core.io import atomic_path
+from core.partitions import part_files
 from models.serving.request import to_request
 
 log = logging.getLogger(__name__)

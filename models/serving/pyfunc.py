@@ -13,7 +13,7 @@ model_meta.json), `policy` (collection_policy.yaml), `reasons` (reasons.yaml). T
 number of reasons travel in the model config (`ServingConfig`).
 
 Request columns (`models.serving.request`): the catalogue's model columns plus the policy inputs
-of `features.contracts.POLICY_INPUTS` under their request names; the logged signature is derived
+of `core.contracts.POLICY_INPUTS` under their request names; the logged signature is derived
 from the same declaration (`signature_for`).
 
 Over REST the model itself checks what MLflow's JSON parsing would otherwise guess: every column
@@ -38,10 +38,10 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from features.catalogue import model_matrix, to_model_frame
-from features.config import Parser
-from features.contracts import POLICY_INPUT_BY_NAME, POLICY_INPUTS
-from features.errors import ConfigError, DataValidationError
+from core.catalogue import model_matrix, to_model_frame
+from core.config import Parser
+from core.contracts import POLICY_INPUT_BY_NAME, POLICY_INPUTS
+from core.errors import ConfigError, DataValidationError
 from models.serving.request import (
     request_columns,
     request_schema,
@@ -149,7 +149,7 @@ class ServingBundle:
     """Everything a request needs, loaded once: PD model, policy, reason dictionary, config."""
 
     model: Any  # models.pd_model.PDModel
-    policy: Any | None = None  # collection_policy.schema.CollectionPolicy
+    policy: Any | None = None  # collection_policy.policy.CollectionPolicy
     dictionary: Any | None = None  # models.explain.reasons.ReasonDictionary
     config: ServingConfig | None = None  # required with a policy or a reason dictionary
     ev_rates: Any | None = None  # collection_policy.ev_rates.EVRates; None: the assumed rates
@@ -305,7 +305,8 @@ class ServingBundle:
     ) -> dict[str, Any]:
         """pd, score and grade as `PDModel.predict_frame` computes them from the raw scores (an
         account at 90+ days past due is in default: PD 1, grade `DEFAULT_GRADE`, no points)."""
-        from models.pd_model import DEFAULT_GRADE, in_default
+        from core.dpd import in_default
+        from models.pd_model import DEFAULT_GRADE
 
         model = self.model
         pd_values = model.pd_from_raw(raw)

@@ -2,7 +2,7 @@
 
 Columns: the catalogue's model features (numerics as double, categoricals as text; null =
 missing, unseen categories score as missing) plus the policy inputs declared in
-`features.contracts.POLICY_INPUTS` under their request names (`PolicyInput.request_column`: plain,
+`core.contracts.POLICY_INPUTS` under their request names (`PolicyInput.request_column`: plain,
 unless a model feature has the same name, as `first_time_delinquency` does, in which case the
 feature table's `policy__<name>` is kept; the two differ: the feature is missing without history,
 a flag is never guessed). The logged signature (`pyfunc.signature_for`) is derived from
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, to_model_frame
-from features.contracts import POLICY_INPUTS
-from features.errors import DataValidationError
+from core.catalogue import Catalogue, to_model_frame
+from core.contracts import POLICY_INPUTS
+from core.errors import DataValidationError
 
 
 @dataclass(frozen=True)

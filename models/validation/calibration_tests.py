@@ -18,7 +18,7 @@ import numpy as np
 import pandas  # not `pd`: the PD arguments are called `pd`
 from scipy import stats
 
-from features.stats import binary_arrays
+from core.stats import binary_arrays
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from features.stats import binary_arrays, has_both_classes
+from core.stats import binary_arrays, has_both_classes
 from models.metrics import ks
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 `load_params` checks the top level (unknown or missing sections fail); each stage then reads
 only its own sections through a reader in this package (`pipelines.params.<section>`), built on
-the shared `features.config.Parser`. Readers return the library's typed config objects; library
+the shared `core.config.Parser`. Readers return the library's typed config objects; library
 code never sees the YAML layout. Every key is stated in params.yaml: there are no defaults in
 code, so DVC sees every value a stage depends on.
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from features.config import Parser, Section, read_yaml_mapping
-from features.errors import InvalidConfig
+from core.config import Parser, Section, read_yaml_mapping
+from core.errors import InvalidConfig
 
 DEFAULT_PARAMS = "params.yaml"
 

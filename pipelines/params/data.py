@@ -8,10 +8,10 @@ use fails now, not when someone switches to it. Keys that are legitimately unset
 
 from __future__ import annotations
 
-from features.config import Section
+from core.config import Section
 from features.ingest import IngestConfig
+from features.loan_table import TableConfig
 from features.synthetic import SyntheticConfig
-from features.table import TableConfig
 from pipelines.params import Params, build_config
 
 DATA_KEYS = ("source", "synthetic", "table")

@@ -4,7 +4,7 @@ policy's contact line picks the actionable accounts the stage explains."""
 from __future__ import annotations
 
 from collection_policy.loader import load_policy
-from models.explain.run import ExplainConfig
+from models.explain.explainer import ExplainConfig
 from models.explain.selection import POPULATIONS, lowest_contact_pd
 from pipelines.params import Params
 from pipelines.params.shared import batch_rows, policy_path, reasons_path, top_k

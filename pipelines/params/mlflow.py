@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from features.config import Section
+from core.config import Section
 from models.gate import AMBER, CALIBRATION_SAMPLES, MODES, GateConfig
 from models.registry import MlflowConfig
 from pipelines.params import Params

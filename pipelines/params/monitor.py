@@ -1,12 +1,12 @@
-"""The `monitor` section of params.yaml -> `models.monitoring.config.MonitorConfig` + the
+"""The `monitor` section of params.yaml -> `models.monitoring.thresholds.MonitorConfig` + the
 reference split."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.contracts import LABELLED_SPLITS
-from models.monitoring.config import MonitorConfig
+from core.contracts import LABELLED_SPLITS
+from models.monitoring.thresholds import MonitorConfig
 from pipelines.params import Params
 
 MONITOR_KEYS: tuple[str, ...] = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from collection_policy.vocabulary import MODES
-from features.config import Section
+from core.config import Section
 
 
 def reasons_path(explain: Section) -> Path:

@@ -1,13 +1,13 @@
-"""The `tiers` section of params.yaml -> `collection_policy.book.TiersConfig`."""
+"""The `tiers` section of params.yaml -> `collection_policy.tiering.TiersConfig`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from collection_policy.book import TiersConfig
 from collection_policy.outcomes import ExperimentConfig
-from features.contracts import LABELLED_SPLITS
-from features.errors import InvalidConfig
+from collection_policy.tiering import TiersConfig
+from core.contracts import LABELLED_SPLITS
+from core.errors import InvalidConfig
 from pipelines.params import Params
 from pipelines.params.shared import policy_path, tier_mode
 

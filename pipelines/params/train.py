@@ -6,7 +6,7 @@ type and range rules of each one, so a typo or a wrong value fails with one mess
 
 from __future__ import annotations
 
-from features.config import Section
+from core.config import Section
 from models.calibration import METHODS
 from models.distributed import DaskConfig
 from models.pd_model import SmallTableRule, TrainConfig

@@ -1,4 +1,4 @@
-"""The `validation` section of params.yaml -> `models.validation.run.ValidationConfig` + the label
+"""The `validation` section of params.yaml -> `models.validation.validation_doc.ValidationConfig` + the label
 definition the model card states. The validation cut of the train split (`calibration_fraction`,
 `seed`) is the train section's, so the report measures the same rows the model was built with."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.config import Section
-from models.validation.run import ValidationConfig
+from core.config import Section
+from models.validation.validation_doc import ValidationConfig
 from pipelines.params import Params
 
 VALIDATION_KEYS: tuple[str, ...] = (

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from collection_policy.loader import load_policy, policy_from_dict
-from collection_policy.schema import CollectionPolicy
+from collection_policy.policy import CollectionPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_PATH = REPO / "configs" / "collection_policy.yaml"
@@ -125,7 +125,7 @@ def book_tables(n: int = 400, with_score_split: bool = True) -> tuple[pd.DataFra
 
 def tiers_config(**overrides: Any) -> Any:
     """The shipped params' tiers settings as a TiersConfig, with overrides."""
-    from collection_policy.book import TiersConfig
+    from collection_policy.tiering import TiersConfig
 
     values: dict[str, Any] = {
         "policy": POLICY_PATH,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from collection_policy.book import reasons_text, tier_book
-from features.contracts import TIERS
+from collection_policy.tiering import reasons_text, tier_book
+from core.contracts import TIERS
 
 from .conftest import book_tables, tiers_config
 

@@ -17,8 +17,8 @@ from collection_policy.engine import (
     split_names,
 )
 from collection_policy.loader import policy_from_dict
-from features.contracts import FEATURE_TO_POLICY
-from features.errors import DataValidationError
+from core.contracts import FEATURE_TO_POLICY
+from core.errors import DataValidationError
 
 LATE = {"days_past_due": 100, "overdue_amount": 2000.0, "pd": 0.7, "outstanding_balance": 8000.0}
 

@@ -15,7 +15,7 @@ from collection_policy.ev_rates import (
     simulate_history,
 )
 from collection_policy.outcomes import ResponseModel
-from features.errors import DataValidationError
+from core.errors import DataValidationError
 from tests.collection_policy.conftest import BASE_ACCOUNT
 from tests.collection_policy.test_outcomes import past_due_book
 from tests.collection_policy.test_properties import SETTINGS, check_guardrails, frames

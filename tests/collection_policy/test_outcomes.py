@@ -14,7 +14,6 @@ from collection_policy.outcomes import (
     ResponseModel,
     arm_report,
     assign_arms,
-    dpd_bucket,
     holdout_tiers,
     newcombe_interval,
     run_experiment,
@@ -23,7 +22,8 @@ from collection_policy.outcomes import (
     true_outcome_probabilities,
     wilson_interval,
 )
-from features.errors import DataValidationError, InvalidConfig
+from core.dpd import collection_bucket
+from core.errors import DataValidationError, InvalidConfig
 
 RESPONSE = ResponseModel()
 
@@ -35,7 +35,7 @@ def past_due_book(n: int, seed: int) -> pd.DataFrame:
     dpd = rng.choice([5, 20, 45, 75, 100, 130], n, p=[0.35, 0.25, 0.15, 0.1, 0.1, 0.05])
     overdue = rng.lognormal(5.5, 0.8, n)
     pd_ = 1.0 / (1.0 + np.exp(-(rng.normal(-1.5, 1.0, n) + dpd / 40)))
-    b = dpd_bucket(dpd)
+    b = collection_bucket(dpd)
     champion = np.select(
         [b == 1, b == 2, b == 3, b == 4],
         [np.where(pd_ < 0.3, 1, 2), np.where(pd_ < 0.3, 2, 3), 3, np.where(overdue >= 300, 4, 3)],

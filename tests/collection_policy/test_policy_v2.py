@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from collection_policy.book import tier_book
 from collection_policy.engine import GUARDRAILS, assign_tiers, split_names
 from collection_policy.loader import policy_from_dict
 from collection_policy.render import policy_markdown
+from collection_policy.tiering import tier_book
 from collection_policy.vocabulary import CHANNELS, CODE_GUARDRAILS
-from features.errors import ConfigError
+from core.errors import ConfigError
 
 from .conftest import book_tables, tiers_config
 

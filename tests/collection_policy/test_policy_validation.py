@@ -9,7 +9,7 @@ import pytest
 
 from collection_policy.loader import load_policy, policy_from_dict
 from collection_policy.render import policy_markdown
-from features.errors import ConfigError
+from core.errors import ConfigError
 
 
 def _rule(raw: dict[str, Any], name: str) -> dict[str, Any]:

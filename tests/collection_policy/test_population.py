@@ -11,7 +11,7 @@ from collection_policy.population import (
     select_population,
     tier_population,
 )
-from features.errors import DataValidationError
+from core.errors import DataValidationError
 
 from .conftest import book_tables
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collection_policy.engine import assign_tiers, repeat_or_wilful, split_names
-from collection_policy.schema import CollectionPolicy
+from collection_policy.policy import CollectionPolicy
 from collection_policy.vocabulary import CHANNELS
 
 SETTINGS = settings(

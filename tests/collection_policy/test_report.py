@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from collection_policy.engine import assign_tiers
-from collection_policy.report import (
+from collection_policy.tiers_plot import (
     RISE_FLAGS,
     bad_rate_rises,
     summarise_tiers,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.errors import ConfigError, DataValidationError, PipelineError
+from core.errors import ConfigError, DataValidationError, PipelineError
 from pipelines.tiers import build_parser, main
 
 from .conftest import POLICY_PATH, REPO, book_tables

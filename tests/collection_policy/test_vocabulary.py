@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collection_policy.engine import ACCOUNT_COLUMNS, FLAG_INPUTS, NUMERIC_INPUTS
 from collection_policy.vocabulary import DERIVED_FIELDS, FIELDS, resolve_timezone
-from features.contracts import POLICY_INPUTS
+from core.contracts import POLICY_INPUTS
 
 
 def test_every_non_text_policy_input_is_a_rule_field_of_its_kind():

@@ -10,10 +10,10 @@ from dataclasses import replace
 from typing import Any
 
 from features.build import FeaturesConfig
+from features.loan_table import TableConfig
+from features.loan_table_features import TableFeatureConfig
 from features.split import SplitConfig
 from features.synthetic import SyntheticConfig
-from features.table import TableConfig
-from features.tabular import TableFeatureConfig
 from pipelines.params import Params, load_params
 from pipelines.params.data import read_synthetic, read_table_source
 from pipelines.params.features import read_features

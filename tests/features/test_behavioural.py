@@ -8,14 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.catalogue import to_model_frame
+from core.contracts import POLICY_FEATURE_COLUMNS
+from core.errors import DataValidationError
 from features.behavioural import (
     NEVER_DELINQUENT_MONTHS,
     build_behavioural_features,
     core_window_aggregates,
 )
-from features.catalogue import to_model_frame
-from features.contracts import POLICY_FEATURE_COLUMNS
-from features.errors import DataValidationError
 
 WINDOWS = (3, 6, 12)  # explicit: the tests name columns such as max_dpd_3m
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.catalogue import Catalogue, to_model_frame
+from core.contracts import FEATURES, RAW_LOANS
+from core.errors import ConfigError, DataValidationError
 from features.build import build_features
-from features.catalogue import Catalogue, to_model_frame
-from features.contracts import FEATURES, RAW_LOANS
-from features.errors import ConfigError, DataValidationError
 from features.ingest import ingest_synthetic
 from features.quality import LeakageError
 from features.raw import RawData

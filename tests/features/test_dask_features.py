@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.partitions import SCHEDULER_ENV, map_partitions
 from features.build import build_features
-from features.partitions import SCHEDULER_ENV, map_partitions
 from features.raw import read_raw
 from tests.features import test_partitions
 from tests.features.configs import features_config

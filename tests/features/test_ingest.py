@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.contracts import (
+from core.contracts import (
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
@@ -16,11 +16,11 @@ from features.contracts import (
     RAW_STATEMENTS,
     TRUE_PD,
 )
-from features.errors import DataValidationError, PipelineError
+from core.errors import DataValidationError, PipelineError
+from core.io import write_json
+from core.schema import REJECT_COLUMNS
 from features.ingest import IngestConfig, ingest, ingest_synthetic
-from features.io import write_json
 from features.raw import META_FILE, read_raw
-from features.schema import REJECT_COLUMNS
 from features.synthetic import MACRO_FILE
 from tests.features.configs import synthetic_config, table_config
 

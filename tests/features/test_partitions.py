@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 import features.synthetic as synthetic
+from core.contracts import RAW_ATTRIBUTES, RAW_CUSTOMERS, RAW_OBSERVATIONS, RAW_STATEMENTS
+from core.io import write_json
+from core.partitions import PartitionedWriter, bucket_of, map_partitions, part_path
 from features.behavioural import _account_cumsum, _Runs
 from features.build import build_features
-from features.contracts import RAW_ATTRIBUTES, RAW_CUSTOMERS, RAW_OBSERVATIONS, RAW_STATEMENTS
 from features.ingest import ingest_synthetic
-from features.io import write_json
-from features.partitions import PartitionedWriter, bucket_of, map_partitions, part_path
 from features.raw import META_FILE, PARTITIONS_KEY, RawData, read_partition, read_raw
 from tests.features.configs import features_config, synthetic_config
 

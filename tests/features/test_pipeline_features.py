@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.catalogue import CATALOGUE_FILE, Catalogue
-from features.contracts import FEATURES, RAW_LOANS
-from features.io import write_json
+from core.catalogue import CATALOGUE_FILE, Catalogue
+from core.contracts import FEATURES, RAW_LOANS
+from core.io import write_json
 from features.raw import META_FILE
 from tests.features.test_build import table_raw
 

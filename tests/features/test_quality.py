@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import Catalogue, FeatureSpec
-from features.errors import PipelineError
+from core.catalogue import Catalogue, FeatureSpec
+from core.errors import PipelineError
 from features.quality import (
     LeakageError,
     check_leakage,
@@ -100,7 +100,7 @@ def test_leakage_guard_names_feature_and_remedies():
 
 def test_numeric_psi_is_the_stats_psi():
     """One PSI: without missing values the report's PSI is `stats.psi` (deciles, ten bins)."""
-    from features.stats import psi
+    from core.stats import psi
 
     ref, cur = pd.Series(RNG.normal(0, 1, N)), pd.Series(RNG.normal(0.3, 1, N // 2))
     assert population_stability(ref, cur) == psi(ref.to_numpy(), cur.to_numpy())
@@ -118,7 +118,7 @@ def test_a_change_in_missingness_is_a_shift():
 
 def test_single_feature_auc_is_the_stats_auc():
     """Missing placed at either end gives the same AUC as stats.auc on finite stand-ins."""
-    from features.stats import auc
+    from core.stats import auc
 
     v = np.where(RNG.random(N) < 0.2, np.nan, Y + RNG.normal(0, 1, N))
     low = auc(Y, np.where(np.isnan(v), np.nanmin(v) - 1, v))

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError, InvalidConfig
+from core.errors import DataValidationError, InvalidConfig
 from features.split import SplitConfig, random_split, snapshot_split, time_fraction_split
 
 

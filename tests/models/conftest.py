@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import Catalogue, FeatureSpec
-from features.io import write_json
+from core.catalogue import Catalogue, FeatureSpec
+from core.io import write_json
 
 INCOME = ["low", "mid", "high", "very_high"]
 CHANNEL = ["app", "web", "partner"]

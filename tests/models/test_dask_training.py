@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import to_model_frame
-from features.errors import PipelineError
+from core.catalogue import to_model_frame
+from core.errors import PipelineError
 from models.distributed import (
     SCHEDULER_ENV,
     DistributedTrainingError,

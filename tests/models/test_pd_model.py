@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import Catalogue
-from features.errors import DataValidationError
+from core.catalogue import Catalogue
+from core.dpd import in_default
+from core.errors import DataValidationError
 from models.metrics import auc
 from models.pd_model import (
     PDModel,
     check_monotone,
     effective_tree_size,
-    in_default,
     lgb_params,
     monotone_vector,
     scaled_to_rows,

@@ -96,7 +96,7 @@ def test_register_inputs_name_a_missing_model_column_and_skip_protected_ones(tmp
     inputs); a model column the table lacks is named before anything is logged."""
     import pytest
 
-    from features.errors import DataValidationError
+    from core.errors import DataValidationError
     from models.registry import read_register_inputs
     from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import Catalogue, FeatureSpec
+from core.catalogue import Catalogue, FeatureSpec
 from models.baseline import LogisticBaseline
 from models.metrics import auc
 from models.pd_model import SmallTableRule, fit_pd_model

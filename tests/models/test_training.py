@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.errors import PipelineError
+from core.errors import PipelineError
 from models.training import read_truth
 
 
@@ -116,7 +116,7 @@ def test_training_from_blocks_equals_training_on_the_whole_table(tmp_path, catal
 def test_a_missing_label_or_policy_input_in_a_later_block_is_named_by_table_row(
     tmp_path, catalogue
 ):
-    from features.errors import DataValidationError
+    from core.errors import DataValidationError
     from models.training import read_labelled_splits
     from tests.models.conftest import make_feature_table, write_feature_dir
 

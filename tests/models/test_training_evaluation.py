@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contracts import POLICY_INPUT_BY_NAME
+from core.contracts import DPD_FEATURE_COLUMN
 from models.training import evaluation_metrics, true_pd_of_rows
 
-DPD = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
+DPD = DPD_FEATURE_COLUMN
 
 
 def _test_frame() -> pd.DataFrame:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from features.io import read_json
+from core.io import read_json
 from models.pd_model import TrainConfig
 from models.registry import MlflowConfig, Registration
 from models.serving.pyfunc import ServingSpec

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError
+from core.errors import ConfigError
 from pipelines import monitor as monitor_stage
 from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 from tests.models.train_helpers import fast_train_config, train_and_register

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from features.errors import ConfigError
+from core.errors import ConfigError
 from pipelines.params import TOP_LEVEL_KEYS, load_params
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from features.errors import ConfigError
+from core.errors import ConfigError
+from features.loan_table import TableConfig
 from features.synthetic import SyntheticConfig
-from features.table import TableConfig
 from pipelines.params import load_params
 from pipelines.params.data import read_data, read_ingest, read_synthetic, read_table_source
 from tests.pipelines.params_helpers import DELETE, PARAMS, edited_params

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from features.errors import ConfigError
+from core.errors import ConfigError
 from pipelines.params import load_params
 from pipelines.params.explain import EXPLAIN_KEYS, read_explain
 

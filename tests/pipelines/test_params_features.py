@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigError
 from features.build import FeaturesConfig
-from features.errors import ConfigError
 from pipelines.params import load_params
 from pipelines.params.features import read_features, read_split
 from tests.pipelines.params_helpers import DELETE, PARAMS, edited_params

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from features.errors import ConfigError
+from core.errors import ConfigError
 from pipelines.params import load_params
 from pipelines.params.mlflow import GATE_KEYS, MLFLOW_KEYS, read_mlflow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from features.errors import ConfigError
+from core.errors import ConfigError
 from pipelines.params import load_params
 from pipelines.params.monitor import read_monitor
 from pipelines.params.validation import read_validation

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collection_policy.book import TiersConfig
-from features.errors import ConfigError
+from collection_policy.tiering import TiersConfig
+from core.errors import ConfigError
 from pipelines.params import load_params
 from pipelines.params.tiers import TIERS_KEYS, read_tiers
 

@@ -9,7 +9,7 @@ import mlflow
 import pytest
 import yaml
 
-from features.errors import ConfigError, PipelineError
+from core.errors import ConfigError, PipelineError
 from models.serving.pyfunc import ServingConfig, ServingSpec
 from pipelines import register as register_stage
 from pipelines.params import load_params

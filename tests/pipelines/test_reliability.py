@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.errors import ConfigError, DataValidationError
+from core.errors import ConfigError, DataValidationError
 from pipelines import train as train_stage
 from pipelines.common import remove_stale_temps
 from tests.helpers import REPO, subprocess_env
@@ -295,7 +295,7 @@ def test_sigterm_unwinds_a_stage_so_its_temps_are_removed(tmp_path):
 
     script = (
         "import time\n"
-        "from features.io import atomic_dir\n"
+        "from core.io import atomic_dir\n"
         "from pipelines.common import add_output, base_parser, run_stage\n"
         "def main(args):\n"
         "    with atomic_dir(args.out) as tmp:\n"

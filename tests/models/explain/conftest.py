@@ -15,7 +15,7 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from features.catalogue import Catalogue, FeatureSpec, to_model_frame  # noqa: E402
+from core.catalogue import Catalogue, FeatureSpec, to_model_frame  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 REASONS_YAML = REPO / "configs" / "reasons.yaml"
@@ -112,7 +112,7 @@ class Book:
 
 def stage_paths(root: Path):
     """The explain stage's paths under a book written by `write_book`."""
-    from models.explain.book import ExplainSources
+    from models.explain.from_files import ExplainSources
     from pipelines.explain import ExplainPaths
 
     return ExplainPaths(
@@ -131,7 +131,7 @@ def stage_paths(root: Path):
 
 def write_book(root: Path, df: pd.DataFrame, catalogue: Catalogue, booster) -> None:
     """Write features, catalogue, model and scores in the contracts' layout under `root`."""
-    from features.io import write_json, write_parquet
+    from core.io import write_json, write_parquet
 
     X = to_model_frame(df, catalogue)
     write_parquet(df, root / "data/features/features.parquet")
@@ -177,7 +177,7 @@ def book(tmp_path_factory) -> Book:
 @pytest.fixture(scope="session")
 def explain_config():
     """A small, explicit configuration (the library carries no defaults)."""
-    from models.explain.run import ExplainConfig
+    from models.explain.explainer import ExplainConfig
 
     return ExplainConfig(
         top_k=4,

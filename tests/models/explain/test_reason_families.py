@@ -12,8 +12,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from features.catalogue import Catalogue, FeatureSpec, to_model_frame
-from features.contracts import REASONS
+from core.catalogue import Catalogue, FeatureSpec, to_model_frame
+from core.contracts import REASONS
 from models.explain import reasons
 
 NON_ADVERSE = {"credit_limit", "income_band", "city_tier", "channel"}

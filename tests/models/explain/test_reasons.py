@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.catalogue import Catalogue, FeatureSpec
-from features.errors import ConfigError
+from core.catalogue import Catalogue, FeatureSpec
+from core.errors import ConfigError
 from models.explain import reasons, treeshap
 
 REASONS_YAML = Path(__file__).resolve().parents[3] / "configs" / "reasons.yaml"

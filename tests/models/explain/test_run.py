@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError, PipelineError
+from core.errors import DataValidationError, PipelineError
 from pipelines.explain import run_explain
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -162,7 +162,7 @@ def test_scores_without_raw_score_are_rejected_not_skipped(book, explain_config,
 def test_train_outputs_are_required_metrics_only_when_named(
     book, explain_config, tmp_path, helpers
 ):
-    from features.errors import PipelineError
+    from core.errors import PipelineError
 
     helpers.write_book(tmp_path, book.df, book.catalogue, book.booster)
     paths = helpers.stage_paths(tmp_path)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collection_policy.loader import load_policy, policy_from_dict
-from features.config import read_yaml_mapping
+from core.config import read_yaml_mapping
 from models.explain import selection
 
 POLICY_YAML = Path(__file__).resolve().parents[3] / "configs" / "collection_policy.yaml"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.catalogue import to_model_frame
+from core.catalogue import to_model_frame
 from models.explain import treeshap
 
 
@@ -66,7 +66,7 @@ def test_broken_additivity_is_detected(book, monkeypatch):
 
 
 def test_model_columns_must_match_catalogue(book):
-    from features.errors import DataValidationError
+    from core.errors import DataValidationError
 
     treeshap.check_model_columns(book.booster, book.catalogue.model_columns, "booster.txt")
     with pytest.raises(DataValidationError, match="model features differ"):

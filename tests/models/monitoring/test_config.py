@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.monitoring.config import (
+from models.monitoring.thresholds import (
     UNDATED_PERIOD,
     MonitorConfig,
     json_safe,

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.monitoring.config import MonitorConfig
 from models.monitoring.fairness import attach_tiers, contact_flags, fairness
+from models.monitoring.thresholds import MonitorConfig
 from tests.models.monitoring.book import tiers_for
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.monitoring.config import MonitorConfig
 from models.monitoring.performance import grade_performance, oe_light, period_performance
+from models.monitoring.thresholds import MonitorConfig
 
 
 def book(defaults_by_period: dict[str, int | None], n: int = 4000, pd_value: float = 0.05):

@@ -4,9 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.dpd import BUCKET_LABELS, bucket_index
 from models.monitoring.portfolio import (
-    BUCKET_NAMES,
-    dpd_bucket,
     roll_rates,
     vintage_curves,
     vintage_dict,
@@ -95,9 +94,9 @@ def test_vintage_curves_never_fall() -> None:
 
 
 def test_dpd_buckets_edges() -> None:
-    got = dpd_bucket([0, 1, 30, 31, 60, 61, 89, 90, 200])
+    got = bucket_index([0, 1, 30, 31, 60, 61, 89, 90, 200])
     assert list(got) == [0, 1, 1, 2, 2, 3, 3, 4, 4]
-    assert BUCKET_NAMES == ("current", "1-30", "31-60", "61-89", "90+")
+    assert BUCKET_LABELS == ("current", "1-30", "31-60", "61-89", "90+")
 
 
 def test_roll_rates_match_a_three_account_example() -> None:

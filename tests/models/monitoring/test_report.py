@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.monitoring.report import render_dashboard
-from models.monitoring.run import monitor
+from models.monitoring.book_monitor import monitor
+from models.monitoring.dashboard import render_dashboard
 from tests.browser import open_page
 from tests.models.monitoring.book import tiers_for
 

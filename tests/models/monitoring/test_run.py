@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.monitoring.config import MonitorConfig
-from models.monitoring.run import monitor, monitoring_frames
+from models.monitoring.book_monitor import monitor, monitoring_frames
+from models.monitoring.thresholds import MonitorConfig
 from tests.models.monitoring.book import tiers_for
 
 PERIOD_KEYS = {

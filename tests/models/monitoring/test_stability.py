@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from core.stats import psi
 from features.quality import population_stability
-from features.stats import psi
-from models.monitoring.config import MonitorConfig
 from models.monitoring.stability import model_features, psi_by_period, stability
+from models.monitoring.thresholds import MonitorConfig
 
 
 def normal(n: int, shift: float = 0.0) -> np.ndarray:

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import Catalogue, FeatureSpec
-from features.contracts import POLICY_INPUT_NAMES, POLICY_INPUTS
+from core.catalogue import Catalogue, FeatureSpec
+from core.contracts import POLICY_INPUT_NAMES, POLICY_INPUTS
 from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -128,7 +128,7 @@ def reference_outputs(trained: Trained, rows: pd.DataFrame) -> pd.DataFrame:
     TreeSHAP on the whole table, then reason_codes + reasons_wide)."""
     from collection_policy.loader import load_policy
     from collection_policy.population import tier_population
-    from features.catalogue import to_model_frame
+    from core.catalogue import to_model_frame
     from models.explain.reasons import load_reason_dictionary, reason_codes, reasons_wide
     from models.explain.treeshap import load_booster, shap_values
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.types import ColSpec, Schema
 
-from features.errors import DataValidationError
+from core.errors import DataValidationError
 from models.serving.batch import count_rows, file_kind, iter_chunks, score_file, signature_types
 
 
@@ -60,7 +60,7 @@ def test_a_bad_chunk_names_its_rows_and_leaves_nothing(tmp_path):
 def test_a_bucketed_book_is_scored_bucket_by_bucket(tmp_path):
     """A table bucketed by account id (a directory of part files, as ingest writes the raw book)
     is scored part after part, in part order, one chunk at a time."""
-    from features.partitions import PartitionedWriter, bucket_of, part_files
+    from core.partitions import PartitionedWriter, bucket_of, part_files
 
     rows = _book(tmp_path / "whole.parquet", n=40)
     with PartitionedWriter(tmp_path / "book", 3) as writer:
@@ -94,7 +94,7 @@ def test_file_helpers(tmp_path):
 def test_registered_model_failure_leaves_no_output(trained_registry, tmp_path):
     import mlflow
 
-    from features.errors import DataValidationError
+    from core.errors import DataValidationError
 
     mlflow.set_tracking_uri(trained_registry.tracking_uri)
     model = mlflow.pyfunc.load_model(trained_registry.uri)

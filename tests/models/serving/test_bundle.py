@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contracts import POLICY_INPUT_NAMES, POLICY_INPUTS
-from features.errors import ConfigError, DataValidationError
+from core.contracts import POLICY_INPUT_NAMES, POLICY_INPUTS
+from core.errors import ConfigError, DataValidationError
 from models.serving.pyfunc import (
     ServingBundle,
     ServingConfig,

@@ -47,7 +47,7 @@ import mlflow, pandas as pd
 model = mlflow.pyfunc.load_model(sys.argv[2])
 out = model.predict(pd.read_parquet(sys.argv[3]))
 out.to_parquet(sys.argv[4])
-names = ("models.serving.pyfunc", "collection_policy.engine", "features.catalogue")
+names = ("models.serving.pyfunc", "collection_policy.engine", "core.catalogue")
 mods = {m: sys.modules[m].__file__ for m in names}
 print(json.dumps(mods))
 """

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contracts import POLICY_INPUTS
-from features.errors import DataValidationError
+from core.contracts import POLICY_INPUTS
+from core.errors import DataValidationError
 from models.serving.request import request_schema, to_request, to_request_frame
 
 from .conftest import serving_catalogue, serving_table

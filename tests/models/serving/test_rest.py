@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contracts import POLICY_INPUTS
+from core.contracts import POLICY_INPUTS
 from models.serving.pyfunc import MAX_REQUEST_ROWS, request_columns, to_request_frame
 from tests.helpers import free_port, running_server
 

@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from models.validation.report import render_report
-from models.validation.run import ValidationResult
+from models.validation.validation_doc import ValidationResult
+from models.validation.validation_report import render_report
 from tests.browser import open_page
 from tests.models.validation.test_run import make_book, regraded, run
 

@@ -9,11 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import Catalogue, FeatureSpec
+from core.catalogue import Catalogue, FeatureSpec
 from models.metrics import DPD_SEGMENTS
 from models.pd_model import split_validation
 from models.scaling import DEFAULT_GRADE, MasterScale, ScoreScaling
-from models.validation.run import ModelCard, ValidationConfig, ValidationResult, validate_model
+from models.validation.validation_doc import (
+    ModelCard,
+    ValidationConfig,
+    ValidationResult,
+    validate_model,
+)
 
 SCALE = MasterScale(("1", "2", "3", "4", "5"), (0.02, 0.05, 0.1, 0.2, 1.0))
 GRADES = list(SCALE.names)

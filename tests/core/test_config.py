@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from features.config import Parser, read_yaml_mapping
-from features.errors import ConfigError
+from core.config import Parser, read_yaml_mapping
+from core.errors import ConfigError
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError, PipelineError
+from core.errors import DataValidationError, PipelineError
 
 #: The catalogue's file name beside features.parquet in the features directory.
 CATALOGUE_FILE = "catalogue.json"
@@ -162,7 +162,7 @@ def model_matrix(x: pd.DataFrame) -> np.ndarray:
 
 def read_catalogue(features_dir: str | Path) -> Catalogue:
     """data/features/catalogue.json; it must list at least one feature."""
-    from features.io import read_json
+    from core.io import read_json
 
     path = Path(features_dir) / CATALOGUE_FILE
     if not path.is_file():
@@ -184,7 +184,7 @@ def read_feature_dir(
     every model column (`require_model_columns`) whatever `columns` narrows the read to; `splits`
     keeps only rows of those splits (read with a Parquet filter, so wide tables stay cheap).
     """
-    from features.contracts import FEATURES
+    from core.contracts import FEATURES
 
     root = Path(features_dir)
     catalogue = read_catalogue(root)

@@ -19,7 +19,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from models.monitoring.config import (
+from models.monitoring.fairness import fairness
+from models.monitoring.performance import grade_performance, period_performance
+from models.monitoring.portfolio import HistorySlice, portfolio_views, vintage_dict
+from models.monitoring.stability import model_features, reference_mask, stability
+from models.monitoring.thresholds import (
     RED,
     MonitorConfig,
     PeriodIndex,
@@ -28,10 +32,6 @@ from models.monitoring.config import (
     period_labels,
     worst,
 )
-from models.monitoring.fairness import fairness
-from models.monitoring.performance import grade_performance, period_performance
-from models.monitoring.portfolio import HistorySlice, portfolio_views, vintage_dict
-from models.monitoring.stability import model_features, reference_mask, stability
 
 log = logging.getLogger(__name__)
 

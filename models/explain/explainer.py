@@ -2,9 +2,9 @@
 computes exact TreeSHAP values with their checks, words the reasons and builds the global views.
 
 It returns an `ExplainResult` holding the output tables in their contracts' shapes
-(`features.contracts.SHAP_VALUES`, `REASONS`), the summary document, the drill-down accounts'
+(`core.contracts.SHAP_VALUES`, `REASONS`), the summary document, the drill-down accounts'
 facts for the report, and the step timings (for the log only, never written to a tracked
-report). `models.explain.book.explain_files` reads the inputs, calls this and renders the report.
+report). `models.explain.from_files.explain_files` reads the inputs, calls this and renders the report.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import to_model_frame
-from features.contracts import REASONS, SHAP_VALUES
-from features.errors import DataValidationError
-from models.explain.inputs import DPD_COLUMN, ExplainInputs
+from core.catalogue import to_model_frame
+from core.contracts import DPD_FEATURE_COLUMN, REASONS, SHAP_VALUES
+from core.errors import DataValidationError
+from models.explain.inputs import ExplainInputs
 from models.explain.reasons import (
     FamilyLayout,
     ReasonDictionary,
@@ -186,7 +186,7 @@ def explain_book(
         report_top_pd=config.report_top_pd,
         seed=config.seed,
         default=df.get("default"),
-        days_past_due=df.get(DPD_COLUMN),
+        days_past_due=df.get(DPD_FEATURE_COLUMN),
     )
     pos = sel.positions
     candidates = {k: int(v) for k, v in df["split"].value_counts().items()}

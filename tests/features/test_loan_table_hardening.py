@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError, InvalidConfig
+from core.errors import DataValidationError, InvalidConfig
 from features.ingest import ingest_table
-from features.table import GROUP, TableConfig, load_table, standardise
+from features.loan_table import GROUP, TableConfig, load_table, standardise
 
 
 def _cfg(path: str = "loans.csv", **kw) -> TableConfig:

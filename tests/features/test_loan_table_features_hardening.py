@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.catalogue import Catalogue, FeatureSpec
+from core.errors import DataValidationError
 from features.build import build_features
-from features.catalogue import Catalogue, FeatureSpec
-from features.errors import DataValidationError
+from features.loan_table_features import TableFeatureConfig, build_table_features
 from features.quality import (
     POST_OUTCOME_NAME_PATTERNS,
     LeakageError,
@@ -20,8 +21,7 @@ from features.quality import (
     post_outcome_name,
 )
 from features.split import GROUP, SplitConfig, random_split, time_fraction_split
-from features.tabular import TableFeatureConfig, build_table_features
-from models.explain.html import build_html, leak_suspects_from_quality
+from models.explain.explain_report import build_html, leak_suspects_from_quality
 from tests.features.configs import features_config
 from tests.features.test_build import table_raw
 

@@ -18,16 +18,16 @@ import pandas as pd
 from collection_policy.backtest import backtest
 from collection_policy.ev_rates import EVRates, simulate_history
 from collection_policy.outcomes import ResponseModel, cure_effects_for
+from collection_policy.policy import CollectionPolicy
 from collection_policy.population import (
     KEYS,
     join_policy_inputs,
     select_population,
     tier_population,
 )
-from collection_policy.report import summarise_tiers, tiers_headline
-from collection_policy.schema import CollectionPolicy
-from features.contracts import POLICY_PREFIX, TIERS
-from features.errors import DataValidationError
+from collection_policy.tiers_plot import summarise_tiers, tiers_headline
+from core.contracts import POLICY_PREFIX, TIERS
+from core.errors import DataValidationError
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError
-from features.table import TableConfig, read_table, standardise_table
+from core.errors import DataValidationError
+from features.loan_table import TableConfig, read_table, standardise_table
 
 
 def _loans() -> pd.DataFrame:
@@ -114,7 +114,7 @@ def test_unreadable_and_missing_files(tmp_path: Path):
 
 
 def test_config_rules_name_the_field():
-    from features.errors import InvalidConfig
+    from core.errors import InvalidConfig
 
     with pytest.raises(InvalidConfig, match="path") as err:
         _cfg(path="loans.xlsx")

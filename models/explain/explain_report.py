@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from models.explain.explainer import ExplainConfig, ExplainResult
 from models.explain.plots import (
     plot_beeswarm,
     plot_dependence,
@@ -23,7 +24,6 @@ from models.explain.plots import (
     plot_waterfall,
     save_png,
 )
-from models.explain.run import ExplainConfig, ExplainResult
 from models.html import CSS, img_tag
 
 TITLE = "PD model explanations"

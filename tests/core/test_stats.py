@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.stats import (
+from core.stats import (
     auc,
     bin_index,
     bin_shares,
@@ -57,7 +57,7 @@ def test_a_point_mass_gets_its_own_bin_so_a_shift_off_it_is_seen():
     """90% zeros in the reference, 80% now: the zeros and the small positives must not share a bin."""
     import numpy as np
 
-    from features.stats import decile_edges, psi
+    from core.stats import decile_edges, psi
 
     rng = np.random.default_rng(0)
     reference = np.where(rng.random(10_000) < 0.9, 0.0, rng.integers(1, 90, 10_000))

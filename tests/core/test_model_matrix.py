@@ -6,7 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, FeatureSpec, model_matrix, to_model_frame
+from core.catalogue import Catalogue, FeatureSpec, model_matrix, to_model_frame
 
 
 def _catalogue() -> Catalogue:

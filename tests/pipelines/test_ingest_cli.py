@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from features.contracts import (
+from core.contracts import (
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_OBSERVATIONS,

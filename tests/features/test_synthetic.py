@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.errors import InvalidConfig
+from core.errors import InvalidConfig
 from features.synthetic import generate_book
 from tests.features.configs import synthetic_config
 
@@ -187,7 +187,7 @@ def test_history_before_the_window_is_left_censored(book):
 def test_tenure_is_stationary_and_accounts_open_and_close(book):
     """Accounts join and leave over the whole window, so months on book at the first snapshot
     and at the current book have the same distribution (data-quality PSI well under 0.25)."""
-    from features.stats import psi
+    from core.stats import psi
 
     obs = book.observations
     first_date = obs.loc[~obs["is_current"], "observation_date"].min()

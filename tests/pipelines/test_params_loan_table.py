@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from features.errors import ConfigError
+from core.errors import ConfigError
 from pipelines.params.data import read_ingest, read_table_source
 from pipelines.params.features import read_features
 from tests.pipelines.params_helpers import PARAMS, edited_params

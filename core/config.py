@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from features.errors import ConfigError
+from core.errors import ConfigError
 
 
 def read_yaml_mapping(path: str | os.PathLike[str], what: str) -> dict[str, Any]:

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import Catalogue, to_model_frame
-from features.errors import DataValidationError, InvalidConfig
-from features.tabular import TableFeatureConfig, build_table_features
+from core.catalogue import Catalogue, to_model_frame
+from core.errors import DataValidationError, InvalidConfig
+from features.loan_table_features import TableFeatureConfig, build_table_features
 
 CFG = TableFeatureConfig(date_parts=False, max_categories=50)
 
@@ -127,7 +127,7 @@ def test_flags_are_never_guessed_for_tables_with_arrears():
 
 
 def test_table_mode_fills_every_policy_input_of_the_contract():
-    from features.contracts import POLICY_FEATURE_COLUMNS
+    from core.contracts import POLICY_FEATURE_COLUMNS
 
     frame, cat = build_table_features(_loans(), _split(400, 300), cfg=CFG)
     assert tuple(cat.policy_columns) == POLICY_FEATURE_COLUMNS

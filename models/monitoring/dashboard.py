@@ -4,7 +4,7 @@ Built from `MonitorResult.to_dict()` (or the same dict read back from the stage'
 dashboard can be redrawn from a stored run without the data. Figures are drawn on
 `matplotlib.figure.Figure` objects, never pyplot, so the global backend is untouched and the PNGs
 come from Agg whatever the environment's display; the HTML carries its own CSS and no script or
-external URL, like the explanations report (`models.explain.html`).
+external URL, like the explanations report (`models.explain.explain_report`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The self-contained HTML validation report, for a validator or a credit committee.
 
-Like the explanations report (`models.explain.html`), it embeds every image as base64 and carries
+Like the explanations report (`models.explain.explain_report`), it embeds every image as base64 and carries
 its own CSS: it opens offline, with no script and no external URL. Everything it shows comes from
 `ValidationResult.doc` and the scorecard's binning table, so the report and the JSON never
 disagree. The model card comes first: a reader should know what the model is for before reading
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.io import atomic_path
+from core.io import atomic_path
 from models.explain.plots import save_png
 from models.html import CSS as BASE_CSS
 from models.html import img_tag
-from models.validation.run import ValidationResult
+from models.validation.validation_doc import ValidationResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.contracts import (
+from core.contracts import (
     FEATURE_TO_POLICY,
     POLICY_INPUT_NAMES,
     POLICY_INPUTS,
@@ -14,7 +14,7 @@ from features.contracts import (
     SCORES,
     STAGE_TABLES,
 )
-from features.errors import DataValidationError, PipelineError
+from core.errors import DataValidationError, PipelineError
 
 
 def _scores(**override) -> pd.DataFrame:

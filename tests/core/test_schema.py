@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError
-from features.schema import STATEMENTS, Column, TableSchema, validate_table
+from core.errors import DataValidationError
+from core.schema import STATEMENTS, Column, TableSchema, validate_table
 
 
 def _statements(**overrides) -> pd.DataFrame:

@@ -5,7 +5,7 @@ and the serving signature is derived from `POLICY_INPUTS`. `docs/data_contracts.
 meaning of each column; this module is what the code holds to.
 
 Raw tables of the built-in book (`CUSTOMERS`, `STATEMENTS`, `OBSERVATIONS`) carry row-level rules
-and are validated row by row at ingest (`features.schema.validate_table`); downstream tables are
+and are validated row by row at ingest (`core.schema.validate_table`); downstream tables are
 checked at the table level when read and written (a missing column, a wrong dtype, a value out
 of its declared range or set, or a duplicated key stops the reader and names the first row).
 """
@@ -21,9 +21,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError, PipelineError
-from features.partitions import part_files
-from features.schema import (
+from core.errors import DataValidationError, PipelineError
+from core.partitions import part_files
+from core.schema import (
     ATTRIBUTES,
     CUSTOMERS,
     OBSERVATIONS,
@@ -105,6 +105,8 @@ POLICY_INPUT_BY_NAME: dict[str, PolicyInput] = {p.name: p for p in POLICY_INPUTS
 POLICY_FEATURE_COLUMNS: tuple[str, ...] = tuple(p.feature_column for p in POLICY_INPUTS)
 #: Feature-table column -> engine column.
 FEATURE_TO_POLICY: dict[str, str] = {p.feature_column: p.name for p in POLICY_INPUTS}
+#: The feature table's days-past-due column (`core.dpd` says what its values mean).
+DPD_FEATURE_COLUMN: str = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
 
 # ----------------------------------------------------------------------------------------------
 # Table contracts
@@ -221,7 +223,7 @@ class TableContract:
         check it; a missing file names the stage that writes it, a missing column names itself.
         A directory is a bucketed table: its buckets are read in order and checked as one."""
         p = Path(path)
-        if p.is_dir():  # a table bucketed by account id (features.partitions): all its buckets
+        if p.is_dir():  # a table bucketed by account id (core.partitions): all its buckets
             parts = part_files(p)
             self.read_schema(parts[0] if parts else p / "part-0000.parquet", columns, stage)
             frames = [pd.read_parquet(f, columns=columns, filters=filters) for f in parts]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
-from features.errors import DataValidationError, InvalidConfig
+from core.errors import DataValidationError, InvalidConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError
+from core.errors import DataValidationError
 
 Kind = Literal["int", "float", "date", "str", "bool"]
 REJECT_COLUMNS = ["_file", "_row", "_column", "_rule"]

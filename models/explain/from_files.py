@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from features.errors import PipelineError
-from features.io import read_json
-from models.explain.html import leak_suspects_from_quality, render_report
+from core.errors import PipelineError
+from core.io import read_json
+from models.explain.explain_report import leak_suspects_from_quality, render_report
+from models.explain.explainer import ExplainConfig, ExplainResult, explain_book
 from models.explain.inputs import read_inputs
-from models.explain.run import ExplainConfig, ExplainResult, explain_book
 
 log = logging.getLogger(__name__)
 

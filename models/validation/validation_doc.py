@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, to_model_frame
-from features.contracts import POLICY_INPUT_BY_NAME
-from features.io import json_safe
-from features.stats import has_both_classes, psi
+from core.catalogue import Catalogue, to_model_frame
+from core.contracts import DPD_FEATURE_COLUMN
+from core.io import json_safe
+from core.stats import has_both_classes, psi
 from models.metrics import DPD_SEGMENTS, month_labels
 from models.pd_model import split_validation
 from models.scaling import DEFAULT_GRADE, ScoreScaling
@@ -38,7 +38,6 @@ from models.validation.discrimination import delong_auc, delong_paired, ks_boots
 log = logging.getLogger(__name__)
 
 DATE_COLUMN = "observation_date"
-DPD_COLUMN = POLICY_INPUT_BY_NAME["days_past_due"].feature_column
 LIGHTS = ("red", "amber", "green", "n/a")
 #: PSI rule of thumb: below the first stable, up to the second watch, above it a shift.
 PSI_WATCH, PSI_SHIFT = 0.1, 0.25
@@ -287,7 +286,9 @@ def validate_model(
     )
 
     # Features of the rows that need them (scorecard fit and scoring, DPD segments), by key.
-    wanted = [*catalogue.model_columns] + ([DPD_COLUMN] if DPD_COLUMN in features else [])
+    wanted = [*catalogue.model_columns] + (
+        [DPD_FEATURE_COLUMN] if DPD_FEATURE_COLUMN in features else []
+    )
     lacking = [c for c in (*keys, *catalogue.model_columns) if c not in features]
     if lacking:
         raise ValueError(f"features lacks the column(s) {lacking}")
@@ -319,8 +320,8 @@ def validate_model(
     ks_point, ks_low, ks_high = ks_bootstrap_ci(t.y, t.pd, config.ks_bootstrap, level, config.seed)
     test_block |= {"ks": ks_point, "ks_low": ks_low, "ks_high": ks_high}
     segments: dict[str, Any] | None = None
-    if DPD_COLUMN in feat_test:
-        dpd = feat_test[DPD_COLUMN].to_numpy(dtype="float64", na_value=np.nan)
+    if DPD_FEATURE_COLUMN in feat_test:
+        dpd = feat_test[DPD_FEATURE_COLUMN].to_numpy(dtype="float64", na_value=np.nan)
         segments = {
             name: _auc_block(t.y[m], t.pd[m], level)
             for name, low, high in DPD_SEGMENTS

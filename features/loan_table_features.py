@@ -2,7 +2,7 @@
 
 Types are decided from the data once and written to the catalogue; category sets are learned on
 the training split only, so validation, test and later scoring see exactly what the model saw and
-unseen values become missing (see `features.catalogue.to_model_frame`).
+unseen values become missing (see `core.catalogue.to_model_frame`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalogue import Catalogue, FeatureSpec, to_model_frame
-from features.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUTS
-from features.errors import DataValidationError, InvalidConfig
+from core.catalogue import Catalogue, FeatureSpec, to_model_frame
+from core.contracts import POLICY_FEATURE_COLUMNS, POLICY_INPUTS
+from core.errors import DataValidationError, InvalidConfig
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from collection_policy.engine import GUARDRAILS, split_names
-from collection_policy.schema import CollectionPolicy
+from collection_policy.policy import CollectionPolicy
 from collection_policy.vocabulary import CHANNELS
 
 #: Channels that call, visit or refer (never below the call floor).

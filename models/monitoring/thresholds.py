@@ -13,22 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.io import json_safe  # noqa: F401  (re-exported: the monitoring modules use it)
+from core.io import json_safe  # noqa: F401  (re-exported: the monitoring modules use it)
 from models.metrics import month_labels
 
 GREEN, AMBER, RED = "green", "amber", "red"
 RAG_ORDER: dict[str, int] = {GREEN: 0, AMBER: 1, RED: 2}
 
-#: Delinquency buckets of roll rates and vintages: (name, lowest DPD). 90+ is the project's default
-#: (`models.pd_model.in_default`: >= 90 days past due), so the last bucket starts at 90.
-DPD_BUCKETS: tuple[tuple[str, int], ...] = (
-    ("current", 0),
-    ("1-30", 1),
-    ("31-60", 31),
-    ("61-89", 61),
-    ("90+", 90),
-)
-DEFAULT_DPD = 90
 
 #: Label of the rows without an observation date (a user's current book may have none).
 UNDATED_PERIOD = "current"
