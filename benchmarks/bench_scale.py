@@ -30,15 +30,16 @@ def _stage(repo: Path, work: Path, stage: str, env: dict[str, str] | None = None
     "train-local", "train-cluster")."""
     module = stage.split("-")[0]
     if module == "ingest":
-        args = ["--out-dir", "raw", "--truth-dir", "truth", "--summary", "ingest.json"]
+        args = ["--raw-dir", "raw", "--truth-dir", "truth", "--summary", "ingest.json"]
     elif module == "train":  # both on the local feature table
         out = f"out-{stage}"
-        args = ["--features-dir", "out-features-local", "--truth", "truth/true_pd.parquet"]
+        args = ["--features-dir", "out-features-local", "--truth-dir", "truth"]
         args += ["--model-dir", f"{out}/model", "--scores", f"{out}/scores.parquet"]
         args += ["--metrics", f"{out}/metrics.json", "--deciles", f"{out}/deciles.json"]
         args += ["--plots-dir", f"{out}/plots"]
     else:
-        args = ["--raw-dir", "raw", "--out-dir", f"out-{stage}", "--report", f"dq-{stage}.json"]
+        args = ["--raw-dir", "raw", "--features-dir", f"out-{stage}"]
+        args += ["--quality-report", f"dq-{stage}.json", "--quality-csv", f"dq-{stage}.csv"]
     cmd = ["python", "-m", f"pipelines.{module}", "--params", "params.yaml", *args]
     cmd += ["--headline", f"headline-{stage}.json"]
     log = work / f"log-{stage}.txt"

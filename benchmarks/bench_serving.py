@@ -48,14 +48,16 @@ def register(root: Path, store: Path) -> str:
     from pipelines.params.train import read_train
 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
-    paths = register_stage.RegisterPaths(
+    paths = register_stage.STAGE.paths(
         model_dir=root / "data/model",
         features_dir=root / "data/features",
         metrics=root / "reports/metrics.json",
         deciles=root / "reports/deciles.json",
         plots_dir=root / "reports/plots",
+        ev_rates=root / "data/collection/ev_rates.json",
         promotion=store / "promotion.json",
         headline=store / "headline.json",
+        registered=store / "registered.json",
     )
     with contextlib.chdir(root):  # params paths (tiers.policy, explain.reasons) are repo-relative
         params = load_params("params.yaml")

@@ -100,7 +100,7 @@ def one_size(n: int, threads: int, features_dir: Path | None = None) -> dict:
         (root / "features").mkdir()
         df.to_parquet(root / "features" / FEATURES.file, index=False)
         write_json(cat_doc, root / "features" / CATALOGUE_FILE)
-        paths = train_stage.TrainPaths(
+        paths = train_stage.STAGE.paths(
             features_dir=root / "features",
             model_dir=root / "model",
             scores=root / "scores.parquet",

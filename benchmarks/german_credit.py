@@ -252,26 +252,8 @@ def binning_report(
     return table, iv
 
 
-#: The pipeline stages of table mode, as dvc.yaml runs them (paths relative to the repo copy).
-TABLE_STAGES: tuple[tuple[str, ...], ...] = (
-    (
-        "pipelines.ingest",
-        "--out-dir", "data/raw", "--truth-dir", "data/truth",
-        "--summary", "reports/ingest.json", "--headline", "reports/headline/ingest.json",
-    ),
-    (
-        "pipelines.features",
-        "--raw-dir", "data/raw", "--out-dir", "data/features",
-        "--report", "reports/data_quality.json", "--headline", "reports/headline/features.json",
-    ),
-    (
-        "pipelines.train",
-        "--features-dir", "data/features", "--truth", "data/truth/true_pd.parquet",
-        "--model-dir", "data/model", "--scores", "data/scores/scores.parquet",
-        "--metrics", "reports/metrics.json", "--deciles", "reports/deciles.json",
-        "--plots-dir", "reports/plots", "--headline", "reports/headline/train.json",
-    ),
-)  # fmt: skip
+#: The pipeline stages of table mode, run with the command lines dvc.yaml gives them.
+TABLE_STAGES: tuple[str, ...] = ("check_policy", "ingest", "features", "train")
 
 
 def run_table_mode(
@@ -287,9 +269,10 @@ def run_table_mode(
     parameters recorded in the model meta.
     """
     import json
+    import shlex
     import subprocess
 
-    from tests.helpers import copy_source, set_params, subprocess_env
+    from tests.helpers import copy_source, dvc_stages, set_params, subprocess_env
 
     out: list[dict[str, object]] = []
     for seed in seeds:
@@ -308,12 +291,14 @@ def run_table_mode(
             },
         )
         env = subprocess_env(PYTHONPATH=str(repo))
+        commands = dvc_stages(repo)
         for stage in TABLE_STAGES:
+            argv = shlex.split(commands[stage]["cmd"])
             run = subprocess.run(
-                [sys.executable, "-m", *stage], cwd=repo, env=env, capture_output=True, text=True
+                [sys.executable, *argv[1:]], cwd=repo, env=env, capture_output=True, text=True
             )
             if run.returncode != 0:
-                raise RuntimeError(f"seed {seed}: {stage[0]} failed:\n{run.stderr[-3000:]}")
+                raise RuntimeError(f"seed {seed}: {stage} failed:\n{run.stderr[-3000:]}")
         metrics = json.loads((repo / "reports/metrics.json").read_text())
         meta = json.loads((repo / "data/model/model_meta.json").read_text())
         out.append(

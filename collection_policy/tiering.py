@@ -1,8 +1,10 @@
-"""Tier a book: the one call behind the `tiers` stage, returning everything it writes.
+"""Tier a book: the calls behind the `tiers` and `collection_rates` stages, returning what they write.
 
-Population, join, engine, output table, summary, back-test and headline numbers are library
-steps so that the stage only reads its inputs and writes this result, and a notebook or test can
-tier a book exactly as the stage does.
+`run_tiers`: population, join, engine, output table, summary, back-test, the collection
+experiment's arms and headline numbers, so that the stage only reads its inputs and writes this
+result, and a notebook or test can tier a book exactly as the stage does.
+`run_collection_rates`: the expected-value rates learned from a lender's outcome log or, on the
+built-in book, from a history simulated with the generator's truth (`simulated_history`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ import numpy as np
 import pandas as pd
 
 from collection_policy.backtest import backtest
-from collection_policy.ev_rates import EVRates, simulate_history
-from collection_policy.outcomes import ResponseModel, cure_effects_for
+from collection_policy.ev_rates import EVRates, learn_ev_rates, simulate_history
+from collection_policy.outcomes import (
+    ExperimentConfig,
+    ResponseModel,
+    book_experiment,
+    cure_effects_for,
+)
 from collection_policy.policy import CollectionPolicy
 from collection_policy.population import (
     KEYS,
@@ -28,6 +35,7 @@ from collection_policy.population import (
 from collection_policy.tiers_plot import summarise_tiers, tiers_headline
 from core.contracts import POLICY_PREFIX, TIERS
 from core.errors import DataValidationError
+from core.truth import Truth, month_after
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +144,87 @@ def tier_book(
     if back is not None:
         summary["backtest"] = back
     return TieredBook(table, summary, tiers_headline(summary), origin)
+
+
+def run_tiers(
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    reasons: pd.DataFrame | None,
+    policy: CollectionPolicy,
+    config: TiersConfig,
+    experiment: ExperimentConfig,
+    truth: Truth,
+    ev_rates: EVRates | None = None,
+    source: str = "features",
+) -> TieredBook:
+    """The tiers stage: tier the book (`tier_book`), then assign the collection experiment's
+    arms (champion rules, expected-value challenger, holdout) and, on the built-in book, draw one
+    month of outcomes from the truth (`outcomes.book_experiment`). The table gains `arm` and
+    `treatment_tier`; the summary `arms` and `experiment`."""
+    book = tier_book(scores, features, reasons, policy, config, source, ev_rates)
+    dates = book.table["observation_date"] if "observation_date" in book.table else pd.Series([])
+    arms, treated, report = book_experiment(
+        book.table, experiment, truth.effects, month_after(truth.macro, dates)
+    )
+    table = book.table.assign(arm=arms, treatment_tier=treated)
+    summary = {**book.summary, "arms": report.pop("arms"), "experiment": report}
+    return TieredBook(table, summary, book.headline, book.origin)
+
+
+@dataclass(frozen=True)
+class LearnedRates:
+    """What the collection_rates stage writes: the rates (None: the policy's assumptions stand)
+    and where the history they were learned from came from."""
+
+    rates: EVRates | None
+    source: str
+
+
+def run_collection_rates(
+    policy: CollectionPolicy,
+    experiment: ExperimentConfig,
+    history: pd.DataFrame | None,
+    history_source: str,
+    scores: pd.DataFrame | None,
+    features: pd.DataFrame | None,
+    truth: Truth,
+    backtest_split: str,
+    source: str = "features",
+) -> LearnedRates:
+    """The expected-value mode's rates: learned from `history` (a lender's outcome log) when
+    given; else, on the built-in book (`truth.effects`), from a history simulated on the
+    `backtest_split`'s past-due account-months; else none (the policy's assumed rates stand)."""
+    if history is not None:
+        origin = f"outcome history {history_source}"
+        rates = learn_ev_rates(history, policy.n_tiers, experiment.holdout_tier, source=origin)
+        return LearnedRates(rates, origin)
+    if truth.effects is None or scores is None or features is None:
+        return LearnedRates(None, "policy assumptions")
+    macro = (
+        truth.macro
+        if truth.macro is not None
+        else pd.DataFrame({"month": pd.to_datetime([]), "macro_factor": []})
+    )
+    simulated = simulated_history(
+        scores,
+        features,
+        policy,
+        backtest_split,
+        truth.effects,
+        macro,
+        experiment.holdout_tier,
+        experiment.seed,
+        source,
+    )
+    if simulated is None:
+        return LearnedRates(None, "policy assumptions")
+    history, true_uplift = simulated
+    origin = (
+        f"simulated history: the {backtest_split} split's past-due account-months, tiers drawn "
+        "between the minimum treatment and the rules' tier, outcomes from the generator's truth"
+    )
+    rates = learn_ev_rates(history, policy.n_tiers, experiment.holdout_tier, source=origin)
+    return LearnedRates(rates.with_truth(true_uplift), origin)
 
 
 def simulated_history(

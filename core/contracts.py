@@ -476,3 +476,21 @@ STAGE_TABLES: dict[str, TableContract] = {
         TIERS,
     )
 }
+
+#: The built-in book's truth beside TRUE_PD (never a feature; a lender's book has none):
+#: each customer's hidden cure effect and the monthly macro factor.
+CUSTOMER_EFFECTS = TableContract(
+    TableSchema(
+        "customer_effects",
+        (Column("account_id", "str"), Column("slow_cure", "float")),
+        key=("account_id",),
+    ),
+    "customer_effects.parquet",
+)
+MACRO = TableContract(
+    TableSchema(
+        "macro", (Column("month", "date"), Column("macro_factor", "float")), key=("month",)
+    ),
+    "macro.parquet",
+)
+STAGE_TABLES.update({c.name: c for c in (CUSTOMER_EFFECTS, MACRO)})

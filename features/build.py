@@ -1,6 +1,6 @@
 """The features stage's library: raw book or loan table -> feature table, catalogue, data quality.
 
-`build_features` builds the table (behavioural features for the built-in book, typed columns for
+`run_features` builds the table (behavioural features for the built-in book, typed columns for
 a loan table), assigns the splits, and measures every feature alone (missing rate, IV, AUC, PSI).
 It returns a `FeaturesResult`; the report is written even when the table must not be (a leak),
 so `FeaturesResult.raise_if_unusable` is a separate step the stage calls after writing it.
@@ -123,7 +123,7 @@ class FeaturesResult:
         FEATURES.check(keys, FEATURES.file)
 
 
-def build_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
+def run_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
     """Build the feature table of `raw`'s source, its splits and its data-quality report."""
     if raw.source == "synthetic":
         table, catalogue = _build_synthetic(raw, cfg)

@@ -2,7 +2,7 @@
 
 Rows that break a rule are never dropped silently: they go to the rejects table with the file,
 row, column and rule, and the run stops when more than `max_reject_fraction` of a table is
-rejected. `ingest` returns everything the stage writes (`IngestResult`); `features.raw` says
+rejected. `run_ingest` returns everything the stage writes (`IngestResult`); `features.raw` says
 where it goes and reads it back for the features stage.
 """
 
@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 
 from core.contracts import (
+    CUSTOMER_EFFECTS,
+    MACRO,
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
@@ -27,8 +29,6 @@ from core.schema import REJECT_COLUMNS, validate_table
 from features.loan_table import TableConfig, load_table, standardise
 from features.raw import SOURCE_TABLES
 from features.synthetic import (
-    EFFECTS_FILE,
-    MACRO_FILE,
     SyntheticBook,
     SyntheticConfig,
     iter_book,
@@ -69,7 +69,7 @@ class IngestResult:
         return {key: self.summary[key] for key in keys}
 
 
-def ingest(
+def run_ingest(
     cfg: IngestConfig, write: Callable[[str, pd.DataFrame], None] | None = None
 ) -> IngestResult:
     """Generate or read the book named by `cfg.source` and validate it.
@@ -186,7 +186,7 @@ def ingest_synthetic(
         tables=out_tables,
         rejects=_as_rejects([t[2] for t in tables.values()]),
         true_pd=_concat(true_pd),
-        truth={MACRO_FILE: macro, EFFECTS_FILE: _concat(effects)},
+        truth={MACRO.file: macro, CUSTOMER_EFFECTS.file: _concat(effects)},
         meta=meta,
         summary=summary,
     )

@@ -1,0 +1,1 @@
+"""The PD model, its explanations, validation, monitoring, registry and serving."""

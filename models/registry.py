@@ -1,6 +1,6 @@
 """Experiment tracking, model registry and the promotion gate.
 
-The register stage (`register_pd`) logs every training run (params, metrics, plots, catalogue,
+The register stage (`run_register`) logs every training run (params, metrics, plots, catalogue,
 data summary, git commit, data hashes) and registers its model as a new version with alias
 `challenger`. The gate (`models.gate`) then compares the challenger with the current `champion`
 *on the same current test data*: the champion's saved model is re-scored here rather than
@@ -144,7 +144,7 @@ def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, f
 
 @dataclass
 class RunInputs:
-    """Everything a registration hands to tracking and the gate (built by `register_pd`)."""
+    """Everything a registration hands to tracking and the gate (built by `run_register`)."""
 
     model_dir: Path
     metrics: dict[str, Any]
@@ -554,6 +554,18 @@ class Registration:
             "tracking_store": self.tracking_store,
         }
 
+    def record(self) -> dict[str, Any]:
+        """data/registry/registered.json (not tracked by git): which version this run registered,
+        its run and where, so a fresh clone (which lacks the file) runs the register stage."""
+        return {
+            "model_name": self.model_name,
+            "version": int(self.result.version),
+            "run_id": self.result.run_id,
+            "model_uri": self.result.model_uri,
+            "promote": self.result.decision.promote,
+            "tracking_uri": self.tracking_uri,
+        }
+
     def headline(self) -> dict[str, Any]:
         """reports/headline/register.json: the verdict and the version it concerns."""
         return {
@@ -639,7 +651,7 @@ def gate_evidence(
     return test, evidence
 
 
-def register_pd(
+def run_register(
     inputs: RegisterInputs,
     train_config: TrainConfig,
     mlflow_config: MlflowConfig,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.catalogue import Catalogue, read_feature_dir
+from core.catalogue import Catalogue, read_catalogue, read_feature_dir
 from core.contracts import (
     BLOCK_ROWS,
     DPD_FEATURE_COLUMN,
@@ -26,7 +26,6 @@ from core.contracts import (
     POLICY_INPUT_BY_NAME,
     POLICY_INPUTS,
     SCORES,
-    TRUE_PD,
 )
 from core.dpd import DEFAULT_DPD, in_default
 from core.errors import DataValidationError
@@ -199,17 +198,6 @@ def raise_missing_policy_inputs(missing: dict[str, int], n_rows: int, source: st
         hint="Add the column(s) to the loan table (same names; False where the flag does not "
         "apply) and rerun; nothing was trained or overwritten.",
     )
-
-
-def read_truth(path: Path | None) -> pd.DataFrame | None:
-    """The generator's true PD per account and date (TRUE_PD contract); None when no path is given.
-
-    Ingest always writes the file (empty for a user's table, which has no truth), so a path that
-    is given but missing means ingest has not run: an error, not silently fewer metrics.
-    """
-    if path is None:
-        return None
-    return TRUE_PD.read(path, stage="ingest")
 
 
 def truth_metrics(
@@ -461,6 +449,19 @@ def train_pd(
     split_of = table["split"].to_numpy()
     parts = {split: table[split_of == split] for split in LABELLED_SPLITS}
     return train_on_splits(parts, [table[split_of == "score"]], catalogue, truth, config, source)
+
+
+def run_train(features_dir: Path, truth: pd.DataFrame | None, config: TrainConfig) -> TrainResult:
+    """The train stage's work: read the feature table's labelled rows, train and measure, then
+    score the current book block by block straight from the file (`train_on_splits`).
+
+    The whole feature table is never in memory: only its labelled rows and one block of the
+    current book. Every input is checked before anything is fitted."""
+    catalogue = read_catalogue(features_dir)
+    parts = read_labelled_splits(features_dir, catalogue)
+    book = book_blocks(features_dir, catalogue)
+    source = str(features_dir / FEATURES.file)
+    return train_on_splits(parts, book, catalogue, truth, config, source=source)
 
 
 def train_on_splits(

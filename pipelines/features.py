@@ -1,63 +1,62 @@
 """DVC stage `features`: raw book or loan table -> feature table, catalogue, data-quality report.
 
-    python -m pipelines.features --raw-dir data/raw --out-dir data/features \
-        --report reports/data_quality.json --headline reports/headline/features.json
-
-The built-in book is read bucket by bucket (`ingest.partitions`, see `core.partitions`):
-here, one bucket after another, or on the Dask cluster at `DASK_SCHEDULER_ADDRESS` when set.
+The built-in book is read bucket by bucket (`ingest.partitions`, see `core.partitions`): here, one
+bucket after another, or on the Dask cluster at `DASK_SCHEDULER_ADDRESS` when set. A table the
+model must not train on (a suspected leak, no labelled training rows) stops the stage before
+anything is written; the data-quality report that explains the stop goes to the stage's log
+directory, named in the error.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from core.catalogue import CATALOGUE_FILE
 from core.contracts import FEATURES
-from core.io import atomic_dir, atomic_path, write_json
-from features.build import build_features
+from core.errors import PipelineError
+from core.io import write_json
+from features.build import run_features
 from features.raw import read_raw
-from pipelines.common import base_parser, run_stage
-from pipelines.params import load_params
+from pipelines.params import Params
 from pipelines.params.features import read_features
+from pipelines.stage import Stage, StagePaths
 
 log = logging.getLogger(__name__)
 
+STAGE = Stage(
+    "features",
+    __doc__.splitlines()[0],
+    inputs=("raw_dir",),
+    outputs=("features_dir", "quality_report", "quality_csv", "headline"),
+)
 
-def main(args: argparse.Namespace) -> None:
-    cfg = read_features(load_params(args.params))
-    result = build_features(read_raw(args.raw_dir), cfg)
-    # the detailed report is written first: it explains a stop on a leak
-    report = Path(args.report)
-    write_json(result.summary, report)
-    with atomic_path(report.with_suffix(".csv")) as tmp:
-        result.quality.to_csv(tmp, index=False)
-    result.raise_if_unusable()
-    # the headline and the table only for a usable table: a stop keeps the last good ones
-    with atomic_dir(args.out_dir) as tmp:
-        pq.write_table(result.table, tmp / FEATURES.file)
-        write_json(result.catalogue.to_dict(), tmp / CATALOGUE_FILE)
-    write_json(result.headline, args.headline)
+
+def main(paths: StagePaths, params: Params) -> None:
+    cfg = read_features(params)
+    result = run_features(read_raw(paths.raw_dir), cfg)
+    try:
+        result.raise_if_unusable()
+    except PipelineError as exc:
+        report = STAGE.diagnostic("data_quality.json")
+        write_json(result.summary, report)
+        raise PipelineError(f"{exc} (this run's data-quality report: {report})") from None
+    with STAGE.writing(paths) as out:
+        write_json(result.summary, out.file("quality_report"))
+        result.quality.to_csv(out.file("quality_csv"), index=False)
+        table_dir = out.dir("features_dir")
+        pq.write_table(result.table, table_dir / FEATURES.file)
+        write_json(result.catalogue.to_dict(), table_dir / CATALOGUE_FILE)
+        write_json(result.headline, out.file("headline"))
     log.info(
         "wrote %d rows x %d features to %s (splits %s)",
         result.table.num_rows,
         len(result.catalogue.features),
-        args.out_dir,
+        paths.features_dir,
         result.summary["rows_by_split"],
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = base_parser(__doc__.strip().splitlines()[0])
-    parser.add_argument("--raw-dir", default="data/raw")
-    parser.add_argument("--out-dir", default="data/features")
-    parser.add_argument("--report", default="reports/data_quality.json")
-    parser.add_argument("--headline", default="reports/headline/features.json")
-    return parser
-
-
 if __name__ == "__main__":
-    run_stage(main, build_parser())
+    STAGE.main(main)

@@ -13,7 +13,6 @@ sqlite at the repo root; the default model is params `mlflow.model_name` at alia
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -21,32 +20,54 @@ import pandas as pd
 from core.errors import ConfigError, DataValidationError, PipelineError
 from models.registry import resolve_tracking_uri
 from models.serving.batch import file_kind, load_model, parquet_files, score_file
-from pipelines.common import add_output, base_parser, one_line, run_stage
-from pipelines.params import load_params
+from pipelines.params import Params
 from pipelines.params.mlflow import read_mlflow
+from pipelines.stage import REPO_ROOT, Option, Stage, StagePaths, one_line
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGE = Stage(
+    "score",
+    "Batch-score a CSV/Parquet file with the registered PD model.",
+    inputs=("input",),
+    outputs=("output",),
+    options=(
+        Option(
+            "--model-uri", {"default": None, "help": "default models:/<mlflow.model_name>@champion"}
+        ),
+        Option("--chunk-rows", {"type": int, "default": 50_000}),
+        Option(
+            "--no-reasons",
+            {
+                "dest": "reasons",
+                "action": "store_false",
+                "help": "skip reason codes (TreeSHAP is ~100x the cost of a PD)",
+            },
+        ),
+    ),
+)
 
 
-def main(args: argparse.Namespace) -> None:
-    if args.chunk_rows < 1:
+def main(paths: StagePaths, params: Params) -> None:
+    if paths.chunk_rows < 1:
         raise ConfigError(
-            "--chunk-rows", "must be a positive integer", args.chunk_rows, source="command line"
+            "--chunk-rows", "must be a positive integer", paths.chunk_rows, source="command line"
         )
-    mlflow_config = read_mlflow(load_params(args.params))
-    model_uri = args.model_uri or f"models:/{mlflow_config.model_name}@champion"
-    check_readable(Path(args.input))  # before the model: seconds, not a traceback, on a bad file
+    mlflow_config = read_mlflow(params)
+    model_uri = paths.model_uri or f"models:/{mlflow_config.model_name}@champion"
+    check_readable(paths.input)  # before the model: seconds, not a traceback, on a bad file
     tracking_uri = resolve_tracking_uri(mlflow_config.tracking_uri, REPO_ROOT)
     model = _load(model_uri, tracking_uri)
-    predict_params = None if args.reasons else {"reasons": False}
+    predict_params = None if paths.reasons else {"reasons": False}
     try:
-        score_file(model, Path(args.input), Path(args.output), args.chunk_rows, predict_params)
+        with STAGE.writing(paths) as out:
+            kind = file_kind(paths.output)
+            staged = out.file("output")
+            score_file(model, paths.input, staged, paths.chunk_rows, predict_params, kind)
     except PipelineError:
         raise
     except UNREADABLE as exc:  # an empty, truncated or mislabelled file
         raise DataValidationError(
-            args.input,
-            f"could not be read as {_kind(args.input)} or scored ({type(exc).__name__}: {one_line(exc)})",
+            str(paths.input),
+            f"could not be read as {_kind(str(paths.input))} or scored ({type(exc).__name__}: {one_line(exc)})",
             hint="Give a CSV with a header row or a Parquet file with the model's columns.",
         ) from None
 
@@ -95,26 +116,5 @@ def _load(model_uri: str, tracking_uri: str) -> object:
         ) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = base_parser("Batch-score a CSV/Parquet file with the registered PD model.")
-    parser.add_argument(
-        "--input",
-        required=True,
-        help="CSV, Parquet, or a bucketed Parquet directory (part-*.parquet)",
-    )
-    add_output(parser, "--output", required=True)
-    parser.add_argument(
-        "--model-uri", default=None, help="default models:/<mlflow.model_name>@champion"
-    )
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
-    parser.add_argument(
-        "--no-reasons",
-        dest="reasons",
-        action="store_false",
-        help="skip reason codes (TreeSHAP is ~100x the cost of a PD)",
-    )
-    return parser
-
-
 if __name__ == "__main__":
-    run_stage(main, build_parser())
+    STAGE.main(main)

@@ -2,68 +2,70 @@
 
 Population: the current book (split == 'score') when the scores hold one; otherwise the file named
 in params `tiers.score_file` (scores and policy inputs in one table), else the test split. The
-labelled `tiers.backtest_split` is tiered too, for the observed bad rate per tier (summary only).
-Reasons come from the explain stage (`--reasons`, as dvc.yaml passes it): a named file that is
-missing is an error; only a run without `--reasons` tiers with an empty `reasons` column.
-The work is `collection_policy.tiering.tier_book`; this module reads, calls and writes.
+labelled `tiers.backtest_split` is tiered too, for the observed bad rate per tier (summary only),
+and the current book is split into the collection experiment's arms. Reasons come from the
+explain stage; a run without `--reasons` tiers with an empty `reasons` column. The work is
+`collection_policy.tiering.run_tiers`; this module reads, calls and writes.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
-from pathlib import Path
 
 from collection_policy.ev_rates import read_ev_rates
 from collection_policy.loader import load_policy
-from collection_policy.outcomes import book_experiment
 from collection_policy.population import read_tier_inputs
 from collection_policy.render import policy_markdown
-from collection_policy.tiering import REASON_COLUMNS, tier_book
+from collection_policy.tiering import REASON_COLUMNS, run_tiers
 from collection_policy.tiers_plot import tiers_png
 from core.contracts import REASONS
-from core.io import atomic_path, write_json, write_parquet
-from pipelines.common import add_output, base_parser, run_stage
-from pipelines.params import load_params
+from core.io import write_json, write_parquet
+from core.truth import read_truth
+from pipelines.params import Params
 from pipelines.params.tiers import read_experiment, read_tiers
-from pipelines.truth import month_after, read_truth
+from pipelines.stage import Input, Stage, StagePaths
 
 log = logging.getLogger(__name__)
 
+STAGE = Stage(
+    "tiers",
+    __doc__.splitlines()[0],
+    inputs=(
+        "scores",
+        "features",
+        Input("reasons", optional=True, help="the explain stage's reasons.parquet ('' = none)"),
+        Input("truth_dir", optional=True, help="the built-in book's truth: the arms' outcomes"),
+        Input("ev_rates", optional=True, help="learned expected-value rates ('' = assumed)"),
+    ),
+    outputs=("tiers", "summary", "headline", "plot", "policy_summary"),
+)
 
-def main(args: argparse.Namespace) -> None:
+
+def main(paths: StagePaths, params: Params) -> None:
     started = time.perf_counter()
-    params = load_params(args.params)
     config, experiment = read_tiers(params), read_experiment(params)
     policy = load_policy(config.policy)
     log.info(
         "policy %s %s (%s), mode %s", policy.name, policy.version, policy.fingerprint(), config.mode
     )
-    scores, features = read_tier_inputs(args.scores, args.features, config.backtest_split)
+    scores, features = read_tier_inputs(paths.scores, paths.features, config.backtest_split)
     reasons = None
-    if args.reasons:
-        reasons = REASONS.read(args.reasons, columns=REASON_COLUMNS, stage="explain")
+    if paths.reasons is not None:
+        reasons = REASONS.read(paths.reasons, columns=REASON_COLUMNS, stage="explain")
     else:
         log.warning("no --reasons given: the reasons column stays empty")
-    effects, macro = read_truth(Path(args.truth_dir) if args.truth_dir else None)
-    rates = read_ev_rates(args.ev_rates) if args.ev_rates else None
-    book = tier_book(scores, features, reasons, policy, config, str(args.features), rates)
-    arms, treated, arms_report = book_experiment(
-        book.table, experiment, effects, month_after(macro, book.table)
+    truth = read_truth(paths.truth_dir, parts=("effects", "macro"))
+    rates = read_ev_rates(paths.ev_rates) if paths.ev_rates is not None else None
+    book = run_tiers(
+        scores, features, reasons, policy, config, experiment, truth, rates, str(paths.features)
     )
-    book.table["arm"] = arms
-    book.table["treatment_tier"] = treated
-    book.summary["arms"] = arms_report.pop("arms")
-    book.summary["experiment"] = arms_report
-
-    write_parquet(book.table, args.out)
-    write_json(book.summary, args.summary)  # no timings in reports: they differ on every run
-    write_json(book.headline, args.headline)
-    with atomic_path(args.plot) as tmp:
-        tmp.write_bytes(tiers_png(book.summary, policy))
-    with atomic_path(args.policy_summary) as tmp:
-        tmp.write_text(policy_markdown(policy))
+    with STAGE.writing(paths) as out:
+        write_parquet(book.table, out.file("tiers"))
+        write_json(book.summary, out.file("summary"))  # no timings in reports: they differ
+        write_json(book.headline, out.file("headline"))
+        out.file("plot").write_bytes(tiers_png(book.summary, policy))
+        out.file("policy_summary").write_text(policy_markdown(policy))
     log.info(
         "tiered %d accounts (%s) in %.1fs: %s",
         len(book.table),
@@ -73,28 +75,5 @@ def main(args: argparse.Namespace) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--scores", default="data/scores/scores.parquet")
-    parser.add_argument("--features", default="data/features/features.parquet")
-    parser.add_argument(
-        "--reasons", default=None, help="the explain stage's reasons.parquet (omit: no reasons)"
-    )
-    parser.add_argument(
-        "--truth-dir", default=None, help="the built-in book's truth: simulates the arms' outcomes"
-    )
-    parser.add_argument(
-        "--ev-rates",
-        default=None,
-        help="the collection_rates stage's ev_rates.json (omit: the policy's assumed rates)",
-    )
-    add_output(parser, "--out", default="data/tiers/tiers.parquet")
-    add_output(parser, "--summary", default="reports/tiers.json")
-    add_output(parser, "--headline", default="reports/headline/tiers.json")
-    add_output(parser, "--plot", default="reports/tiers.png")
-    add_output(parser, "--policy-summary", default="reports/policy_summary.md")
-    return parser
-
-
 if __name__ == "__main__":
-    run_stage(main, build_parser())
+    STAGE.main(main)

@@ -1,101 +1,63 @@
 """DVC stage `train`: calibrated LightGBM PD + logistic baseline, scores, metrics and plots.
 
-python -m pipelines.train --features-dir data/features --truth data/truth/true_pd.parquet \
-    --model-dir data/model --scores data/scores/scores.parquet --metrics reports/metrics.json \
-    --deciles reports/deciles.json --plots-dir reports/plots --headline reports/headline/train.json
-
 The register stage bundles, logs and gates the model; this stage touches no registry, so editing
-the collection policy or the reason dictionary never retrains.
+the collection policy or the reason dictionary never retrains. The work is
+`models.training.run_train`; this module reads the truth, calls it and writes what it returns.
 """
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
-from core.catalogue import read_catalogue
-from core.contracts import FEATURES
-from core.io import atomic_dir, write_json, write_parquet
+from core.errors import PipelineError
+from core.io import read_json, write_json, write_parquet
+from core.truth import read_truth
 from models.pd_model import TrainConfig
-from models.training import (
-    TrainResult,
-    book_blocks,
-    read_labelled_splits,
-    read_truth,
-    train_on_splits,
-)
-from pipelines.common import add_output, base_parser, run_stage
-from pipelines.params import load_params
+from models.training import TrainResult, run_train
+from pipelines.params import Params
 from pipelines.params.train import read_train
+from pipelines.stage import Input, Stage, StagePaths
+
+STAGE = Stage(
+    "train",
+    "Train the calibrated LightGBM PD model and the logistic baseline.",
+    inputs=(
+        "features_dir",
+        Input("truth_dir", optional=True, help="the built-in book's truth (true PD as an oracle)"),
+        Input("policy_check", optional=True, help="the check_policy stage's verdict"),
+    ),
+    outputs=("model_dir", "scores", "metrics", "deciles", "plots_dir", "headline"),
+)
 
 
-@dataclass(frozen=True)
-class TrainPaths:
-    features_dir: Path
-    model_dir: Path
-    scores: Path
-    metrics: Path
-    deciles: Path
-    plots_dir: Path
-    headline: Path
-    truth: Path | None = None
-
-
-def run(paths: TrainPaths, config: TrainConfig) -> TrainResult:
-    """Read the labelled rows (and the true PD when there is one), train, score the current book
-    block by block from the file, write every output.
-
-    The whole feature table is never in memory: only its labelled rows and one block of the
-    current book. Every input is checked before training and every output is written atomically
-    after it: a failed run leaves the last good model and reports in place."""
-    catalogue = read_catalogue(paths.features_dir)
-    source = str(paths.features_dir / FEATURES.file)
-    parts = read_labelled_splits(paths.features_dir, catalogue)
-    truth = read_truth(paths.truth)
-    book = book_blocks(paths.features_dir, catalogue)
-    result = train_on_splits(parts, book, catalogue, truth, config, source=source)
-    with atomic_dir(paths.model_dir) as tmp:
-        result.model.save(tmp)
-    write_parquet(result.scores, paths.scores)
-    write_json(result.deciles, paths.deciles)
-    with atomic_dir(paths.plots_dir) as tmp:
+def run(paths: StagePaths, config: TrainConfig) -> TrainResult:
+    """Train on the feature table and write every output together once all are made: a failed
+    run leaves the last good model and reports in place."""
+    if paths.policy_check is not None:
+        require_valid_policy(paths.policy_check)
+    truth = read_truth(paths.truth_dir, parts=("true_pd",)).true_pd
+    result = run_train(paths.features_dir, truth, config)
+    with STAGE.writing(paths) as out:
+        result.model.save(out.dir("model_dir"))
+        write_parquet(result.scores, out.file("scores"))
+        write_json(result.deciles, out.file("deciles"))
+        plots = out.dir("plots_dir")
         for name, rows in result.plots.items():
-            write_json(rows, tmp / f"{name}.json")
-    write_json(result.metrics, paths.metrics)
-    write_json(result.headline(), paths.headline)
+            write_json(rows, plots / f"{name}.json")
+        write_json(result.metrics, out.file("metrics"))
+        write_json(result.headline(), out.file("headline"))
     return result
 
 
-def main(args: argparse.Namespace) -> None:
-    config = read_train(load_params(args.params))
-    paths = TrainPaths(
-        features_dir=Path(args.features_dir),
-        model_dir=Path(args.model_dir),
-        scores=Path(args.scores),
-        metrics=Path(args.metrics),
-        deciles=Path(args.deciles),
-        plots_dir=Path(args.plots_dir),
-        headline=Path(args.headline),
-        truth=Path(args.truth) if args.truth else None,
-    )
-    run(paths, config)
+def require_valid_policy(path: Path) -> None:
+    """The check_policy stage's verdict must be there and say valid: train runs after it."""
+    if not path.is_file() or read_json(path) != {"valid": True}:
+        raise PipelineError(f"'{path}' does not say the policy is valid; run check_policy first")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = base_parser("Train the calibrated LightGBM PD model and the logistic baseline.")
-    parser.add_argument("--features-dir", default="data/features")
-    parser.add_argument(
-        "--truth", default=None, help="true_pd.parquet (synthetic book only; optional)"
-    )
-    add_output(parser, "--model-dir", default="data/model")
-    add_output(parser, "--scores", default="data/scores/scores.parquet")
-    add_output(parser, "--metrics", default="reports/metrics.json")
-    add_output(parser, "--deciles", default="reports/deciles.json")
-    add_output(parser, "--plots-dir", default="reports/plots")
-    add_output(parser, "--headline", default="reports/headline/train.json")
-    return parser
+def main(paths: StagePaths, params: Params) -> None:
+    run(paths, read_train(params))
 
 
 if __name__ == "__main__":
-    run_stage(main, build_parser())
+    STAGE.main(main)

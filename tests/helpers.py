@@ -21,6 +21,7 @@ REPO_ITEMS = [
     "pyproject.toml",
     "params.yaml",
     "dvc.yaml",
+    "core",
     "features",
     "models",
     "pipelines",
@@ -174,3 +175,29 @@ def mlflow_tracking_server(backend_uri: str, workdir: Path, timeout: float = 90)
     ]
     with running_server(cmd, workdir, env, f"{url}/health", workdir / "server.log", timeout):
         yield url
+
+
+def dvc_stages(root: Path = REPO) -> dict[str, dict]:
+    """dvc.yaml's stages with `${paths.<name>}` filled in from its `vars` (the only templating
+    the file uses; `test_dvc_wiring` checks this against DVC's own reading)."""
+    import re
+
+    import yaml
+
+    doc = yaml.safe_load((root / "dvc.yaml").read_text())
+    values: dict[str, str] = {}
+    for entry in doc.get("vars", []):
+        for key, mapping in entry.items():
+            for name, value in mapping.items():
+                values[f"{key}.{name}"] = str(value)
+
+    def fill(node: object) -> object:
+        if isinstance(node, str):
+            return re.sub(r"\$\{([\w.]+)\}", lambda m: values[m.group(1)], node)
+        if isinstance(node, list):
+            return [fill(v) for v in node]
+        if isinstance(node, dict):
+            return {fill(k): fill(v) for k, v in node.items()}
+        return node
+
+    return fill(doc["stages"])  # type: ignore[return-value]

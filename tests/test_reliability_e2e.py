@@ -109,3 +109,86 @@ def test_replacing_the_loan_table_makes_ingest_stale(tmp_path: Path):
     assert not ingest_stale()
     table.write_text("id,grade,loan_status\n1,B,Charged Off\n")
     assert ingest_stale()
+
+
+def _outputs(stage: dict) -> list[str]:
+    return [
+        next(iter(o)) if isinstance(o, dict) else o
+        for o in stage.get("outs", []) + stage.get("metrics", [])
+    ]
+
+
+def _stamp(repo: Path, outputs: list[str]) -> dict[Path, bytes | None]:
+    """Mark each output so that a freshly written one differs from it; returns what to put back
+    (file bytes, or None for a folder that got a stamp file)."""
+    saved: dict[Path, bytes | None] = {}
+    for out in outputs:
+        path = repo / out
+        if path.is_dir():
+            (path / "stamp.txt").write_text("last good")
+            saved[path] = None
+        else:
+            saved[path] = path.read_bytes()
+            path.write_bytes(saved[path] + b"\n#stamp\n")
+    return saved
+
+
+def _unstamp(saved: dict[Path, bytes | None]) -> None:
+    for path, content in saved.items():
+        if content is None:
+            (path / "stamp.txt").unlink()
+        else:
+            path.write_bytes(content)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "check_policy",
+        "ingest",
+        "features",
+        "train",
+        "explain",
+        "collection_rates",
+        "register",
+        "validate",
+        "tiers",
+        "monitor",
+    ],
+)
+def test_a_kill_9_in_the_middle_of_a_stage_is_undone_by_its_next_run(small_run: Path, name: str):
+    """SIGKILL a stage while it swaps its outputs in (after the first of several, or just before
+    a single one): the next run of the stage puts every last good output back and leaves no
+    temp file, so DVC sees the stage exactly as before the killed run."""
+    import shlex
+
+    from tests.helpers import dvc_stages
+
+    repo = small_run
+    stage = dvc_stages(repo)[name]
+    outputs = _outputs(stage)
+    saved = _stamp(repo, outputs)
+    try:
+        last_good = _md5s(repo)
+        argv = shlex.split(stage["cmd"])
+        env = subprocess_env(PYTHONPATH=str(repo), CREDITRISK_FAULT="kill-mid-commit")
+        killed = subprocess.run(
+            argv, cwd=repo, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert killed.returncode == -9, killed.stderr[-3000:]
+        journal = repo / Path(outputs[0]).parent / f".{name}.commit.json"
+        assert journal.is_file()  # killed inside the swap
+        if len(outputs) > 1:
+            assert _md5s(repo) != last_good  # one output was already the new one
+        repair = (
+            "import sys\n"
+            f"from pipelines.{name} import STAGE\n"
+            "STAGE.repair(STAGE.parse(sys.argv[1:])[0])\n"
+        )
+        fixed = _run(repo, "python", "-c", repair, *argv[3:])
+        assert fixed.returncode == 0, fixed.stderr[-3000:]
+        assert _md5s(repo) == last_good  # every output back, no temp or journal left
+    finally:
+        _unstamp(saved)
+    status = _run(repo, "dvc", "status", "--json", name)
+    assert json.loads(status.stdout) == {}, status.stdout

@@ -60,7 +60,7 @@ class ExplainConfig:
     plot_rows: int
     report_top_pd: int
     population: str
-    actionable_min_pd: float
+    actionable_min_pd: float | None  # None: read from the collection policy by run_explain
     test_sample_rows: int | None
     seed: int
 

@@ -48,6 +48,25 @@ class MonitorResult:
     roll_rates: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def reports(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(reports/monitoring.json with the portfolio views, reports/fairness.json, the
+        headline: worst PSI, worst O/E, red periods, the lowest adverse impact ratio)."""
+        doc = self.to_dict()
+        portfolio = {"vintage": doc["vintage"], "roll_rates": doc["roll_rates"]}
+        head = doc["monitoring"]["headline"]
+        airs = [
+            group["adverse_impact_ratio"]
+            for group in doc["fairness"].values()
+            if isinstance(group, dict) and group.get("adverse_impact_ratio") is not None
+        ]
+        headline = {
+            "worst_psi": head["worst_psi"],
+            "worst_oe": head["worst_oe"],
+            "red_count": head["red_count"],
+            "min_adverse_impact_ratio": min(airs) if airs else None,
+        }
+        return doc["monitoring"] | {"portfolio": portfolio}, doc["fairness"], headline
+
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON dict (NaN/inf -> null): monitoring, fairness, vintage, roll_rates."""
         return json_safe(
@@ -127,7 +146,7 @@ def _oe_distance(row: dict[str, Any]) -> float:
     return abs(math.log(r)) if r is not None and r > 0 else (math.inf if r == 0 else -1.0)
 
 
-def monitor(
+def run_monitor(
     reference: pd.DataFrame | np.ndarray,
     current: pd.DataFrame,
     *,

@@ -116,8 +116,12 @@ def score_file(
     output_path: Path,
     chunk_rows: int,
     params: dict[str, Any] | None = None,
+    output_kind: str | None = None,
 ) -> int:
     """Score `input_path` chunk by chunk with a loaded pyfunc model; return rows written.
+
+    `output_kind` ("csv" | "parquet") overrides the kind read from `output_path`'s name (the
+    caller may write to a staged temp path).
 
     Output: the input's id columns (account_id, observation_date when present) and the model's
     outputs, one row per input row in input order. Nothing is left at `output_path` on failure.
@@ -126,7 +130,7 @@ def score_file(
     from mlflow.exceptions import MlflowException
     from tqdm import tqdm
 
-    out_kind = file_kind(output_path)
+    out_kind = output_kind or file_kind(output_path)
     types = signature_types(model)
     written = 0
     with atomic_path(output_path) as tmp:

@@ -1,6 +1,6 @@
 """The validation document of a PD model: discrimination and calibration with their uncertainty.
 
-One function, `validate_model`, reads the feature and score tables the pipeline already wrote and
+One function, `run_validate`, reads the feature and score tables the pipeline already wrote and
 answers a validator's questions with numbers on named samples: does the model rank (AUC, Gini, KS
 with intervals, per delinquency segment and out-of-time period), is each grade's PD high enough
 (binomial and Jeffreys tests, traffic lights, O/E, Hosmer-Lemeshow), is it stable (score PSI
@@ -136,6 +136,34 @@ class ValidationResult:
         default_factory=lambda: pd.DataFrame(columns=BINNING_COLUMNS)
     )
 
+    def headline(self) -> dict[str, Any]:
+        """reports/headline/validate.json: the interval, the red grades, HL and the scorecard."""
+        doc = self.doc
+        summary = doc.get("calibration_summary", {})
+        vs = doc.get("vs_scorecard") or {}
+        low, high = doc["auc_ci"]
+        return {
+            "test_auc_low": low,
+            "test_auc_high": high,
+            "red_grades_test": (summary.get("test") or {}).get("red"),
+            "red_grades_holdout": (summary.get("holdout") or {}).get("red"),
+            "hosmer_lemeshow_p": doc["hosmer_lemeshow"]["p"],
+            "scorecard_auc": vs.get("auc_scorecard"),
+            "gbm_vs_scorecard_p": vs.get("p"),
+        }
+
+
+#: The feature rows validation reads: the scorecard fits on train and is compared on test.
+FEATURE_SPLITS = ("train", "test")
+
+
+def feature_columns(catalogue: Catalogue, present: list[str]) -> list[str]:
+    """Keys, split, the model's inputs and days past due (when the table has it): what
+    `run_validate` reads of the feature table (not the protected attributes or the other policy
+    inputs)."""
+    dpd = [DPD_FEATURE_COLUMN] if DPD_FEATURE_COLUMN in present else []  # optional: segments
+    return [catalogue.id_column, DATE_COLUMN, "split", *catalogue.model_columns, *dpd]
+
 
 # ----------------------------------------------------------------------------------- helpers
 
@@ -235,7 +263,7 @@ def _true_pd_of_test(
 
 
 # ------------------------------------------------------------------------------------- main
-def validate_model(
+def run_validate(
     features: pd.DataFrame,
     scores: pd.DataFrame,
     catalogue: Catalogue,

@@ -1,11 +1,13 @@
 """Reader of params.yaml `explain` (-> ExplainConfig), plus `tiers.policy`: the collection
-policy's contact line picks the actionable accounts the stage explains."""
+policy whose contact line picks the actionable accounts the stage explains (the library reads
+the line from the policy: `models.explain.from_files.run_explain`)."""
 
 from __future__ import annotations
 
-from collection_policy.loader import load_policy
+from pathlib import Path
+
 from models.explain.explainer import ExplainConfig
-from models.explain.selection import POPULATIONS, lowest_contact_pd
+from models.explain.selection import POPULATIONS
 from pipelines.params import Params
 from pipelines.params.shared import batch_rows, policy_path, reasons_path, top_k
 
@@ -25,9 +27,9 @@ EXPLAIN_KEYS: tuple[str, ...] = (
 
 
 def read_explain(params: Params) -> ExplainConfig:
-    """The explain section, exact keys; `actionable_min_pd` comes from the policy (tiers.policy)."""
+    """The explain section, exact keys; `actionable_min_pd` is left to the library, which reads
+    it from the policy (`read_explain_policy`)."""
     sec = params.section("explain", keys=EXPLAIN_KEYS)
-    policy = load_policy(policy_path(params.keys("tiers", ("policy",))))
     return ExplainConfig(
         top_k=top_k(sec),
         sample_check_rows=sec.integer("sample_check_rows", lo=0, hi=1_000_000),
@@ -41,7 +43,12 @@ def read_explain(params: Params) -> ExplainConfig:
         plot_rows=sec.integer("plot_rows", lo=100, hi=1_000_000),
         report_top_pd=sec.integer("report_top_pd", lo=0, hi=100),
         population=sec.choice("population", POPULATIONS),
-        actionable_min_pd=lowest_contact_pd(policy),
+        actionable_min_pd=None,
         test_sample_rows=sec.optional_integer("test_sample_rows", lo=100),
         seed=params.seed(),
     )
+
+
+def read_explain_policy(params: Params) -> Path:
+    """tiers.policy: the collection policy whose contact rules pick the actionable accounts."""
+    return policy_path(params.keys("tiers", ("policy",)))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from core.errors import ConfigError, DataValidationError, PipelineError
-from pipelines.tiers import build_parser, main
+from pipelines.tiers import STAGE, main
 
 from .conftest import POLICY_PATH, REPO, book_tables
 
@@ -38,7 +38,7 @@ def _inputs(tmp: Path, n: int = 400, with_score_split: bool = True) -> dict[str,
 
 def _run(tmp: Path, paths: dict[str, Path], *extra: str) -> dict[str, Path]:
     out = {
-        "out": tmp / "out" / "tiers.parquet",
+        "tiers": tmp / "out" / "tiers.parquet",
         "summary": tmp / "reports" / "tiers.json",
         "headline": tmp / "reports" / "headline" / "tiers.json",
         "plot": tmp / "reports" / "tiers.png",
@@ -49,21 +49,21 @@ def _run(tmp: Path, paths: dict[str, Path], *extra: str) -> dict[str, Path]:
         "--scores", str(paths["scores"]),
         "--features", str(paths["features"]),
         *(["--reasons", str(paths["reasons"])] if "reasons" in paths else []),
-        "--out", str(out["out"]),
+        "--tiers", str(out["tiers"]),
         "--summary", str(out["summary"]),
         "--headline", str(out["headline"]),
         "--plot", str(out["plot"]),
         "--policy-summary", str(out["policy_summary"]),
         *extra,
     ]  # fmt: skip
-    main(build_parser().parse_args(argv))
+    STAGE.invoke(main, argv)
     return out
 
 
 def test_stage_tiers_the_current_book(tmp_path):
     paths = _inputs(tmp_path)
     out = _run(tmp_path, paths)
-    tiers = pd.read_parquet(out["out"])
+    tiers = pd.read_parquet(out["tiers"])
     assert len(tiers) == 200 and set(tiers["split"]) == {"score"}
     assert tiers["account_id"].is_unique
     for col in ("account_id", "pd", "score", "grade", "tier", "channels", "caps", "offer", "rule"):
@@ -111,7 +111,7 @@ def test_stage_joins_top_reasons(tmp_path):
     )
     paths["reasons"] = tmp_path / "reasons.parquet"
     reasons.to_parquet(paths["reasons"], index=False)
-    tiers = pd.read_parquet(_run(tmp_path, paths)["out"]).set_index("account_id")
+    tiers = pd.read_parquet(_run(tmp_path, paths)["tiers"]).set_index("account_id")
     assert tiers.loc[book["account_id"].iloc[0], "reasons"] == "first reason; second reason"
     assert (tiers["reasons"] != "").sum() == 3
 
@@ -120,7 +120,7 @@ def test_stage_expected_value_mode_and_test_split_fallback(tmp_path):
     paths = _inputs(tmp_path, with_score_split=False)
     _write_params(paths["params"], mode="expected_value")
     out = _run(tmp_path, paths)
-    tiers = pd.read_parquet(out["out"])
+    tiers = pd.read_parquet(out["tiers"])
     assert set(tiers["split"]) == {"test"} and (tiers["mode"] == "expected_value").all()
     assert (tiers["tier"] == tiers["ev_tier"]).all()
     s = json.loads(out["summary"].read_text())
@@ -147,7 +147,7 @@ def test_stage_tiers_a_score_file_when_no_current_book(tmp_path):
     book.to_parquet(tmp_path / "book.parquet", index=False)
     _write_params(paths["params"], score_file=str(tmp_path / "book.parquet"))
     out = _run(tmp_path, paths)
-    tiers = pd.read_parquet(out["out"])
+    tiers = pd.read_parquet(out["tiers"])
     assert len(tiers) == 50 and set(tiers["split"]) == {"score_file"}
     s = json.loads(out["summary"].read_text())
     assert s["population"].startswith("score_file:") and s["backtest"]["split"] == "test"
@@ -177,9 +177,9 @@ def test_stage_names_the_explain_stage_when_the_reasons_file_is_missing(tmp_path
 
 
 def test_stage_takes_the_policy_from_params_only():
-    args = build_parser().parse_args([])
-    assert not hasattr(args, "policy")  # params.yaml tiers.policy is the one source
-    assert args.reasons is None  # tiering without reasons is asked for by omitting --reasons
+    flags = {a.dest: a for a in STAGE.parser()._actions}
+    assert "policy" not in flags  # params.yaml tiers.policy is the one source
+    assert not flags["reasons"].required  # tiering without reasons: omit --reasons
 
 
 def _truth(tmp: Path, n: int) -> Path:
@@ -198,7 +198,7 @@ def _truth(tmp: Path, n: int) -> Path:
 
 def _rates(tmp: Path, paths: dict[str, Path], truth: Path | None = None) -> Path:
     """Run the collection_rates stage on the same inputs; its rates file."""
-    from pipelines.collection_rates import build_parser as rates_parser
+    from pipelines.collection_rates import STAGE as RATES
     from pipelines.collection_rates import main as rates_main
 
     out = tmp / "collection" / "ev_rates.json"
@@ -207,9 +207,9 @@ def _rates(tmp: Path, paths: dict[str, Path], truth: Path | None = None) -> Path
         "--scores", str(paths["scores"]),
         "--features", str(paths["features"]),
         "--truth-dir", str(truth) if truth else "",
-        "--out", str(out),
+        "--ev-rates", str(out),
     ]  # fmt: skip
-    rates_main(rates_parser().parse_args(argv))
+    RATES.invoke(rates_main, argv)
     return out
 
 

@@ -1,4 +1,4 @@
-"""build_features on the generated book and on a loan table: table, splits, quality, guards."""
+"""run_features on the generated book and on a loan table: table, splits, quality, guards."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from core.catalogue import Catalogue, to_model_frame
 from core.contracts import FEATURES, RAW_LOANS
 from core.errors import ConfigError, DataValidationError
-from features.build import build_features
+from features.build import run_features
 from features.ingest import ingest_synthetic
 from features.quality import LeakageError
 from features.raw import RawData
@@ -26,7 +26,7 @@ def synthetic_raw() -> RawData:
 
 @pytest.fixture(scope="module")
 def synthetic_result(synthetic_raw):
-    return build_features(synthetic_raw, features_config())
+    return run_features(synthetic_raw, features_config())
 
 
 def test_synthetic_book_strongest_features_are_delinquency_history(synthetic_result):
@@ -87,7 +87,7 @@ def table_raw(leaky: bool, n: int = 3000) -> RawData:
 
 
 def test_table_source_out_of_time_with_protected():
-    result = build_features(table_raw(leaky=False), features_config())
+    result = run_features(table_raw(leaky=False), features_config())
     frame, cat = result.frame, result.catalogue
     assert cat.model_columns == ["income", "dti", "purpose"]
     assert cat.protected == ["protected__sex"] and "protected__sex" in frame
@@ -98,12 +98,12 @@ def test_table_source_out_of_time_with_protected():
 
 
 def test_a_leaky_column_is_reported_then_stops_unless_allowed():
-    result = build_features(table_raw(leaky=True), features_config())
+    result = run_features(table_raw(leaky=True), features_config())
     assert result.quality.iloc[0]["feature"] == "recoveries"
     assert bool(result.quality.iloc[0]["leak_suspect"])
     with pytest.raises(LeakageError, match="recoveries"):
         result.raise_if_unusable()
-    allowed = build_features(
+    allowed = run_features(
         table_raw(leaky=True), features_config(allow_leaky_features=("recoveries",))
     )
     allowed.raise_if_unusable()
@@ -112,7 +112,7 @@ def test_a_leaky_column_is_reported_then_stops_unless_allowed():
 
 
 def test_an_unknown_name_in_the_leak_allow_list_is_a_params_error():
-    result = build_features(
+    result = run_features(
         table_raw(leaky=False, n=400),
         features_config(allow_leaky_features=("income", "recoverys")),
     )
@@ -124,7 +124,7 @@ def test_an_unknown_name_in_the_leak_allow_list_is_a_params_error():
 
 def test_no_labelled_training_rows_stops():
     raw = table_raw(leaky=False, n=400)
-    result = build_features(raw, features_config())
+    result = run_features(raw, features_config())
     import pyarrow as pa
 
     frame = result.frame  # a copy: the result holds the Arrow table the stage writes

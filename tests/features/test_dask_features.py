@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from core.partitions import SCHEDULER_ENV, map_partitions
-from features.build import build_features
+from features.build import run_features
 from features.raw import read_raw
 from tests.features import test_partitions
 from tests.features.configs import features_config
@@ -38,6 +38,6 @@ def test_the_same_function_runs_on_the_workers(on_cluster):
 
 
 def test_cluster_features_equal_the_single_process_ones(on_cluster, raw_dirs, expected):
-    result = build_features(read_raw(raw_dirs[4]), features_config())
+    result = run_features(read_raw(raw_dirs[4]), features_config())
     pd.testing.assert_frame_equal(result.frame, expected, check_exact=True)
     assert result.summary["rows"] == len(expected)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from core.contracts import (
+    MACRO,
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
@@ -19,16 +20,15 @@ from core.contracts import (
 from core.errors import DataValidationError, PipelineError
 from core.io import write_json
 from core.schema import REJECT_COLUMNS
-from features.ingest import IngestConfig, ingest, ingest_synthetic
+from features.ingest import IngestConfig, ingest_synthetic, run_ingest
 from features.raw import META_FILE, read_raw
-from features.synthetic import MACRO_FILE
 from tests.features.configs import synthetic_config, table_config
 
 
 @pytest.fixture(scope="module")
 def synthetic():
     cfg = synthetic_config(n_customers=300, seed=5)
-    return cfg, ingest(IngestConfig(source=cfg, max_reject_fraction=0.2))
+    return cfg, run_ingest(IngestConfig(source=cfg, max_reject_fraction=0.2))
 
 
 def _write(result, raw: Path) -> Path:
@@ -47,10 +47,10 @@ def test_synthetic_tables_follow_their_contracts(synthetic):
         contract.check(result.tables[contract.file], contract.file)
     TRUE_PD.check(result.true_pd, TRUE_PD.file)
     # the macro factor is truth beside true_pd, one row per month, never a raw table
-    macro = result.truth[MACRO_FILE]
+    macro = result.truth[MACRO.file]
     assert list(macro.columns) == ["month", "macro_factor"]
     assert len(macro) == cfg.months + cfg.outcome_months
-    assert MACRO_FILE not in result.tables
+    assert MACRO.file not in result.tables
     assert list(result.rejects.columns) == REJECT_COLUMNS and len(result.rejects) == 0
     assert all(str(dtype) == "string" for dtype in result.rejects.dtypes)
     assert result.meta["synthetic"] == asdict(cfg) and result.meta["source"] == "synthetic"
@@ -86,7 +86,7 @@ def _loans_csv(tmp_path: Path, n: int = 60, missing_targets: int = 0) -> Path:
 def test_table_source_keeps_usable_rows_and_writes_empty_truth(tmp_path):
     path = _loans_csv(tmp_path, missing_targets=3)
     cfg = table_config(path=str(path), target_column="status", id_column="id")
-    result = ingest(IngestConfig(source=cfg, max_reject_fraction=0.2))
+    result = run_ingest(IngestConfig(source=cfg, max_reject_fraction=0.2))
     loans = result.tables[RAW_LOANS.file]
     RAW_LOANS.check(loans, RAW_LOANS.file)
     assert len(loans) == 57 and len(result.rejects) == 3
@@ -101,7 +101,7 @@ def test_too_many_rejects_stop_the_run(tmp_path):
     path = _loans_csv(tmp_path, missing_targets=20)
     cfg = table_config(path=str(path), target_column="status", id_column="id")
     with pytest.raises(DataValidationError, match="ingest.max_reject_fraction=0.2"):
-        ingest(IngestConfig(source=cfg, max_reject_fraction=0.2))
+        run_ingest(IngestConfig(source=cfg, max_reject_fraction=0.2))
 
 
 def test_read_raw_reads_back_through_the_contracts(synthetic, tmp_path):

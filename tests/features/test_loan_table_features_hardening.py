@@ -9,7 +9,7 @@ import pytest
 
 from core.catalogue import Catalogue, FeatureSpec
 from core.errors import DataValidationError
-from features.build import build_features
+from features.build import run_features
 from features.loan_table_features import TableFeatureConfig, build_table_features
 from features.quality import (
     POST_OUTCOME_NAME_PATTERNS,
@@ -161,7 +161,7 @@ def test_a_loan_table_reports_suspects_in_data_quality():
     raw = table_raw(leaky=False, n=2000)
     rng = np.random.default_rng(5)
     raw.tables["loans.parquet"]["last_pymnt_amnt"] = rng.uniform(0, 500, 2000)
-    result = build_features(raw, features_config())
+    result = run_features(raw, features_config())
     records = {r["feature"]: r for r in result.summary["features"]}
     assert records["last_pymnt_amnt"]["leak_suspect"] is True
     assert "last payment" in records["last_pymnt_amnt"]["leak_reason"]

@@ -18,7 +18,7 @@ from core.contracts import RAW_ATTRIBUTES, RAW_CUSTOMERS, RAW_OBSERVATIONS, RAW_
 from core.io import write_json
 from core.partitions import PartitionedWriter, bucket_of, map_partitions, part_path
 from features.behavioural import _account_cumsum, _Runs
-from features.build import build_features
+from features.build import run_features
 from features.ingest import ingest_synthetic
 from features.raw import META_FILE, PARTITIONS_KEY, RawData, read_partition, read_raw
 from tests.features.configs import features_config, synthetic_config
@@ -57,7 +57,7 @@ def in_memory() -> RawData:
 
 @pytest.fixture(scope="module")
 def expected(in_memory) -> pd.DataFrame:
-    return build_features(in_memory, features_config()).frame
+    return run_features(in_memory, features_config()).frame
 
 
 def test_every_table_is_bucketed_by_account_id(raw_dirs):
@@ -100,7 +100,7 @@ def test_generator_blocks_are_seeded_apart_and_block_zero_is_unchanged():
 def test_partitioned_features_equal_the_single_process_ones(raw_dirs, expected, partitions):
     raw = read_raw(raw_dirs[partitions])
     assert raw.partitions == partitions and raw.tables == {}
-    result = build_features(raw, features_config())
+    result = run_features(raw, features_config())
     pd.testing.assert_frame_equal(result.frame, expected, check_exact=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,16 +36,19 @@ def _stage(tmp_path: Path, raw: Path) -> subprocess.CompletedProcess[str]:
             "pipelines.features",
             "--raw-dir",
             str(raw),
-            "--out-dir",
+            "--features-dir",
             str(tmp_path / "f"),
-            "--report",
+            "--quality-report",
             str(tmp_path / "dq.json"),
+            "--quality-csv",
+            str(tmp_path / "dq.csv"),
             "--headline",
             str(tmp_path / "headline" / "features.json"),
             "--params",
             str(ROOT / "params.yaml"),
         ],
         cwd=ROOT,
+        env={**os.environ, "CREDITRISK_LOG_DIR": str(tmp_path / "logs")},
         capture_output=True,
         text=True,
         timeout=120,
@@ -76,13 +80,17 @@ def test_leak_stops_cleanly_keeps_old_outputs_and_explains_in_the_report(tmp_pat
     out = tmp_path / "f"
     out.mkdir()
     (out / FEATURES.file).write_text("previous good output")
+    (tmp_path / "dq.json").write_text("previous good report")
     proc = _stage(tmp_path, _write_raw(tmp_path, leaky=True))
     assert proc.returncode == 1
     assert "error: possible target leakage: 'recoveries'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert (out / FEATURES.file).read_text() == "previous good output"
+    assert (tmp_path / "dq.json").read_text() == "previous good report"  # all or nothing
     assert not (tmp_path / "headline").exists()  # no headline for a table that was not written
-    report = json.loads((tmp_path / "dq.json").read_text())  # the report explains the stop
+    named = tmp_path / "logs" / "features.data_quality.json"
+    assert f"this run's data-quality report: {named}" in proc.stderr
+    report = json.loads(named.read_text())  # the report beside the log explains the stop
     assert report["features"][0]["feature"] == "recoveries"
     assert report["features"][0]["leak_suspect"] is True
 

@@ -83,7 +83,7 @@ def make_feature_table(n: int = 6000, seed: int = 0, intercept: float = -3.5) ->
 
 
 def write_feature_dir(root: Path, df: pd.DataFrame, catalogue: Catalogue) -> tuple[Path, Path]:
-    """Write features.parquet + catalogue.json and data/truth/true_pd.parquet; return both dirs."""
+    """Write features.parquet + catalogue.json and truth/true_pd.parquet; return both dirs."""
     fdir = root / "features"
     fdir.mkdir(parents=True, exist_ok=True)
     true_pd = df.attrs.get("true_pd")
@@ -100,7 +100,7 @@ def write_feature_dir(root: Path, df: pd.DataFrame, catalogue: Catalogue) -> tup
             "true_pd": true_pd,
         }
     ).to_parquet(truth, index=False)
-    return fdir, truth
+    return fdir, truth.parent
 
 
 @pytest.fixture(scope="session")

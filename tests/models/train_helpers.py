@@ -65,23 +65,23 @@ def mlflow_config(
 class StagePaths:
     """Where the train and register stages write under one temp root."""
 
-    train: train_stage.TrainPaths
-    register: register_stage.RegisterPaths
+    train: Any  # pipelines.stage.StagePaths of the train stage
+    register: Any  # ... and of the register stage
 
     @classmethod
-    def under(cls, root: Path, features_dir: Path, truth: Path | None) -> StagePaths:
+    def under(cls, root: Path, features_dir: Path, truth_dir: Path | None) -> StagePaths:
         reports = root / "reports"
-        train = train_stage.TrainPaths(
+        train = train_stage.STAGE.paths(
             features_dir=features_dir,
+            truth_dir=truth_dir,
             model_dir=root / "model",
             scores=root / "scores" / "scores.parquet",
             metrics=reports / "metrics.json",
             deciles=reports / "deciles.json",
             plots_dir=reports / "plots",
             headline=reports / "headline" / "train.json",
-            truth=truth,
         )
-        register = register_stage.RegisterPaths(
+        register = register_stage.STAGE.paths(
             model_dir=train.model_dir,
             features_dir=features_dir,
             metrics=train.metrics,
@@ -89,6 +89,7 @@ class StagePaths:
             plots_dir=train.plots_dir,
             promotion=reports / "promotion.json",
             headline=reports / "headline" / "register.json",
+            registered=root / "registry" / "registered.json",
         )
         return cls(train, register)
 

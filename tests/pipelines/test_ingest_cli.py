@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 
 from core.contracts import (
+    MACRO,
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_OBSERVATIONS,
@@ -18,7 +19,6 @@ from core.contracts import (
     TRUE_PD,
 )
 from features.raw import META_FILE, REJECTS_FILE
-from features.synthetic import MACRO_FILE
 from tests.helpers import REPO
 
 
@@ -34,7 +34,7 @@ def _run(tmp_path: Path, **synthetic: object) -> subprocess.CompletedProcess[str
             "pipelines.ingest",
             "--params",
             str(tmp_path / "params.yaml"),
-            "--out-dir",
+            "--raw-dir",
             str(tmp_path / "raw"),
             "--truth-dir",
             str(tmp_path / "truth"),
@@ -57,9 +57,9 @@ def test_stage_writes_contract_files_summary_and_headline(tmp_path):
     for contract in (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS, RAW_ATTRIBUTES):
         contract.read(raw / contract.file)
     assert len(pd.read_parquet(raw / REJECTS_FILE)) == 0
-    macro = pd.read_parquet(tmp_path / "truth" / MACRO_FILE)  # truth, beside true_pd
+    macro = pd.read_parquet(tmp_path / "truth" / MACRO.file)  # truth, beside true_pd
     assert list(macro.columns) == ["month", "macro_factor"] and len(macro) > 0
-    assert not (raw / MACRO_FILE).exists()
+    assert not (raw / MACRO.file).exists()
     meta = json.loads((raw / META_FILE).read_text())
     assert meta["synthetic"]["n_customers"] == 200
     truth = TRUE_PD.read(tmp_path / "truth" / TRUE_PD.file)

@@ -38,19 +38,27 @@ def _args(tmp_path: Path, fdir: Path, scores: Path, **extra: object) -> object:
         "",
         "--raw-dir",
         "",
-        "--out-dir",
-        str(tmp_path / "out"),
+        "--monitoring",
+        str(tmp_path / "out" / "monitoring.json"),
+        "--fairness",
+        str(tmp_path / "out" / "fairness.json"),
+        "--dashboard-dir",
+        str(tmp_path / "out" / "monitoring"),
         "--headline",
         str(tmp_path / "out" / "headline.json"),
     ]
     for key, value in extra.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
-    return monitor_stage.build_parser().parse_args(argv)
+    return argv
+
+
+def _monitor(argv: list[str]) -> None:
+    monitor_stage.STAGE.invoke(monitor_stage.main, argv)
 
 
 def test_stage_on_the_pipeline_outputs(tmp_path, trained):
     fdir, scores = trained
-    monitor_stage.main(_args(tmp_path, fdir, scores))
+    _monitor(_args(tmp_path, fdir, scores))
     out = tmp_path / "out"
     doc = json.loads((out / "monitoring.json").read_text())
     splits = {s for p in doc["periods"] for s in p["splits"]}
@@ -84,7 +92,7 @@ def test_a_newer_scored_file_is_monitored_without_retraining(tmp_path, trained):
         current=tmp_path / "scored.csv",
         current_features=tmp_path / "features.parquet",
     )
-    monitor_stage.main(args)
+    _monitor(args)
     doc = json.loads((tmp_path / "out" / "monitoring.json").read_text())
     assert [p["period"] for p in doc["periods"]] == ["2030-06"]
     assert doc["periods"][0]["auc"] is None  # no labels yet: stability only
@@ -106,11 +114,11 @@ def test_scored_rows_without_their_feature_rows_are_an_error(tmp_path, trained):
         current_features=tmp_path / "features.parquet",
     )
     with pytest.raises(Exception, match="no feature row with the same keys"):
-        monitor_stage.main(args)
+        _monitor(args)
 
 
 def test_a_protected_column_missing_from_the_data_is_an_error(tmp_path, trained):
     fdir, scores = trained
     with pytest.raises(ConfigError, match="monitor.protected: column\\(s\\) \\['protected__age"):
-        monitor_stage.main(_args(tmp_path, fdir, scores, protected=["protected__age_band"]))
+        _monitor(_args(tmp_path, fdir, scores, protected=["protected__age_band"]))
     assert not (tmp_path / "out" / "monitoring.json").exists()  # nothing half-written

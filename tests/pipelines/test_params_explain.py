@@ -10,7 +10,7 @@ import yaml
 
 from core.errors import ConfigError
 from pipelines.params import load_params
-from pipelines.params.explain import EXPLAIN_KEYS, read_explain
+from pipelines.params.explain import EXPLAIN_KEYS, read_explain, read_explain_policy
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -33,9 +33,13 @@ def test_the_real_params_file_reads(monkeypatch):
     assert set(BASE["explain"]) == set(EXPLAIN_KEYS)
     assert cfg.population == "actionable" and cfg.test_sample_rows == 20000
     assert cfg.top_k == BASE["explain"]["top_k"] and cfg.seed == BASE["seed"]
-    # not a param any more: the collection policy's pre-due nudge line
+    # not a param: the collection policy's pre-due nudge line, read by the library
     assert "actionable_min_pd" not in BASE["explain"]
-    assert cfg.actionable_min_pd == 0.10
+    assert cfg.actionable_min_pd is None
+    from models.explain.from_files import with_contact_line
+
+    policy = read_explain_policy(load_params(REPO / "params.yaml"))
+    assert with_contact_line(cfg, policy).actionable_min_pd == 0.10
 
 
 def test_values_are_typed(tmp_path):
@@ -82,4 +86,4 @@ def test_the_policy_is_read_from_the_tiers_section(tmp_path):
     params = _params(tmp_path)
     params.data["tiers"]["policy"] = str(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="tiers.policy: file not found"):
-        read_explain(params)
+        read_explain_policy(params)

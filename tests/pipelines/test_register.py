@@ -14,7 +14,7 @@ from models.serving.pyfunc import ServingConfig, ServingSpec
 from pipelines import register as register_stage
 from pipelines.params import load_params
 from pipelines.params.register import read_serving
-from tests.helpers import free_port
+from tests.helpers import dvc_stages, free_port
 from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 from tests.models.train_helpers import fast_train_config, mlflow_config, train_and_register
 
@@ -188,7 +188,10 @@ def test_register_attaches_the_explanations_to_the_run(tmp_path, monkeypatch, bo
     fdir, truth = book
     ml = replace(mlflow_config(None, "explain-test", "pd-x"), max_shap_values_mb=limit_mb)
     trained = train_and_register(tmp_path, fdir, truth, fast_train_config())
-    paths = replace(trained.paths.register, explanations=_explain_outputs(tmp_path))
+    report_dir, tables_dir, summary = _explain_outputs(tmp_path)
+    paths = trained.paths.register.replace(
+        explain_report_dir=report_dir, explanations_dir=tables_dir, explain_summary=summary
+    )
     registration = register_stage.run(paths, fast_train_config(), ml, None, repo_root=tmp_path)
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     run_id = registration.result.run_id
@@ -207,12 +210,14 @@ def test_register_attaches_the_explanations_to_the_run(tmp_path, monkeypatch, bo
 
 
 def test_register_needs_the_explain_outputs_when_wired_to_them(tmp_path, book):
-    from dataclasses import replace
 
     fdir, truth = book
     trained = train_and_register(tmp_path, fdir, truth, fast_train_config())
-    missing = (tmp_path / "r", tmp_path / "t", tmp_path / "s.json")
-    paths = replace(trained.paths.register, explanations=missing)
+    paths = trained.paths.register.replace(
+        explain_report_dir=tmp_path / "r",
+        explanations_dir=tmp_path / "t",
+        explain_summary=tmp_path / "s.json",
+    )
     with pytest.raises(PipelineError, match="run the explain stage first"):
         register_stage.run(
             paths, fast_train_config(), mlflow_config(None, "x", "x"), None, tmp_path
@@ -222,7 +227,7 @@ def test_register_needs_the_explain_outputs_when_wired_to_them(tmp_path, book):
 
 def test_register_needs_the_train_outputs(tmp_path, book):
     fdir, _ = book
-    paths = register_stage.RegisterPaths(
+    paths = register_stage.STAGE.paths(
         model_dir=tmp_path / "model",
         features_dir=fdir,
         metrics=tmp_path / "metrics.json",
@@ -230,6 +235,7 @@ def test_register_needs_the_train_outputs(tmp_path, book):
         plots_dir=tmp_path / "plots",
         promotion=tmp_path / "promotion.json",
         headline=tmp_path / "register.json",
+        registered=tmp_path / "registered.json",
     )
     ml = mlflow_config(None, "x", "x")
     with pytest.raises(PipelineError, match="run the train stage first"):
@@ -242,7 +248,7 @@ def _deps(stage: dict) -> set[str]:
 
 
 def test_policy_and_reasons_edits_reach_register_not_train():
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = dvc_stages()
     train, register = stages["train"], stages["register"]
     for config in ("configs/collection_policy.yaml", "configs/reasons.yaml"):
         assert config not in _deps(train) and config in _deps(register)

@@ -21,8 +21,8 @@ import yaml
 
 from core.errors import ConfigError, DataValidationError
 from pipelines import train as train_stage
-from pipelines.common import remove_stale_temps
-from tests.helpers import REPO, subprocess_env
+from pipelines.stage import remove_stale_temps
+from tests.helpers import REPO, dvc_stages, subprocess_env
 from tests.models.conftest import make_catalogue, make_feature_table, write_feature_dir
 from tests.models.train_helpers import StagePaths, fast_train_config, mlflow_config
 
@@ -107,24 +107,6 @@ def test_the_next_run_of_a_stage_sweeps_its_stale_temps(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert not stale.exists()
     assert json.loads(out.read_text()) == {"valid": True}
-
-
-@pytest.mark.parametrize(
-    "module,outputs",
-    [
-        ("train", {"model_dir", "scores", "metrics", "deciles", "plots_dir", "headline"}),
-        ("explain", {"out_dir", "report_dir", "summary", "headline"}),
-        ("register", {"promotion", "headline"}),
-        ("tiers", {"out", "summary", "headline", "plot", "policy_summary"}),
-        ("score", {"output"}),
-        ("check_policy", {"out"}),
-    ],
-)
-def test_stages_declare_their_outputs_for_the_sweep(module, outputs):
-    import importlib
-
-    parser = importlib.import_module(f"pipelines.{module}").build_parser()
-    assert set(parser._stage_outputs) == outputs
 
 
 # ------------------------------------------------------------- MLflow runs of a dead process
@@ -230,7 +212,7 @@ def test_check_policy_output_is_constant_for_any_valid_policy(tmp_path):
 
 # ----------------------------------------------------------------------------- DVC wiring
 def test_dvc_wiring_for_a_failed_run():
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = dvc_stages()
     for name, stage in stages.items():
         for out in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", []):
             path, flags = next(iter(out.items())) if isinstance(out, dict) else (out, {})
@@ -295,16 +277,14 @@ def test_sigterm_unwinds_a_stage_so_its_temps_are_removed(tmp_path):
 
     script = (
         "import time\n"
-        "from core.io import atomic_dir\n"
-        "from pipelines.common import add_output, base_parser, run_stage\n"
-        "def main(args):\n"
-        "    with atomic_dir(args.out) as tmp:\n"
-        "        (tmp / 'part').write_text('x')\n"
+        "from pipelines.stage import Stage\n"
+        "STAGE = Stage('t', 't', outputs=('out',))\n"
+        "def main(paths, params):\n"
+        "    with STAGE.writing(paths) as out:\n"
+        "        (out.dir('out') / 'part').write_text('x')\n"
         "        print('writing', flush=True)\n"
         "        time.sleep(60)\n"
-        "parser = base_parser('t')\n"
-        "add_output(parser, '--out')\n"
-        "run_stage(main, parser)\n"
+        "STAGE.main(main)\n"
     )
     out = tmp_path / "out"
     proc = subprocess.Popen(

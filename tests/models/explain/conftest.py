@@ -112,17 +112,14 @@ class Book:
 
 def stage_paths(root: Path):
     """The explain stage's paths under a book written by `write_book`."""
-    from models.explain.from_files import ExplainSources
-    from pipelines.explain import ExplainPaths
+    from pipelines.explain import STAGE
 
-    return ExplainPaths(
-        sources=ExplainSources(
-            model_dir=root / "data/model",
-            features_dir=root / "data/features",
-            scores=root / "data/scores/scores.parquet",
-            metrics=root / "reports/metrics.json",
-        ),
-        out_dir=root / "data/explanations",
+    return STAGE.paths(
+        model_dir=root / "data/model",
+        features_dir=root / "data/features",
+        scores=root / "data/scores/scores.parquet",
+        metrics=root / "reports/metrics.json",
+        explanations_dir=root / "data/explanations",
         report_dir=root / "reports/explain",
         summary=root / "reports/explain.json",
         headline=root / "reports/headline/explain.json",
@@ -199,7 +196,7 @@ def explain_config():
 @pytest.fixture(scope="session")
 def explain_run(book, explain_config):
     """One run of the stage on the tiny book; returns (root, summary)."""
-    from pipelines.explain import run_explain
+    from pipelines.explain import run as run_explain
 
     summary = run_explain(book.paths, explain_config, progress=False)
     return book.root, summary

@@ -184,7 +184,7 @@ def make_family_book(n: int = 3000, seed: int = 11) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def family_run(tmp_path_factory, helpers, explain_config):
     """The explain stage on a book whose families have several features (tiny model)."""
-    from pipelines.explain import run_explain
+    from pipelines.explain import run as run_explain
 
     root = tmp_path_factory.mktemp("family_book")
     df = make_family_book()
@@ -202,7 +202,7 @@ def test_stage_gives_one_reason_per_family_and_no_non_adverse_feature(
     family_run, reason_dictionary
 ):
     paths, summary, *_ = family_run
-    out = REASONS.read(paths.out_dir / REASONS.file, stage="explain")
+    out = REASONS.read(paths.explanations_dir / REASONS.file, stage="explain")
     assert list(out.columns) == [c.name for c in REASONS.schema.columns]  # contract unchanged
     assert not out.empty
     out["family"] = out["feature"].map(reason_dictionary.family_of)

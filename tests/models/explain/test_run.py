@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataValidationError, PipelineError
-from pipelines.explain import run_explain
+from pipelines.explain import run as run_explain
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -130,7 +130,7 @@ def test_table_mode_explains_test_split(book, explain_config, tmp_path, helpers)
     paths = helpers.stage_paths(tmp_path)
     cfg = dataclasses.replace(explain_config, dependence_features=1, report_top_pd=1)
     summary = run_explain(paths, cfg, progress=False)
-    shap = pd.read_parquet(paths.out_dir / "shap_values.parquet")
+    shap = pd.read_parquet(paths.explanations_dir / "shap_values.parquet")
     assert set(shap["split"]) == {"test"}
     n_test = int((df["split"] == "test").sum())
     # the sample plus the drill-down accounts picked on the whole test split
@@ -170,12 +170,10 @@ def test_train_outputs_are_required_metrics_only_when_named(
     with pytest.raises(PipelineError, match="metrics.json' not found; run the train stage first"):
         run_explain(paths, explain_config, progress=False)
     (tmp_path / "data/model/model_meta.json").unlink()
-    no_metrics = dataclasses.replace(
-        paths, sources=dataclasses.replace(paths.sources, metrics=None)
-    )
+    no_metrics = paths.replace(metrics=None)
     with pytest.raises(PipelineError, match="model_meta.json' not found; run the train stage"):
         run_explain(no_metrics, explain_config, progress=False)
-    assert not paths.out_dir.exists() and not paths.report_dir.exists()
+    assert not paths.explanations_dir.exists() and not paths.report_dir.exists()
 
 
 def test_actionable_population_is_what_the_stage_explains(book, explain_run):
@@ -266,8 +264,7 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
     }
     set_params(tmp_path, small)
     env = subprocess_env(MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [
+    argv = [
             sys.executable,
             "-m",
             "pipelines.explain",
@@ -281,19 +278,16 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
             "reports/metrics.json",
             "--data-quality",
             "",  # the tiny book has no features-stage report
-            "--out-dir",
+            "--explanations-dir",
             "data/explanations",
             "--report-dir",
             "reports/explain",
             "--summary",
             "reports/explain.json",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+            "--headline",
+            "reports/headline/explain.json",
+    ]  # fmt: skip
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     reasons = pd.read_parquet(tmp_path / "data/explanations/reasons.parquet")
     assert reasons["rank"].max() == 2
@@ -303,7 +297,7 @@ def test_cli_runs_end_to_end(book, tmp_path, helpers):
     # a bad parameter is one clear line, not a traceback
     set_params(tmp_path, {"explain.top_k": -1})
     bad = subprocess.run(
-        [sys.executable, "-m", "pipelines.explain"],
+        argv,
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -332,9 +326,7 @@ def test_leak_suspects_of_the_data_quality_report_reach_the_explanation_report(
         )
     )
     paths = helpers.stage_paths(tmp_path)
-    paths = dataclasses.replace(
-        paths, sources=dataclasses.replace(paths.sources, data_quality=quality)
-    )
+    paths = paths.replace(data_quality=quality)
     cfg = dataclasses.replace(explain_config, dependence_features=1, report_top_pd=1)
     run_explain(paths, cfg, progress=False)
     page = (tmp_path / "reports/explain/report.html").read_text()

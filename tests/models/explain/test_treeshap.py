@@ -115,7 +115,7 @@ def test_global_importance_ranks_true_drivers(shap_test):
 
 def test_shap_by_grade_orders_grades_and_rises_with_risk(book, shap_test):
     X, res = shap_test
-    scores = pd.read_parquet(book.paths.sources.scores).set_index("account_id")
+    scores = pd.read_parquet(book.paths.scores).set_index("account_id")
     grades = scores.loc[book.df.loc[X.index, "account_id"], "grade"].reset_index(drop=True)
     by = treeshap.shap_by_grade(res.values, res.feature_names, grades)
     order = list(dict.fromkeys(by["grade"]))

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.monitoring.book_monitor import monitor
+from models.monitoring.book_monitor import run_monitor
 from models.monitoring.dashboard import render_dashboard
 from tests.browser import open_page
 from tests.models.monitoring.book import tiers_for
@@ -24,7 +24,7 @@ def _full_report(mon_book) -> dict:
         }
     )
     score_rows = current[current["split"] == "score"]
-    report = monitor(
+    report = run_monitor(
         reference,
         current,
         tiers=tiers_for(score_rows, "18-34"),
@@ -54,7 +54,7 @@ def test_dashboard_is_offline_with_one_image_per_plot(mon_book) -> None:
 
 def test_dashboard_without_portfolio_or_tiers_has_fewer_plots(mon_book) -> None:
     reference, current = mon_book
-    files = render_dashboard(monitor(reference, current).to_dict())
+    files = render_dashboard(run_monitor(reference, current).to_dict())
     pngs = sorted(k for k in files if k.endswith(".png"))
     assert pngs == ["oe.png", "psi.png"]
     page = files["report.html"].decode("utf-8")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.monitoring.book_monitor import monitor, monitoring_frames
+from models.monitoring.book_monitor import monitoring_frames, run_monitor
 from models.monitoring.thresholds import MonitorConfig
 from tests.models.monitoring.book import tiers_for
 
@@ -32,7 +32,7 @@ def statement_history(current: pd.DataFrame) -> pd.DataFrame:
 def test_monitor_on_a_book(mon_book) -> None:
     reference, current = mon_book
     score_rows = current[current["split"] == "score"]
-    result = monitor(
+    result = run_monitor(
         reference,
         current,
         tiers=tiers_for(score_rows),
@@ -82,7 +82,7 @@ def test_a_shifted_current_book_turns_red(mon_book) -> None:
     book = shifted["split"] == "score"
     shifted.loc[book, "pd"] = np.minimum(shifted.loc[book, "pd"] * 4, 1.0)
     shifted.loc[book, "x1"] = shifted.loc[book, "x1"] + 1.5
-    out = monitor(reference, shifted).to_dict()["monitoring"]
+    out = run_monitor(reference, shifted).to_dict()["monitoring"]
     last = out["periods"][-1]
     assert last["psi_rag"] == "red" and last["rag"] == "red"
     assert last["top_features"] == ["x1"]
@@ -99,7 +99,7 @@ def test_doubled_defaults_in_one_period_turn_it_red(mon_book) -> None:
     flip = changed.index[extra][:n_defaults]  # as many new defaults as there were
     changed.loc[flip, "default"] = 1
     periods = {
-        p["period"]: p for p in monitor(reference, changed).to_dict()["monitoring"]["periods"]
+        p["period"]: p for p in run_monitor(reference, changed).to_dict()["monitoring"]["periods"]
     }
     assert periods["2025-10"]["oe_low"] > 1.0
     assert periods["2025-10"]["rag"] == "red"
@@ -131,7 +131,7 @@ def test_monitoring_frames_split_the_reference() -> None:
 def test_missing_columns_are_named(mon_book) -> None:
     reference, current = mon_book
     with pytest.raises(ValueError, match="'grade'"):
-        monitor(reference, current.drop(columns="grade"))
+        run_monitor(reference, current.drop(columns="grade"))
 
 
 def test_a_scored_file_without_labels_or_dates(mon_book) -> None:
@@ -140,7 +140,7 @@ def test_a_scored_file_without_labels_or_dates(mon_book) -> None:
     book = current[current["split"] == "score"].drop(columns=["default", "split"]).copy()
     tiers = tiers_for(book).drop(columns="observation_date")
     book["observation_date"] = pd.NaT
-    out = monitor(reference, book, tiers=tiers).to_dict()
+    out = run_monitor(reference, book, tiers=tiers).to_dict()
     json.dumps(out, allow_nan=False)
     (period,) = out["monitoring"]["periods"]
     assert period["period"] == "current" and period["n"] == len(book)
@@ -157,11 +157,11 @@ def test_a_reference_mask_gives_the_same_report_as_a_reference_frame(mon_book) -
     reference, current = mon_book
     mask = (current["split"] == "train").to_numpy()
     tiers = tiers_for(current[current["split"] == "score"])
-    by_frame = monitor(reference, current, tiers=tiers).to_dict()
-    by_mask = monitor(mask, current, tiers=tiers).to_dict()
+    by_frame = run_monitor(reference, current, tiers=tiers).to_dict()
+    by_mask = run_monitor(mask, current, tiers=tiers).to_dict()
     assert by_mask == by_frame
     assert by_mask["monitoring"]["reference_rows"] == int(mask.sum()) == len(reference)
     with pytest.raises(ValueError, match="boolean mask"):
-        monitor(mask[:-1], current)
+        run_monitor(mask[:-1], current)
     with pytest.raises(ValueError, match="selects no current row"):
-        monitor(np.zeros(len(current), dtype=bool), current)
+        run_monitor(np.zeros(len(current), dtype=bool), current)

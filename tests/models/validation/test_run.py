@@ -17,7 +17,7 @@ from models.validation.validation_doc import (
     ModelCard,
     ValidationConfig,
     ValidationResult,
-    validate_model,
+    run_validate,
 )
 
 SCALE = MasterScale(("1", "2", "3", "4", "5"), (0.02, 0.05, 0.1, 0.2, 1.0))
@@ -131,7 +131,7 @@ CONFIG = ValidationConfig(calibration_fraction=0.5, seed=3, ks_bootstrap=50)
 
 
 def run(features, scores, **kwargs) -> ValidationResult:
-    return validate_model(
+    return run_validate(
         features,
         scores,
         make_catalogue(),
@@ -368,11 +368,11 @@ def test_rows_without_features_are_an_error(book) -> None:
 def test_label_definition_and_grades_are_checked(book) -> None:
     features, scores, _ = book
     with pytest.raises(ValueError, match="label_definition"):
-        validate_model(
+        run_validate(
             features, scores, make_catalogue(), GRADES, SCALING, CONFIG, label_definition=""
         )
     with pytest.raises(ValueError, match="grade_order"):
-        validate_model(
+        run_validate(
             features,
             scores,
             make_catalogue(),
