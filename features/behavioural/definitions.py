@@ -45,7 +45,11 @@ class Lookback(Enum):
     """How much of the history before the observation date a feature reads.
 
     Windowed features make one column per window (`EACH_WINDOW`), one for the longest window, or
-    compare the shortest with the longest; the others read a fixed part of the history.
+    compare the shortest with the longest; the others read a fixed part of the history. A window
+    of w months reads the statements dated in the w months before the date and, for signals that
+    compare a statement with its predecessor (payment ratios, late payments), the statement just
+    before them. `ALL_HISTORY` is the one unbounded look-back: giving each feature a fixed
+    look-back means giving those features a window.
     """
 
     AT_DATE = "at_date"  # customer / attribute values in force at the date; no statements
@@ -79,14 +83,6 @@ class Feature:
         """`sources` as (table, column) pairs."""
         pairs = (s.split(".", 1) for s in self.sources)
         return tuple((table, column) for table, column in pairs)
-
-    @property
-    def windowed(self) -> bool:
-        return self.lookback in (
-            Lookback.EACH_WINDOW,
-            Lookback.LONGEST_WINDOW,
-            Lookback.SHORT_VS_LONG,
-        )
 
 
 @dataclass(frozen=True)
