@@ -263,16 +263,101 @@ def public_stats(stats: dict[str, Any]) -> dict[str, Any]:
 def _generate_block(
     config: SyntheticConfig, rng: np.random.Generator, first: int, n: int
 ) -> SyntheticBook:
-    """Customers `first` .. `first + n - 1` of the book, drawn from `rng`."""
-    months = config.months
-    outcome = config.outcome_months
-    obs_months = list(config.observation_months)
-    start = pd.Timestamp(config.start_date).normalize().replace(day=1)
-    month_dates = pd.date_range(start, periods=months + 1, freq="MS")  # + current book date
-    month_days = month_dates.values.astype("datetime64[D]").astype(np.int64)
-    macro = macro_factor(months + outcome, obs_months, outcome)
+    """Customers `first` .. `first + n - 1` of the book, drawn from `rng`.
 
-    # --- customers -------------------------------------------------------------------------
+    The steps below draw from `rng` in a fixed order (customers, their lifecycle, the history
+    before the data, their schedules, then month by month: labels, closures, payments, spending,
+    the statement, attribute changes; last the customers' flags): the same seed gives the same
+    book, byte for byte.
+    """
+    cal = _Calendar.of(config)
+    cust = _draw_customers(rng, first, n)
+    life = _draw_lifecycle(rng, cal, n)
+    acc, prior_since = _draw_prior_history(rng, cust, life)
+    sched = _draw_schedules(rng, n)
+    block = _Block(cal, cust, life, sched, prior_since)
+    hist = _Histories.empty(cal.months, n)
+    out = _Records(attributes=[_opening_attributes(cal, cust, life)])
+    for m in range(cal.months):
+        _simulate_month(m, rng, block, acc, hist, out)
+
+    # --- current book: every open account with history, unlabelled -------------------------
+    open_now = hist.active[cal.months - 1] & ~acc.closed
+    current = pd.DataFrame(
+        {"account_id": cust.account_id[open_now], "observation_date": cal.month_dates[cal.months]}
+    )
+    statements = _assemble_statements(out.statements)
+    customers = _customers_frame(rng, cust, life, delinquent_now=acc.k_miss > 0)
+    attributes = _assemble_attributes(out.attributes)
+    labelled = pd.concat(out.labels, ignore_index=True)
+    observations, true_pd = _observations(labelled, current)
+    stats = _block_stats(labelled, statements, attributes)
+    log.debug("synthetic block of %d customers: %s", n, public_stats(stats))
+    effects = pd.DataFrame(
+        {"account_id": cust.account_id, "slow_cure": cust.slow_cure.astype(np.float64)}
+    )
+    return SyntheticBook(
+        customers, statements, observations, true_pd, attributes, cal.macro_frame(), stats, effects
+    )
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """The months of the book: statement dates, observation dates and the macro factor."""
+
+    months: int
+    outcome: int
+    obs_months: list[int]
+    start: pd.Timestamp
+    month_dates: pd.DatetimeIndex  # month starts, + the current book date
+    month_days: np.ndarray  # the same as day numbers
+    macro: np.ndarray
+    obs_phase: dict[int, int]  # observation month -> the phase labelled then (they alternate)
+
+    @classmethod
+    def of(cls, config: SyntheticConfig) -> _Calendar:
+        months = config.months
+        outcome = config.outcome_months
+        obs_months = list(config.observation_months)
+        start = pd.Timestamp(config.start_date).normalize().replace(day=1)
+        month_dates = pd.date_range(start, periods=months + 1, freq="MS")  # + current book date
+        month_days = month_dates.values.astype("datetime64[D]").astype(np.int64)
+        macro = macro_factor(months + outcome, obs_months, outcome)
+        obs_phase = {m: i % 2 for i, m in enumerate(obs_months)}
+        return cls(months, outcome, obs_months, start, month_dates, month_days, macro, obs_phase)
+
+    def macro_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "month": pd.date_range(self.start, periods=len(self.macro), freq="MS").astype(
+                    "datetime64[ns]"
+                ),
+                "macro_factor": self.macro,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class _Customers:
+    """Who the customers are: their fields at account open and their hidden traits."""
+
+    account_id: np.ndarray
+    age_idx: np.ndarray
+    city_tier: np.ndarray
+    income0: np.ndarray  # income band index at open (or at the data start)
+    limit0: np.ndarray  # credit limit at open (or at the data start)
+    channel_idx: np.ndarray
+    region_idx: np.ndarray
+    z: np.ndarray  # latent risk propensity, never written out
+    slow_cure: np.ndarray  # hidden cure effect (truth)
+    spend: np.ndarray  # spending scale
+
+    @property
+    def n(self) -> int:
+        return len(self.account_id)
+
+
+def _draw_customers(rng: np.random.Generator, first: int, n: int) -> _Customers:
     account_id = np.arange(first + 1, first + n + 1, dtype=np.int64) + 10_000_000
     age_idx = rng.choice(len(AGE_BANDS), n, p=[0.17, 0.36, 0.24, 0.14, 0.09])
     city_tier = rng.choice(4, n, p=[0.2, 0.3, 0.3, 0.2]).astype(np.int8) + 1
@@ -283,7 +368,6 @@ def _generate_block(
     base_limit = np.array([2000.0, 5000.0, 10000.0, 20000.0])[income_idx]
     credit_limit = np.round(base_limit * rng.lognormal(0.0, 0.35, n) / 100.0) * 100.0
     credit_limit = np.maximum(credit_limit, 500.0)
-    income0, limit0 = income_idx.copy(), credit_limit.copy()
 
     # latent propensities: attributes shift risk a little, most of it is individual
     z = (
@@ -296,12 +380,39 @@ def _generate_block(
     # shows it only through past episodes)
     slow_cure = rng.normal(0.0, CURE_SD, n)
     spend = rng.lognormal(0.0, 0.5, n) * np.array([0.7, 1.0, 1.5, 2.2])[income_idx]
+    return _Customers(
+        account_id,
+        age_idx,
+        city_tier,
+        income_idx,
+        credit_limit,
+        channel_idx,
+        region_idx,
+        z,
+        slow_cure,
+        spend,
+    )
 
-    # --- a stationary book: accounts open and close over the whole window --------------------
-    # Lifetimes are exponential (mean MEAN_LIFETIME months) and openings arrive at a constant
-    # rate, so the tenure of the open book has the same distribution at every date. Of the
-    # accounts seen in the data, a share mean/(mean + span) was already open at the start.
-    span = obs_months[-1] + outcome
+
+@dataclass(frozen=True)
+class _Lifecycle:
+    """When each account opens and closes (months from the data start)."""
+
+    pre_window: np.ndarray  # open before the data starts
+    signup_month: np.ndarray
+    close_month: np.ndarray
+    signup_date: pd.DatetimeIndex
+    tenure0: np.ndarray  # months on book at the data start
+
+
+def _draw_lifecycle(rng: np.random.Generator, cal: _Calendar, n: int) -> _Lifecycle:
+    """A stationary book: accounts open and close over the whole window.
+
+    Lifetimes are exponential (mean MEAN_LIFETIME months) and openings arrive at a constant
+    rate, so the tenure of the open book has the same distribution at every date. Of the
+    accounts seen in the data, a share mean/(mean + span) was already open at the start.
+    """
+    span = cal.obs_months[-1] + cal.outcome
     pre_window = rng.random(n) < MEAN_LIFETIME / (MEAN_LIFETIME + span)
     tenure_draw = np.minimum(np.ceil(rng.exponential(MEAN_LIFETIME, n)), MAX_PRIOR_TENURE)
     signup_month = np.where(pre_window, -tenure_draw, rng.integers(0, span, n)).astype(np.int64)
@@ -309,18 +420,46 @@ def _generate_block(
         rng.exponential(MEAN_LIFETIME, n)
     ).astype(np.int64)
     signup_offset_days = rng.integers(0, 28, n)
-    first = int(signup_month.min())
+    earliest = int(signup_month.min())
     signup_date = pd.DatetimeIndex(
-        [start + pd.DateOffset(months=int(m)) for m in range(first, months + 1)]
+        [cal.start + pd.DateOffset(months=int(m)) for m in range(earliest, cal.months + 1)]
     )
-    signup_date = signup_date[signup_month - first] - pd.to_timedelta(
+    signup_date = signup_date[signup_month - earliest] - pd.to_timedelta(
         signup_offset_days + 1, unit="D"
     )
     tenure0 = np.where(signup_month < 0, -signup_month, 0)
+    return _Lifecycle(pre_window, signup_month, close_month, signup_date, tenure0)
 
-    # --- history before the data (left-censoring) --------------------------------------------
-    # Some old accounts were delinquent before the data starts: it raises their risk for two
-    # years, and the data shows it only through behaviour that z also drives.
+
+@dataclass
+class _Accounts:
+    """The accounts' state, carried from month to month."""
+
+    credit_limit: np.ndarray
+    income_idx: np.ndarray
+    outstanding: np.ndarray
+    k_miss: np.ndarray  # consecutive missed cycles
+    min_due: np.ndarray
+    overdue: np.ndarray
+    plans: np.ndarray
+    closed: np.ndarray
+    forced: np.ndarray  # 0 natural, 1 must default, -1 must not default
+    forced_until: np.ndarray
+    forced_start: np.ndarray
+
+
+def _draw_prior_history(
+    rng: np.random.Generator, cust: _Customers, life: _Lifecycle
+) -> tuple[_Accounts, np.ndarray]:
+    """History before the data (left-censoring): the accounts' state at the data start, and how
+    many months before it an unseen prior delinquency happened (10 000: none).
+
+    Some old accounts were delinquent before the data starts: it raises their risk for two
+    years, and the data shows it only through behaviour that z also drives.
+    """
+    n = cust.n
+    pre_window, tenure0, z = life.pre_window, life.tenure0, cust.z
+    credit_limit = cust.limit0.copy()
     p_prior = _sigmoid(-1.6 + 0.9 * z) * np.minimum(tenure0 / 24.0, 1.0)
     had_prior = pre_window & (rng.random(n) < p_prior)
     prior_since = np.where(had_prior, rng.integers(1, 25, n), 10_000)  # months before month 0
@@ -333,241 +472,399 @@ def _generate_block(
     min_due = np.where(outstanding > 0, np.round(np.maximum(10.0, 0.1 * outstanding), 2), 0.0)
     min_due = np.minimum(min_due, outstanding)
     overdue = np.where(k_miss > 0, min_due, 0.0)
+    accounts = _Accounts(
+        credit_limit=credit_limit,
+        income_idx=cust.income0.copy(),
+        outstanding=outstanding,
+        k_miss=k_miss,
+        min_due=min_due,
+        overdue=overdue,
+        plans=np.zeros(n, dtype=np.int8),
+        closed=np.zeros(n, dtype=bool),
+        forced=np.zeros(n, dtype=np.int8),
+        forced_until=np.full(n, -1),
+        forced_start=np.full(n, -1),
+    )
+    return accounts, prior_since
 
-    # phases: customer in phase p gets labelled snapshots at observation_months[p::2]
+
+@dataclass(frozen=True)
+class _Schedules:
+    """Each customer's phase (labelled at observation_months[phase::2]) and limit review month."""
+
+    phase: np.ndarray
+    review_phase: np.ndarray
+
+
+def _draw_schedules(rng: np.random.Generator, n: int) -> _Schedules:
     phase = rng.integers(0, 2, n)
-    obs_phase = {m: i % 2 for i, m in enumerate(obs_months)}
     review_phase = rng.integers(0, LIMIT_REVIEW_MONTHS, n)
+    return _Schedules(phase, review_phase)
 
-    # --- monthly simulation --------------------------------------------------------------
-    f32 = np.float32
-    dpd_hist = np.zeros((months, n), dtype=np.int16)
-    util_hist = np.full((months, n), np.nan, dtype=f32)
-    late_hist = np.zeros((months, n), dtype=bool)
-    ratio_hist = np.full((months, n), np.nan, dtype=f32)
-    active_hist = np.zeros((months, n), dtype=bool)
 
-    plans = np.zeros(n, dtype=np.int8)
-    closed = np.zeros(n, dtype=bool)
-    forced = np.zeros(n, dtype=np.int8)  # 0 natural, 1 must default, -1 must not default
-    forced_until = np.full(n, -1)
-    forced_start = np.full(n, -1)
+def _opening_attributes(
+    cal: _Calendar, cust: _Customers, life: _Lifecycle
+) -> dict[str, np.ndarray]:
+    """The first row of each account's dated history: its values at open (older accounts: the
+    day before the data starts)."""
+    return {
+        "account_id": cust.account_id,
+        "day": np.where(life.pre_window, cal.month_days[0] - 1, _days_of(life.signup_date)),
+        "credit_limit": cust.limit0,
+        "income": cust.income0,
+    }
 
-    rows: list[dict[str, np.ndarray]] = []
-    obs_records: list[pd.DataFrame] = []
-    attr_rows: list[dict[str, np.ndarray]] = [
+
+@dataclass(frozen=True)
+class _Block:
+    """What stays fixed while the block's months are simulated."""
+
+    cal: _Calendar
+    cust: _Customers
+    life: _Lifecycle
+    sched: _Schedules
+    prior_since: np.ndarray  # months before the data start of an unseen delinquency
+
+
+@dataclass(frozen=True)
+class _Histories:
+    """What each month showed, month x customer: the true PD reads the months before a date."""
+
+    dpd: np.ndarray
+    util: np.ndarray
+    late: np.ndarray
+    ratio: np.ndarray
+    active: np.ndarray
+
+    @classmethod
+    def empty(cls, months: int, n: int) -> _Histories:
+        f32 = np.float32
+        return cls(
+            dpd=np.zeros((months, n), dtype=np.int16),
+            util=np.full((months, n), np.nan, dtype=f32),
+            late=np.zeros((months, n), dtype=bool),
+            ratio=np.full((months, n), np.nan, dtype=f32),
+            active=np.zeros((months, n), dtype=bool),
+        )
+
+
+@dataclass
+class _Records:
+    """The rows the simulation writes, month by month."""
+
+    statements: list[dict[str, np.ndarray]] = field(default_factory=list)
+    labels: list[pd.DataFrame] = field(default_factory=list)
+    attributes: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+
+def _simulate_month(
+    m: int,
+    rng: np.random.Generator,
+    block: _Block,
+    acc: _Accounts,
+    hist: _Histories,
+    out: _Records,
+) -> None:
+    """Month m: labels at an observation date, closures, the cycle's payment, new spending, the
+    statement, then the attribute changes effective after it."""
+    cal, cust, life = block.cal, block.cust, block.life
+    active = (life.signup_month <= m) & ~acc.closed
+    has_prev = (life.signup_month < m) & ~acc.closed
+
+    if m in cal.obs_phase:
+        out.labels.append(_label_snapshot(m, rng, block, acc, hist, has_prev))
+    expired = acc.forced_until < m
+    acc.forced[expired] = 0
+
+    leaving = _leaving(m, life, acc)
+    acc.closed |= leaving
+    active &= ~leaving
+    has_prev &= ~leaving
+
+    pay = _draw_payments(m, rng, cal, cust, acc, has_prev)
+    _settle(acc, pay, has_prev)
+    bill = _draw_spending(rng, cust, acc, active)
+    dpd = _close_statement(m, cal, acc, active)
+
+    hist.dpd[m] = np.where(active, dpd, 0)
+    hist.util[m] = np.where(active, acc.outstanding / acc.credit_limit, np.nan)
+    hist.late[m] = pay.late_or_missed
+    hist.ratio[m] = pay.ratio
+    hist.active[m] = active
+    out.statements.append(_statement_rows(m, cal, cust, acc, pay, bill, dpd, active))
+    out.attributes.append(_review_attributes(m, rng, block, acc, hist, active))
+
+
+def _label_snapshot(
+    m: int,
+    rng: np.random.Generator,
+    block: _Block,
+    acc: _Accounts,
+    hist: _Histories,
+    has_prev: np.ndarray,
+) -> pd.DataFrame:
+    """Labels at an observation date, from history rows < m only: draw each eligible account's
+    default from its true PD and force the months after the date to agree with the label."""
+    cal, cust, life, sched = block.cal, block.cust, block.life, block.sched
+    n = cust.n
+    eligible = (
+        (sched.phase == cal.obs_phase[m])
+        & has_prev
+        & hist.active[m - 1]
+        & (hist.dpd[m - 1] < DEFAULT_DPD)
+    )
+    logit = _history_logit(
+        m, hist.dpd, hist.util, hist.late, hist.ratio, hist.active, life.tenure0, acc.income_idx
+    )
+    logit = logit + _truth_logit(
+        m, hist.dpd, block.prior_since, cust.slow_cure, cal.macro, cal.outcome
+    )
+    p_true = _sigmoid(logit)
+    draw = rng.random(n) < p_true
+    idx = np.flatnonzero(eligible)
+    label = draw[idx]
+    acc.forced[idx] = np.where(label, 1, -1)
+    acc.forced_until[idx] = m + cal.outcome - 1
+    acc.forced_start[idx] = m + rng.integers(0, 3, idx.size)
+    return pd.DataFrame(
         {
-            "account_id": account_id,
-            "day": np.where(pre_window, month_days[0] - 1, _days_of(signup_date)),
-            "credit_limit": limit0,
-            "income": income0,
+            "account_id": cust.account_id[idx],
+            "observation_date": cal.month_dates[m],
+            "default": label.astype(np.int8),
+            "true_pd": p_true[idx],
         }
-    ]
-
-    for m in range(months):
-        active = (signup_month <= m) & ~closed
-        has_prev = (signup_month < m) & ~closed
-
-        # --- labels at observation dates, from history rows < m only ----------------------
-        if m in obs_phase:
-            eligible = (
-                (phase == obs_phase[m])
-                & has_prev
-                & active_hist[m - 1]
-                & (dpd_hist[m - 1] < DEFAULT_DPD)
-            )
-            logit = _history_logit(
-                m, dpd_hist, util_hist, late_hist, ratio_hist, active_hist, tenure0, income_idx
-            )
-            logit = logit + _truth_logit(m, dpd_hist, prior_since, slow_cure, macro, outcome)
-            p_true = _sigmoid(logit)
-            draw = rng.random(n) < p_true
-            idx = np.flatnonzero(eligible)
-            label = draw[idx]
-            forced[idx] = np.where(label, 1, -1)
-            forced_until[idx] = m + outcome - 1
-            forced_start[idx] = m + rng.integers(0, 3, idx.size)
-            obs_records.append(
-                pd.DataFrame(
-                    {
-                        "account_id": account_id[idx],
-                        "observation_date": month_dates[m],
-                        "default": label.astype(np.int8),
-                        "true_pd": p_true[idx],
-                    }
-                )
-            )
-        expired = forced_until < m
-        forced[expired] = 0
-
-        # --- accounts close: by choice when their lifetime ends and they owe nothing overdue
-        # (never while they must still default, so every label is observed), or charged off
-        leaving = (
-            (signup_month < m)
-            & ~closed
-            & (((m >= close_month) & (k_miss == 0) & (forced != 1)) | (k_miss >= CHARGE_OFF))
-        )
-        closed |= leaving
-        active &= ~leaving
-        has_prev &= ~leaving
-
-        # --- payment during the cycle that closes now (towards last cycle's bill) ---------
-        defaulted = k_miss >= 4
-        p_miss = _sigmoid(
-            -3.85
-            + 1.05 * z
-            + MACRO_BEHAVIOUR * macro[m]
-            + (1.7 + slow_cure) * (k_miss > 0)
-            + 0.6 * (k_miss > 1)
-        )
-        p_miss = np.where(defaulted, 0.93, p_miss)
-        miss = rng.random(n) < p_miss
-        must_miss = (forced == 1) & (m >= forced_start)
-        miss = np.where(must_miss, True, miss)
-        # a non-defaulter in its window never reaches 90+: pay before the 4th miss
-        miss = np.where((forced == -1) & (k_miss >= 3), False, miss)
-        miss &= has_prev & (min_due > 0)
-
-        pays = has_prev & ~miss & (min_due > 0)
-        p_full = _sigmoid(1.2 - 0.9 * z)
-        full = rng.random(n) < p_full
-        between = rng.random(n)
-        paid = np.where(
-            full,
-            outstanding,
-            np.where(between < 0.5, min_due, min_due + (outstanding - min_due) * between),
-        )
-        paid = np.where(pays, np.minimum(np.maximum(paid, min_due), outstanding), 0.0)
-        partial = miss & (rng.random(n) < 0.3)
-        paid = np.where(partial, min_due * rng.uniform(0.1, 0.6, n), paid)
-        paid = np.round(paid, 2)
-
-        prev_due_day = month_days[m - 1] + DUE_DAYS if m > 0 else month_days[0] - 11
-        late_few = pays & (rng.random(n) < _sigmoid(-2.3 + 0.9 * z))
-        pay_day = np.where(
-            late_few,
-            prev_due_day + rng.integers(1, 10, n),
-            prev_due_day - rng.integers(0, 16, n),
-        )
-        pay_day = np.where(partial, month_days[m] - rng.integers(1, 20, n), pay_day)
-        pay_day = np.minimum(pay_day, month_days[m] - 1)
-        has_payment = paid > 0
-
-        late_or_missed = has_prev & (min_due > 0) & (late_few | miss)
-        ratio = np.where(has_prev & (min_due > 0), paid / np.maximum(min_due, 1e-9), np.nan)
-
-        cured = pays
-        k_miss = np.where(cured, 0, np.where(miss, k_miss + 1, k_miss)).astype(np.int16)
-        overdue = np.where(cured, 0.0, np.where(miss, np.round(min_due - paid, 2), overdue))
-        interest = np.where(has_prev & ~full, 0.0125 * np.maximum(outstanding - paid, 0.0), 0.0)
-        late_fee = np.where(miss, np.round(np.minimum(0.05 * min_due, 50.0), 2), 0.0)
-        outstanding = np.maximum(outstanding - paid, 0.0) + interest + late_fee
-        overdue = overdue + late_fee
-
-        # --- new spending and instalment plans ----------------------------------------------
-        frozen = k_miss >= 2
-        spends = active & ~frozen & ((rng.random(n) < 0.8) | (forced == 1))
-        bill = rng.lognormal(np.log(320.0), 0.85, n) * spend
-        bill = np.where(spends, np.minimum(bill, np.maximum(credit_limit - outstanding, 0.0)), 0.0)
-        bill = np.round(bill, 2)
-        plans = np.where(active & (rng.random(n) < 1.0 / 9.0), np.maximum(plans - 1, 0), plans)
-        new_plan = spends & (bill > 500) & (rng.random(n) < _sigmoid(-3.0 + 0.6 * z))
-        plans = np.minimum(plans + new_plan, 6).astype(np.int8)
-        outstanding = np.round(outstanding + bill, 2)
-
-        current_part = np.maximum(outstanding - overdue, 0.0)
-        new_min = np.where(
-            current_part > 0, np.minimum(current_part, np.maximum(10.0, 0.1 * current_part)), 0.0
-        )
-        min_due = np.where(active, np.round(overdue + new_min, 2), 0.0)
-
-        oldest_due_month = m - k_miss.astype(np.int64)
-        due_day_oldest = month_days[np.clip(oldest_due_month, 0, None)] + DUE_DAYS
-        due_day_oldest = np.where(oldest_due_month < 0, month_days[0] - 11, due_day_oldest)
-        dpd = np.where(k_miss > 0, np.maximum(month_days[m] - due_day_oldest, 1), 0).astype(
-            np.int16
-        )
-
-        dpd_hist[m] = np.where(active, dpd, 0)
-        util_hist[m] = np.where(active, outstanding / credit_limit, np.nan)
-        late_hist[m] = late_or_missed
-        ratio_hist[m] = ratio
-        active_hist[m] = active
-
-        sel = np.flatnonzero(active)
-        pay_dates = np.where(has_payment[sel], pay_day[sel], np.iinfo(np.int64).min)
-        rows.append(
-            {
-                "account_id": account_id[sel],
-                "statement_date": np.full(sel.size, month_days[m], dtype=np.int64),
-                "bill_amount": bill[sel],
-                "min_due": min_due[sel],
-                "paid_amount": paid[sel],
-                "payment_day": pay_dates,
-                "days_past_due": dpd[sel],
-                "overdue_amount": np.round(overdue[sel], 2),
-                "outstanding_balance": outstanding[sel],
-                "instalment_plans": plans[sel],
-            }
-        )
-
-        # --- point-in-time attributes, effective after this statement ------------------------
-        # limit reviews every LIMIT_REVIEW_MONTHS: good payers get increases, delinquent
-        # accounts cuts; income bands drift now and then
-        review = active & (review_phase == m % LIMIT_REVIEW_MONTHS) & (m >= 1)
-        late_6m = late_hist[max(0, m - 5) : m + 1].sum(axis=0)
-        util_now = np.nan_to_num(util_hist[m].astype(float), nan=0.0)
-        raise_ = review & (k_miss == 0) & (late_6m == 0) & (util_now > 0.3)
-        raise_ &= rng.random(n) < 0.5
-        cut = review & ((k_miss > 0) | (late_6m >= 2)) & (rng.random(n) < 0.6)
-        factor = np.where(raise_, rng.choice([1.2, 1.5], n), np.where(cut, 0.7, 1.0))
-        new_limit = np.maximum(np.round(credit_limit * factor / 100.0) * 100.0, 500.0)
-        limit_changed = (raise_ | cut) & (new_limit != credit_limit)
-        credit_limit = np.where(limit_changed, new_limit, credit_limit)
-        move = rng.random(n)
-        up = active & (move < 0.004) & (income_idx < len(INCOME_BANDS) - 1)
-        down = active & (move > 0.998) & (income_idx > 0)
-        income_idx = (income_idx + up - down).astype(income_idx.dtype)
-        changed = np.flatnonzero(limit_changed | up | down)
-        attr_rows.append(
-            {
-                "account_id": account_id[changed],
-                "day": month_days[m] + rng.integers(1, 28, n)[changed],
-                "credit_limit": credit_limit[changed],
-                "income": income_idx[changed],
-            }
-        )
-
-    # --- current book: every open account with history, unlabelled -------------------------
-    open_now = active_hist[months - 1] & ~closed
-    current = pd.DataFrame(
-        {"account_id": account_id[open_now], "observation_date": month_dates[months]}
     )
 
-    statements = _assemble_statements(rows)
+
+def _leaving(m: int, life: _Lifecycle, acc: _Accounts) -> np.ndarray:
+    """Accounts that close now: by choice when their lifetime ends and they owe nothing overdue
+    (never while they must still default, so every label is observed), or charged off."""
+    k_miss, forced = acc.k_miss, acc.forced
+    return (
+        (life.signup_month < m)
+        & ~acc.closed
+        & (((m >= life.close_month) & (k_miss == 0) & (forced != 1)) | (k_miss >= CHARGE_OFF))
+    )
+
+
+@dataclass(frozen=True)
+class _Payments:
+    """The payment during the cycle that closes now (towards last cycle's bill)."""
+
+    miss: np.ndarray
+    pays: np.ndarray
+    full: np.ndarray
+    paid: np.ndarray
+    pay_day: np.ndarray
+    late_or_missed: np.ndarray
+    ratio: np.ndarray  # paid / minimum due
+
+
+def _draw_payments(
+    m: int,
+    rng: np.random.Generator,
+    cal: _Calendar,
+    cust: _Customers,
+    acc: _Accounts,
+    has_prev: np.ndarray,
+) -> _Payments:
+    n = cust.n
+    z, k_miss, forced = cust.z, acc.k_miss, acc.forced
+    min_due, outstanding, month_days = acc.min_due, acc.outstanding, cal.month_days
+    defaulted = k_miss >= 4
+    p_miss = _sigmoid(
+        -3.85
+        + 1.05 * z
+        + MACRO_BEHAVIOUR * cal.macro[m]
+        + (1.7 + cust.slow_cure) * (k_miss > 0)
+        + 0.6 * (k_miss > 1)
+    )
+    p_miss = np.where(defaulted, 0.93, p_miss)
+    miss = rng.random(n) < p_miss
+    must_miss = (forced == 1) & (m >= acc.forced_start)
+    miss = np.where(must_miss, True, miss)
+    # a non-defaulter in its window never reaches 90+: pay before the 4th miss
+    miss = np.where((forced == -1) & (k_miss >= 3), False, miss)
+    miss &= has_prev & (min_due > 0)
+
+    pays = has_prev & ~miss & (min_due > 0)
+    p_full = _sigmoid(1.2 - 0.9 * z)
+    full = rng.random(n) < p_full
+    between = rng.random(n)
+    paid = np.where(
+        full,
+        outstanding,
+        np.where(between < 0.5, min_due, min_due + (outstanding - min_due) * between),
+    )
+    paid = np.where(pays, np.minimum(np.maximum(paid, min_due), outstanding), 0.0)
+    partial = miss & (rng.random(n) < 0.3)
+    paid = np.where(partial, min_due * rng.uniform(0.1, 0.6, n), paid)
+    paid = np.round(paid, 2)
+
+    prev_due_day = month_days[m - 1] + DUE_DAYS if m > 0 else month_days[0] - 11
+    late_few = pays & (rng.random(n) < _sigmoid(-2.3 + 0.9 * z))
+    pay_day = np.where(
+        late_few,
+        prev_due_day + rng.integers(1, 10, n),
+        prev_due_day - rng.integers(0, 16, n),
+    )
+    pay_day = np.where(partial, month_days[m] - rng.integers(1, 20, n), pay_day)
+    pay_day = np.minimum(pay_day, month_days[m] - 1)
+
+    late_or_missed = has_prev & (min_due > 0) & (late_few | miss)
+    ratio = np.where(has_prev & (min_due > 0), paid / np.maximum(min_due, 1e-9), np.nan)
+    return _Payments(miss, pays, full, paid, pay_day, late_or_missed, ratio)
+
+
+def _settle(acc: _Accounts, pay: _Payments, has_prev: np.ndarray) -> None:
+    """Apply the payment: cure or roll the arrears, charge interest and late fees."""
+    cured = pay.pays
+    acc.k_miss = np.where(cured, 0, np.where(pay.miss, acc.k_miss + 1, acc.k_miss)).astype(np.int16)
+    acc.overdue = np.where(
+        cured, 0.0, np.where(pay.miss, np.round(acc.min_due - pay.paid, 2), acc.overdue)
+    )
+    interest = np.where(
+        has_prev & ~pay.full, 0.0125 * np.maximum(acc.outstanding - pay.paid, 0.0), 0.0
+    )
+    late_fee = np.where(pay.miss, np.round(np.minimum(0.05 * acc.min_due, 50.0), 2), 0.0)
+    acc.outstanding = np.maximum(acc.outstanding - pay.paid, 0.0) + interest + late_fee
+    acc.overdue = acc.overdue + late_fee
+
+
+def _draw_spending(
+    rng: np.random.Generator, cust: _Customers, acc: _Accounts, active: np.ndarray
+) -> np.ndarray:
+    """New spending (the cycle's bill, within the limit) and instalment plans; returns the bill."""
+    n = cust.n
+    frozen = acc.k_miss >= 2
+    spends = active & ~frozen & ((rng.random(n) < 0.8) | (acc.forced == 1))
+    bill = rng.lognormal(np.log(320.0), 0.85, n) * cust.spend
+    bill = np.where(
+        spends, np.minimum(bill, np.maximum(acc.credit_limit - acc.outstanding, 0.0)), 0.0
+    )
+    bill = np.round(bill, 2)
+    plans = np.where(active & (rng.random(n) < 1.0 / 9.0), np.maximum(acc.plans - 1, 0), acc.plans)
+    new_plan = spends & (bill > 500) & (rng.random(n) < _sigmoid(-3.0 + 0.6 * cust.z))
+    acc.plans = np.minimum(plans + new_plan, 6).astype(np.int8)
+    acc.outstanding = np.round(acc.outstanding + bill, 2)
+    return bill
+
+
+def _close_statement(m: int, cal: _Calendar, acc: _Accounts, active: np.ndarray) -> np.ndarray:
+    """The statement closes: the new minimum due; returns days past due (oldest unpaid due)."""
+    current_part = np.maximum(acc.outstanding - acc.overdue, 0.0)
+    new_min = np.where(
+        current_part > 0, np.minimum(current_part, np.maximum(10.0, 0.1 * current_part)), 0.0
+    )
+    acc.min_due = np.where(active, np.round(acc.overdue + new_min, 2), 0.0)
+
+    month_days = cal.month_days
+    oldest_due_month = m - acc.k_miss.astype(np.int64)
+    due_day_oldest = month_days[np.clip(oldest_due_month, 0, None)] + DUE_DAYS
+    due_day_oldest = np.where(oldest_due_month < 0, month_days[0] - 11, due_day_oldest)
+    return np.where(acc.k_miss > 0, np.maximum(month_days[m] - due_day_oldest, 1), 0).astype(
+        np.int16
+    )
+
+
+def _statement_rows(
+    m: int,
+    cal: _Calendar,
+    cust: _Customers,
+    acc: _Accounts,
+    pay: _Payments,
+    bill: np.ndarray,
+    dpd: np.ndarray,
+    active: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """This month's statement of every active account."""
+    sel = np.flatnonzero(active)
+    has_payment = pay.paid > 0
+    pay_dates = np.where(has_payment[sel], pay.pay_day[sel], np.iinfo(np.int64).min)
+    return {
+        "account_id": cust.account_id[sel],
+        "statement_date": np.full(sel.size, cal.month_days[m], dtype=np.int64),
+        "bill_amount": bill[sel],
+        "min_due": acc.min_due[sel],
+        "paid_amount": pay.paid[sel],
+        "payment_day": pay_dates,
+        "days_past_due": dpd[sel],
+        "overdue_amount": np.round(acc.overdue[sel], 2),
+        "outstanding_balance": acc.outstanding[sel],
+        "instalment_plans": acc.plans[sel],
+    }
+
+
+def _review_attributes(
+    m: int,
+    rng: np.random.Generator,
+    block: _Block,
+    acc: _Accounts,
+    hist: _Histories,
+    active: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Point-in-time attributes, effective after this statement: limit reviews every
+    LIMIT_REVIEW_MONTHS (good payers get increases, delinquent accounts cuts); income bands
+    drift now and then. Returns the changed rows."""
+    cal, cust = block.cal, block.cust
+    n = cust.n
+    k_miss, credit_limit = acc.k_miss, acc.credit_limit
+    review = active & (block.sched.review_phase == m % LIMIT_REVIEW_MONTHS) & (m >= 1)
+    late_6m = hist.late[max(0, m - 5) : m + 1].sum(axis=0)
+    util_now = np.nan_to_num(hist.util[m].astype(float), nan=0.0)
+    raise_ = review & (k_miss == 0) & (late_6m == 0) & (util_now > 0.3)
+    raise_ &= rng.random(n) < 0.5
+    cut = review & ((k_miss > 0) | (late_6m >= 2)) & (rng.random(n) < 0.6)
+    factor = np.where(raise_, rng.choice([1.2, 1.5], n), np.where(cut, 0.7, 1.0))
+    new_limit = np.maximum(np.round(credit_limit * factor / 100.0) * 100.0, 500.0)
+    limit_changed = (raise_ | cut) & (new_limit != credit_limit)
+    acc.credit_limit = np.where(limit_changed, new_limit, credit_limit)
+    income_idx = acc.income_idx
+    move = rng.random(n)
+    up = active & (move < 0.004) & (income_idx < len(INCOME_BANDS) - 1)
+    down = active & (move > 0.998) & (income_idx > 0)
+    acc.income_idx = (income_idx + up - down).astype(income_idx.dtype)
+    changed = np.flatnonzero(limit_changed | up | down)
+    return {
+        "account_id": cust.account_id[changed],
+        "day": cal.month_days[m] + rng.integers(1, 28, n)[changed],
+        "credit_limit": acc.credit_limit[changed],
+        "income": acc.income_idx[changed],
+    }
+
+
+def _customers_frame(
+    rng: np.random.Generator, cust: _Customers, life: _Lifecycle, delinquent_now: np.ndarray
+) -> pd.DataFrame:
+    """The customers table, with the policy's flags drawn last (delinquent accounts more often
+    dispute or ask for hardship relief)."""
+    n = cust.n
     customers = pd.DataFrame(
         {
-            "account_id": account_id,
-            "signup_date": signup_date.values.astype("datetime64[ns]"),
-            "age_band": pd.Categorical.from_codes(age_idx, AGE_BANDS).astype(str),
-            "city_tier": city_tier,
+            "account_id": cust.account_id,
+            "signup_date": life.signup_date.values.astype("datetime64[ns]"),
+            "age_band": pd.Categorical.from_codes(cust.age_idx, AGE_BANDS).astype(str),
+            "city_tier": cust.city_tier,
             # values at account open, or at the data start for older accounts; the dated
             # history is the attributes table
-            "income_band": pd.Categorical.from_codes(income0, INCOME_BANDS).astype(str),
-            "credit_limit": limit0,
-            "channel": pd.Categorical.from_codes(channel_idx, CHANNELS).astype(str),
-            "region": np.array([r[0] for r in REGIONS])[region_idx],
-            "timezone": np.array([r[1] for r in REGIONS])[region_idx],
+            "income_band": pd.Categorical.from_codes(cust.income0, INCOME_BANDS).astype(str),
+            "credit_limit": cust.limit0,
+            "channel": pd.Categorical.from_codes(cust.channel_idx, CHANNELS).astype(str),
+            "region": np.array([r[0] for r in REGIONS])[cust.region_idx],
+            "timezone": np.array([r[1] for r in REGIONS])[cust.region_idx],
         }
     )
-    delinquent_now = k_miss > 0
     customers["dispute"] = rng.random(n) < np.where(delinquent_now, 0.03, 0.005)
     customers["hardship"] = rng.random(n) < np.where(delinquent_now, 0.05, 0.005)
     customers["opt_out"] = rng.random(n) < 0.01
     customers["deceased"] = rng.random(n) < 0.001
-    attributes = _assemble_attributes(attr_rows)
+    return customers
 
-    labelled = pd.concat(obs_records, ignore_index=True)
+
+def _observations(
+    labelled: pd.DataFrame, current: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The observations (labelled snapshots, then the unlabelled current book) and the truth."""
     observations = pd.concat(
         [
             labelled[["account_id", "observation_date", "default"]].assign(is_current=False),
@@ -579,14 +876,15 @@ def _generate_block(
     observations["observation_date"] = observations["observation_date"].astype("datetime64[ns]")
     true_pd = labelled[["account_id", "observation_date", "true_pd"]].copy()
     true_pd["observation_date"] = true_pd["observation_date"].astype("datetime64[ns]")
-    macro_frame = pd.DataFrame(
-        {
-            "month": pd.date_range(start, periods=len(macro), freq="MS").astype("datetime64[ns]"),
-            "macro_factor": macro,
-        }
-    )
+    return observations, true_pd
+
+
+def _block_stats(
+    labelled: pd.DataFrame, statements: pd.DataFrame, attributes: pd.DataFrame
+) -> dict[str, Any]:
+    """The block's stats, with the running sums `merge_stats` combines across blocks."""
     by_date = labelled.groupby("observation_date")["default"].agg(["sum", "count"])
-    stats = merge_stats(
+    return merge_stats(
         [
             {
                 "labelled_rows": int(len(labelled)),
@@ -600,11 +898,6 @@ def _generate_block(
                 },
             }
         ]
-    )
-    log.debug("synthetic block of %d customers: %s", n, public_stats(stats))
-    effects = pd.DataFrame({"account_id": account_id, "slow_cure": slow_cure.astype(np.float64)})
-    return SyntheticBook(
-        customers, statements, observations, true_pd, attributes, macro_frame, stats, effects
     )
 
 

@@ -17,7 +17,7 @@ import features.synthetic as synthetic
 from core.contracts import RAW_ATTRIBUTES, RAW_CUSTOMERS, RAW_OBSERVATIONS, RAW_STATEMENTS
 from core.io import write_json
 from core.partitions import PartitionedWriter, bucket_of, map_partitions, part_path
-from features.behavioural import _account_cumsum, _Runs
+from features.behavioural.point_in_time import Runs, account_cumsum
 from features.build import run_features
 from features.ingest import ingest_synthetic
 from features.raw import META_FILE, PARTITIONS_KEY, RawData, read_partition, read_raw
@@ -109,10 +109,10 @@ def test_account_prefix_sums_depend_on_the_account_alone():
     codes = np.repeat(np.arange(50), rng.integers(1, 40, 50))
     values = rng.normal(size=len(codes)).astype(np.float32)
     values[rng.random(len(codes)) < 0.1] = np.nan
-    prefix = _account_cumsum(values, _Runs.of(codes))
+    prefix = account_cumsum(values, Runs.of(codes))
     for code in (0, 17, 49):
         rows = np.flatnonzero(codes == code)
-        alone = _account_cumsum(values[rows], _Runs.of(codes[rows]))
+        alone = account_cumsum(values[rows], Runs.of(codes[rows]))
         assert np.array_equal(prefix[rows], alone)
         assert np.array_equal(alone, np.cumsum(np.nan_to_num(values[rows].astype(np.float64))))
 
