@@ -109,6 +109,13 @@ def _text(value: Any) -> str:
     return " ".join(str(value).split()).replace("|", "\\|")
 
 
+def _flag(value: Any, yes: str, no: str, missing: str = NA) -> str:
+    """Words for a boolean of a report; anything but true or false (1, "yes", null) is missing."""
+    if value is True:
+        return yes
+    return no if value is False else missing
+
+
 def _code(value: Any) -> str:
     return f"`{_text(value)}`" if isinstance(value, str) and value else NA
 
@@ -469,7 +476,11 @@ def _segments(r: Reports) -> list[str]:
         rows or [[NA] * 6],
     )
     periods = _dict(r.get(v, "discrimination", "periods"))
-    extra = {_dig(p, "period"): p for p in _list(r.get(m, "oot_periods")) if isinstance(p, dict)}
+    extra = {
+        p["period"]: p
+        for p in _list(r.get(m, "oot_periods"))
+        if isinstance(p, dict) and isinstance(p.get("period"), str)
+    }
     rows, gaps = [], []
     for name, per in periods.items():
         model, oracle = _dig(per, "auc"), _dig(extra.get(name), "oracle_auc")
@@ -643,7 +654,7 @@ def _gate_evidence(check: Mapping[str, Any]) -> str:
 def _gate(r: Reports) -> list[str]:
     p = "promotion.json"
     status, passed = r.get(p, "status"), r.get(p, "passed")
-    verdict = {True: "passed", False: "failed"}.get(passed, NA)
+    verdict = _flag(passed, "passed", "failed", NA)
     lines = [
         f"Decision: **{_text(status)}** (gate {verdict}). The checks, in the order the gate "
         "runs them (`models/gate.py`):",
@@ -652,7 +663,7 @@ def _gate(r: Reports) -> list[str]:
     rows = [
         [
             f"`{_text(_dig(c, 'check'))}`",
-            {True: "pass", False: "FAIL"}.get(_dig(c, "passed"), NA),
+            _flag(_dig(c, "passed"), "pass", "FAIL"),
             _gate_evidence(c),
         ]
         for c in _list(r.get(p, "checks"))
@@ -848,7 +859,7 @@ def _tiers(r: Reports) -> list[str]:
 
     def rises(key: str) -> str:
         flag = r.get(t, "backtest", key)
-        return {True: "rises", False: "does not rise"}.get(flag, "n/a: not reported")
+        return _flag(flag, "rises", "does not rise", "n/a: not reported")
 
     floors = _dict(r.get(t, "floors"))
     lines += [
@@ -929,7 +940,7 @@ def _experiment(r: Reports) -> list[str]:
                     _label(metric),
                     f"{fmt(_dig(u, 'estimate'))} {interval_pair(_dig(u, 'interval'), fmt)}",
                     fmt(_dig(u, "true")),
-                    {True: "yes", False: "**no**"}.get(covers, NA),
+                    _flag(covers, "yes", "**no**", NA),
                 ]
             )
     lines += [
