@@ -382,7 +382,7 @@ def _discrimination(r: Reports) -> list[str]:
         f"Out-of-time test: {count(test.get('n'))} rows ({count(test.get('defaults'))} defaults, "
         f"bad rate {pct(test.get('bad_rate'), 2)}), periods {periods}. AUC intervals are {level} "
         f"DeLong, KS intervals bootstrap ({count(r.get(v, 'config', 'ks_bootstrap'))} resamples). "
-        f"{NOT_MEASURED} = not computed for that model.",
+        f"({NOT_MEASURED} = not computed for that model.)",
         "",
     ]
     d4 = auc
@@ -453,6 +453,32 @@ def _discrimination(r: Reports) -> list[str]:
     return lines
 
 
+def _past_due_words(r: Reports) -> list[str]:
+    """Why the pooled AUC can exceed the AUC among current accounts, said only when it does."""
+    v = "validation.json"
+    pooled = _num(r.get(v, "discrimination", "test", "auc"))
+    n_test = _num(r.get(v, "discrimination", "test", "n"))
+    segments = _dict(r.get(v, "discrimination", "segments"))
+    current = _dict(segments.get("not_past_due"))
+    late = {k: _dict(s) for k, s in segments.items() if k != "not_past_due"}
+    rates = [_num(s.get("bad_rate")) for s in late.values()]
+    n_late = [_num(s.get("n")) for s in late.values()]
+    npd_auc, npd_rate = _num(current.get("auc")), _num(current.get("bad_rate"))
+    known = None not in (pooled, n_test, npd_auc, npd_rate) and late
+    if not known or None in rates or None in n_late or not n_test:
+        return []
+    if not (pooled > npd_auc and min(rates) > npd_rate):
+        return []
+    return [
+        "",
+        f"Accounts already past due are {pct(sum(n_late) / n_test)} of the test and go bad "
+        f"more often ({', '.join(pct(x, 0) for x in rates)} by bucket, against "
+        f"{pct(npd_rate)} for current accounts), so ranking them above current accounts is easy: "
+        f"the pooled AUC ({auc(pooled)}) is above the AUC among accounts not past due "
+        f"({auc(npd_auc)}), where the model must tell risk apart from behaviour alone.",
+    ]
+
+
 def _segments(r: Reports) -> list[str]:
     v, m = "validation.json", "metrics.json"
     segments = _dict(r.get(v, "discrimination", "segments"))
@@ -475,6 +501,7 @@ def _segments(r: Reports) -> list[str]:
         "segment | rows | bad rate | AUC [CI] | oracle AUC | model − oracle",
         rows or [[NA] * 6],
     )
+    lines += _past_due_words(r)
     periods = _dict(r.get(v, "discrimination", "periods"))
     extra = {
         p["period"]: p
@@ -608,7 +635,8 @@ def _calibration(r: Reports) -> list[str]:
         f"out-of-time test: {_oe_words(test.get('oe_low'), test.get('oe_high'))}; the true PD on "
         f"the same test rows: {_oe_words(orc.get('oe_low'), orc.get('oe_high'))}. The promotion "
         f"gate judges calibration on the {_code(gate_sample)} sample "
-        "(`mlflow.gate.calibration_sample`); the monitor stage flags periods by O/E (below).",
+        "(`mlflow.gate.calibration_sample`); the monitor stage flags periods by O/E (below). A "
+        "level recalibration, when a matured period's O/E moves away from 1, is not automated.",
     ]
     limits = [_text(x) for x in _list(r.get(v, "model_card", "limitations"))]
     if limits:
@@ -810,7 +838,8 @@ def _explanations(r: Reports) -> list[str]:
         f"- Most frequent first reasons: {', '.join(first) or NA}.",
         f"- Reasons are worded per family ({', '.join(families) or NA}), one per family, against "
         f"the training accounts' average (base PD {pct(_dig(reasons, 'compared_with', 'base_pd'), 2)}); "
-        f"in the score but never a reason: {', '.join(never) or NA}.",
+        f"in the score but never a reason (the lender set them, or the customer cannot act on "
+        f"them): {', '.join(never) or NA}.",
         f"- Accounts with two reasons from one family: {count(two)}.",
     ]
 
@@ -955,6 +984,11 @@ def _experiment(r: Reports) -> list[str]:
     )
     if total:
         lines += ["", f"{covered} of {total} uplift intervals cover the true uplift in this run."]
+    lines += [
+        "",
+        "Their joint coverage over many assignment seeds is checked by "
+        "`tests/collection_policy/test_outcomes.py::test_measured_uplift_covers_the_true_uplift_at_the_nominal_rate`.",
+    ]
     return lines
 
 
@@ -968,7 +1002,14 @@ def _ev_rates(r: Reports) -> list[str]:
         f"Stage `collection_rates` (`collection_policy/ev_rates.py`) learns the expected-value "
         f"rates from an outcome history: {_text(ev.get('source'))}; {count(ev.get('rows'))} rows "
         f"(per tier: {per_tier or NA}). Uplift = the share of non-curing arrears a tier cures "
-        f"beyond tier T{_text(ev.get('baseline_tier'))}; the true value is the generator's.",
+        f"beyond tier T{_text(ev.get('baseline_tier'))}, per days-past-due bucket, compared within "
+        "the logging policy's randomisation strata and non-decreasing in the tier; the true value "
+        "is the generator's. The `tiers` stage reads the rates file "
+        "(`data/collection/ev_rates.json`) and `register` bundles it into the served model, so "
+        "batch and served tiers use the same rates; a tier whose value after commission falls "
+        "below a gentler tier's is not offered. On the built-in book the history comes from the "
+        "test split, so the back-test's bad rate per EV tier is in-sample for the rates (the "
+        "experiment runs on the current book).",
         "",
     ]
     rows, unseen = [], []

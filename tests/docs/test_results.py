@@ -160,6 +160,17 @@ def test_small_reports_render_the_numbers_they_hold():
     assert "| 18-24 | 10 | n/a | n/a | n/a | n/a | 0.500 | n/a |" in page
 
 
+def test_the_past_due_explanation_is_said_only_when_the_numbers_show_it(real_reports):
+    page = mr.render_results(real_reports)
+    validation = real_reports["validation.json"]
+    pooled = validation["discrimination"]["test"]["auc"]
+    current = validation["discrimination"]["segments"]["not_past_due"]["auc"]
+    assert ("Accounts already past due are" in page) == (pooled > current)
+    flipped = copy.deepcopy(real_reports)
+    flipped["validation.json"]["discrimination"]["test"]["auc"] = current - 0.01
+    assert "Accounts already past due are" not in mr.render_results(flipped)
+
+
 def test_missing_values_are_na_never_a_crash():
     page = mr.render_results({name: {} for name in mr.REPORT_FILES})
     assert "n/a" in page and "Not rendered" not in page
