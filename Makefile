@@ -26,6 +26,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 repro: venv
 	$(BIN)/dvc repro
+	$(BIN)/python docs/make_results.py
 
 test: venv
 	$(BIN)/python -m pytest
