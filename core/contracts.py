@@ -12,6 +12,7 @@ of its declared range or set, or a duplicated key stops the reader and names the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +25,6 @@ import pandas as pd
 from core.errors import DataValidationError, PipelineError
 from core.partitions import part_files
 from core.schema import (
-    ATTRIBUTES,
-    CUSTOMERS,
     OBSERVATIONS,
     STATEMENTS,
     Column,
@@ -148,6 +147,8 @@ class TableContract:
         value where none is allowed, values inside the declared range and set, and a unique key
         (when all key columns are present). The first offending row is named; returns `df`."""
         for col in self.schema.columns:
+            if col.name not in df.columns and not col.required:
+                continue
             if col.name not in df.columns:
                 raise DataValidationError(
                     source, f"required column of the {self.name} table is missing", col.name
@@ -203,7 +204,7 @@ class TableContract:
         if not p.is_file():
             after = f"; run the {stage} stage first" if stage else ""
             raise PipelineError(f"'{p}' not found{after}")
-        wanted = self.columns if columns is None else columns
+        wanted = self.schema.required_names if columns is None else columns
         present = pq.read_schema(p).names
         missing = [c for c in wanted if c not in set(present)]
         if missing:
@@ -340,11 +341,62 @@ def _is_text(dt: object) -> bool:
     )
 
 
-RAW_CUSTOMERS = TableContract(CUSTOMERS, "customers.parquet")
-RAW_STATEMENTS = TableContract(STATEMENTS, "statements.parquet")
+#: The raw tables as the features stage reads them back: what every source with a statement
+#: history writes (the built-in book's generator, a lender's history: `features.history`). Rows
+#: were validated at ingest by the source's own schema (`core.schema.CUSTOMERS`, ... for the
+#: generator); here only the columns every such source has are required, the others checked when
+#: present.
+RAW_CUSTOMERS = TableContract(
+    TableSchema(
+        "customers",
+        (
+            Column("account_id", "int"),
+            Column("signup_date", "date", nullable=True, required=False),
+            Column("credit_limit", "float", nullable=True, min_value=0.0, required=False),
+            Column("income_band", "str", nullable=True, required=False),
+            Column("timezone", "str", nullable=True, required=False),
+            *(
+                Column(flag, "bool", required=False)
+                for flag in ("dispute", "hardship", "opt_out", "deceased")
+            ),
+        ),
+        key=("account_id",),
+    ),
+    "customers.parquet",
+    open_columns="the built-in book's or the lender's other account columns (static features), "
+    "protected__* columns",
+)
+#: Statement columns every history has; the rest are used when a book has them.
+STATEMENT_CORE = ("account_id", "statement_date", "days_past_due", "outstanding_balance")
+RAW_STATEMENTS = TableContract(
+    TableSchema(
+        "statements",
+        tuple(
+            # a negative balance is a credit balance: valid in a lender's history
+            Column(c.name, c.kind, c.nullable, None, c.max_value, c.allowed, True)
+            if c.name == "outstanding_balance"
+            else dataclasses.replace(c, required=c.name in STATEMENT_CORE)
+            for c in STATEMENTS.columns
+        ),
+        key=("account_id", "statement_date"),
+    ),
+    "statements.parquet",
+)
 RAW_OBSERVATIONS = TableContract(OBSERVATIONS, "observations.parquet")
 #: Dated credit limit / income band history of the built-in book (read as of each date).
-RAW_ATTRIBUTES = TableContract(ATTRIBUTES, "attributes.parquet")
+RAW_ATTRIBUTES = TableContract(
+    TableSchema(
+        "attributes",
+        (
+            Column("account_id", "int"),
+            Column("effective_date", "date"),
+            Column("credit_limit", "float", nullable=True, min_value=0.0, required=False),
+            Column("income_band", "str", nullable=True, required=False),
+        ),
+        key=("account_id", "effective_date"),
+    ),
+    "attributes.parquet",
+)
 #: A user's loan table after ingest (table source): the mapped columns, then the user's own.
 RAW_LOANS = TableContract(
     TableSchema(

@@ -2,7 +2,7 @@
 
 Layout: a partitioned table is a directory named like its contract file, holding one Parquet file
 per bucket, `<raw dir>/<table>.parquet/part-0000.parquet` ... (`pd.read_parquet` of the directory
-still reads the whole table). Row r goes to bucket `account_id % partitions`, in every table, so
+still reads the whole table). Row r goes to bucket `account_id % partitions` (a hash of a text id), in every table, so
 everything one account has is in the same bucket and per-account functions run bucket by bucket.
 
 Where it runs is one switch: with no `DASK_SCHEDULER_ADDRESS` the buckets run here one after
@@ -33,8 +33,15 @@ T = TypeVar("T")
 
 
 def bucket_of(account_id: np.ndarray | pd.Series, partitions: int) -> np.ndarray:
-    """The bucket of each account id (`account_id % partitions`)."""
-    return np.asarray(account_id, dtype=np.int64) % np.int64(partitions)
+    """The bucket of each account id: `account_id % partitions` for whole-number ids (the
+    built-in book), a stable hash of the text for ids a lender writes (the same bucket on every
+    run and machine: pandas' siphash with its fixed key)."""
+    values = np.asarray(account_id)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64) % np.int64(partitions)
+    text = pd.Series(values, dtype="string").to_numpy(dtype=object, na_value="")
+    hashed = pd.util.hash_array(text, categorize=False)
+    return (hashed % np.uint64(partitions)).astype(np.int64)
 
 
 def part_path(directory: str | os.PathLike[str], file: str, partition: int) -> Path:

@@ -27,6 +27,9 @@ class Column:
     min_value: float | None = None
     max_value: float | None = None
     allowed: tuple[str, ...] | None = None
+    #: False: a table may lack the column (a lender's history without `min_due`); when present
+    #: it is checked like any other.
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class TableSchema:
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def required_names(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
 
 
 CUSTOMERS = TableSchema(
@@ -157,7 +164,7 @@ def validate_table(
     """
     if len(df) == 0:
         raise DataValidationError(path, f"the {schema.name} table is empty")
-    missing = [c for c in schema.names if c not in df.columns]
+    missing = [c for c in schema.required_names if c not in df.columns]
     if missing:
         raise DataValidationError(
             path,
@@ -174,7 +181,8 @@ def validate_table(
         reason_col[m] = column
 
     typed: dict[str, pd.Series] = {}
-    for col in schema.columns:
+    columns = [c for c in schema.columns if c.name in df.columns]  # optional ones may be absent
+    for col in columns:
         values, bad = _coerce(df[col.name], col)
         flag(bad, col.name, f"not a valid {col.kind}")
         if not col.nullable:
@@ -212,7 +220,7 @@ def validate_table(
     rejects.insert(0, "_file", path)
 
     extras = [c for c in df.columns if c not in schema.names]
-    kept = pd.DataFrame({c.name: typed[c.name] for c in schema.columns}, copy=False)
+    kept = pd.DataFrame({c.name: typed[c.name] for c in columns}, copy=False)
     del typed
     for c in extras:
         kept[c] = df[c]
@@ -225,6 +233,8 @@ def validate_table(
 def _cast_kept(kept: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     """Give each column its schema dtype; integer columns keep a narrower int dtype if they have one."""
     for col in schema.columns:
+        if col.name not in kept:
+            continue
         s = kept[col.name]
         if col.kind == "int" and pd.api.types.is_integer_dtype(s) and not col.nullable:
             continue

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.contracts import (
@@ -24,8 +26,18 @@ from core.contracts import (
     RAW_OBSERVATIONS,
     RAW_STATEMENTS,
 )
+from core.dpd import DEFAULT_DPD
 from core.errors import DataValidationError
-from core.schema import REJECT_COLUMNS, validate_table
+from core.schema import (
+    ATTRIBUTES,
+    CUSTOMERS,
+    OBSERVATIONS,
+    REJECT_COLUMNS,
+    STATEMENTS,
+    validate_table,
+)
+from features.history import HistoryConfig, ingest_history
+from features.labels import DefaultDefinition, Labels, derive_labels, month_number
 from features.loan_table import TableConfig, load_table, standardise
 from features.raw import SOURCE_TABLES
 from features.synthetic import (
@@ -43,12 +55,17 @@ log = logging.getLogger(__name__)
 class IngestConfig:
     """Which book to ingest and how many rejected rows a table may have before the run stops."""
 
-    source: SyntheticConfig | TableConfig
+    source: SyntheticConfig | TableConfig | HistoryConfig
     max_reject_fraction: float
+    #: the built-in book's default definition (`data.synthetic.default_definition`): its labels
+    #: come from the same deriver as a lender's (a history source states its own)
+    definition: DefaultDefinition | None = None
 
     @property
     def source_name(self) -> str:
-        return "synthetic" if isinstance(self.source, SyntheticConfig) else "table"
+        if isinstance(self.source, SyntheticConfig):
+            return "synthetic"
+        return "history" if isinstance(self.source, HistoryConfig) else "table"
 
 
 @dataclass
@@ -70,16 +87,45 @@ class IngestResult:
 
 
 def run_ingest(
-    cfg: IngestConfig, write: Callable[[str, pd.DataFrame], None] | None = None
+    cfg: IngestConfig,
+    write: Callable[[str, pd.DataFrame], None] | None = None,
+    scratch: Path | None = None,
+    partitions: int = 1,
 ) -> IngestResult:
     """Generate or read the book named by `cfg.source` and validate it.
 
-    `write` receives the built-in book's tables block by block (see `ingest_synthetic`); a loan
-    table is always returned whole in `IngestResult.tables`.
+    `write` receives the built-in book's tables block by block (see `ingest_synthetic`) and a
+    history's tables bucket by bucket (`features.history.ingest_history`, which also needs an
+    empty `scratch` directory and the number of `partitions` `write` buckets into); a loan table
+    is always returned whole in `IngestResult.tables`.
     """
     if isinstance(cfg.source, SyntheticConfig):
-        return ingest_synthetic(cfg.source, cfg.max_reject_fraction, write)
+        if cfg.definition is None:
+            raise ValueError("the built-in book needs its default definition")
+        return ingest_synthetic(cfg.source, cfg.max_reject_fraction, write, cfg.definition)
+    if isinstance(cfg.source, HistoryConfig):
+        if write is None or scratch is None:
+            raise ValueError("a history source is written bucket by bucket: give write and scratch")
+        history = ingest_history(cfg.source, cfg.max_reject_fraction, write, scratch, partitions)
+        return IngestResult(
+            tables={},
+            rejects=history.rejects,
+            true_pd=NO_TRUTH.copy(),
+            truth={},
+            meta=history.meta,
+            summary=history.summary,
+        )
     return ingest_table(cfg.source, cfg.max_reject_fraction)
+
+
+#: A lender's book has no truth: an empty, typed true-PD file.
+NO_TRUTH = pd.DataFrame(
+    {
+        "account_id": pd.Series(dtype=str),
+        "observation_date": pd.Series(dtype="datetime64[ns]"),
+        "true_pd": pd.Series(dtype=float),
+    }
+)
 
 
 def _check_reject_share(path: str, rows_in: int, rejected: int, limit: float) -> None:
@@ -124,8 +170,13 @@ def ingest_synthetic(
     cfg: SyntheticConfig,
     max_reject_fraction: float,
     write: Callable[[str, pd.DataFrame], None] | None = None,
+    definition: DefaultDefinition | None = None,
 ) -> IngestResult:
     """Generate the built-in book and validate its four tables against their contracts.
+
+    Labels come from the statements by `definition` (`features.labels`, the deriver a lender's
+    history uses; None: the generator's own, `generator_definition`): each snapshot the generator
+    drew is kept when the definition labels it, and the summary reconciles the two by rule.
 
     The book is generated and validated block by block (`features.synthetic.iter_book`). With
     `write`, each block's validated tables go to `write(contract file, frame)` as they are made
@@ -147,7 +198,12 @@ def ingest_synthetic(
     effects: list[pd.DataFrame] = []
     stats: list[dict[str, Any]] = []
     macro = None
+    definition = definition or generator_definition(cfg)
+    last_month = int(month_number(np.array([np.datetime64(cfg.start_date)]))[0]) + cfg.months - 1
+    label_frames: list[pd.DataFrame] = []
     for book in iter_book(cfg):
+        book.observations, reconciled = relabel(book, definition, last_month)
+        label_frames.append(reconciled)
         for file, table in _validate_block(book, source).items():
             frame, rejected, n_in = table
             rows_in[file] += n_in
@@ -171,6 +227,7 @@ def ingest_synthetic(
     book_stats = public_stats(merge_stats(stats))
     summary = _summarise(tables)
     summary.update(source=source, default_rate=book_stats["default_rate"])
+    summary["labels"] = label_summary(label_frames, definition)
     meta = {
         "source": source,
         "files": [contract.file for contract in SOURCE_TABLES[source]],
@@ -192,6 +249,68 @@ def ingest_synthetic(
     )
 
 
+def generator_definition(cfg: SyntheticConfig) -> DefaultDefinition:
+    """The definition the generator draws its labels by: 90+ DPD within `outcome_months`, no
+    materiality, no probation (`features.synthetic`)."""
+    return DefaultDefinition(DEFAULT_DPD, cfg.outcome_months, 0.0, 0.0, 0)
+
+
+def relabel(
+    book: SyntheticBook, definition: DefaultDefinition, last_month: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The block's observations labelled by `definition` from its statements, and the
+    reconciliation rows (observation date, drawn label, derived status) of its snapshots.
+
+    A snapshot the definition does not label (in default, or censored) leaves the labelled
+    rows; the current book keeps every account."""
+    obs = book.observations
+    labels = derive_labels(book.statements, obs, definition, last_month).frame
+    current = obs["is_current"].to_numpy(bool)
+    status = labels["status"].to_numpy()
+    keep = current | np.isin(status, ("performing", "defaulted"))
+    derived = labels["default"].to_numpy(dtype="float64", na_value=np.nan)
+    relabelled = obs.assign(default=np.where(current, np.nan, derived))[keep]
+    reconciled = pd.DataFrame(
+        {
+            "observation_date": obs["observation_date"].to_numpy()[~current],
+            "drawn": obs["default"].to_numpy()[~current],
+            "status": status[~current],
+        }
+    )
+    return relabelled.reset_index(drop=True), reconciled
+
+
+def label_summary(frames: list[pd.DataFrame], definition: DefaultDefinition) -> dict[str, Any]:
+    """What reports/ingest.json says about the built-in book's labels: the definition, the
+    counts per observation date, and how the generator's draws reconcile with the definition."""
+    rows = pd.concat(frames, ignore_index=True)
+    per_date = Labels(rows.assign(account_id=0, default=pd.NA)).counts()
+    drawn = rows["drawn"].astype("float64").to_numpy()
+    status = rows["status"].to_numpy()
+    reconciliation = {
+        "drawn_default_labelled_default": int(((drawn == 1) & (status == "defaulted")).sum()),
+        "drawn_default_labelled_performing": int(((drawn == 1) & (status == "performing")).sum()),
+        "drawn_performing_labelled_default": int(((drawn == 0) & (status == "defaulted")).sum()),
+        "drawn_performing_labelled_performing": int(
+            ((drawn == 0) & (status == "performing")).sum()
+        ),
+        "excluded_in_default": int((status == "in_default").sum()),
+        "right_censored": int((status == "censored").sum()),
+    }
+    labelled = sum(d["labelled"] for d in per_date)
+    defaulted = sum(d["defaulted"] for d in per_date)
+    return {
+        "source": "derived from the statements (the generator's snapshots)",
+        "definition": definition.text("CNY"),
+        "rules": definition.to_dict(),
+        "by_date": per_date,
+        "labelled": labelled,
+        "defaulted": defaulted,
+        "default_rate": defaulted / labelled if labelled else None,
+        "reconciliation": reconciliation,
+    }
+
+
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
@@ -200,23 +319,19 @@ def _validate_block(
     book: SyntheticBook, source: str
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, int]]:
     """One block's four tables validated: (kept rows, rejected rows, rows in) by contract file."""
-    customers, rej_c = validate_table(book.customers, RAW_CUSTOMERS.schema, f"{source}:customers")
+    customers, rej_c = validate_table(book.customers, CUSTOMERS, f"{source}:customers")
     out = {RAW_CUSTOMERS.file: (customers, rej_c, len(book.customers))}
     keys = {"customers": pd.Index(customers["account_id"])}
     n_statements = len(book.statements)
-    statements, rej_s = validate_table(
-        book.statements, RAW_STATEMENTS.schema, f"{source}:statements", keys
-    )
+    statements, rej_s = validate_table(book.statements, STATEMENTS, f"{source}:statements", keys)
     book.statements = statements  # drop the unvalidated copy: the book is the biggest object here
     out[RAW_STATEMENTS.file] = (statements, rej_s, n_statements)
     observations, rej_o = validate_table(
-        book.observations, RAW_OBSERVATIONS.schema, f"{source}:observations", keys
+        book.observations, OBSERVATIONS, f"{source}:observations", keys
     )
     observations["default"] = observations["default"].astype("Int8")
     out[RAW_OBSERVATIONS.file] = (observations, rej_o, len(book.observations))
-    attributes, rej_a = validate_table(
-        book.attributes, RAW_ATTRIBUTES.schema, f"{source}:attributes", keys
-    )
+    attributes, rej_a = validate_table(book.attributes, ATTRIBUTES, f"{source}:attributes", keys)
     out[RAW_ATTRIBUTES.file] = (attributes, rej_a, len(book.attributes))
     return out
 
@@ -249,17 +364,10 @@ def ingest_table(cfg: TableConfig, max_reject_fraction: float) -> IngestResult:
         "protected_columns": list(cfg.protected_columns),
         "dropped_columns": [c for c in cfg.drop_columns if c in raw.columns],
     }
-    no_truth = pd.DataFrame(  # no truth for a user's table: an empty, typed file
-        {
-            "account_id": pd.Series(dtype=str),
-            "observation_date": pd.Series(dtype="datetime64[ns]"),
-            "true_pd": pd.Series(dtype=float),
-        }
-    )
     return IngestResult(
         tables={RAW_LOANS.file: kept},
         rejects=_as_rejects([rejects]),
-        true_pd=no_truth,
+        true_pd=NO_TRUTH.copy(),
         truth={},
         meta=meta,
         summary=summary,

@@ -178,66 +178,9 @@ def build_table_features(
             "observation_date",
         )
 
-    for col_name in candidates:
-        col = loans[col_name]
-        kind, numeric = _column_kind(col, str(col_name), cfg, source)
-        if kind == "date":
-            if not cfg.date_parts:
-                log.info("date column %r left out (features.date_parts is false)", col_name)
-                continue
-            d = pd.to_datetime(col, errors="coerce")
-            for part in ("year", "month", "dayofweek"):
-                add(
-                    f"{col_name}_{part}",
-                    getattr(d.dt, part).astype("float64"),
-                    "float",
-                    f"{part} of {col_name}.",
-                    str(col_name),
-                )
-            continue
-        if kind in ("numeric", "bool"):
-            assert numeric is not None
-            if numeric[train].nunique(dropna=True) <= 1:
-                log.warning("column %r is constant on the training rows; left out", col_name)
-                continue
-            add(
-                str(col_name),
-                numeric,
-                "float",
-                f"{col_name} (numeric, from the table).",
-                str(col_name),
-            )
-            continue
-        text = col.astype("string").str.strip().replace("", pd.NA)
-        distinct = text[train].nunique(dropna=True)
-        if distinct <= 1:
-            log.warning("column %r is constant on the training rows; left out", col_name)
-            continue
-        if distinct > cfg.max_categories and distinct > 0.5 * train.sum():
-            log.warning(
-                "text column %r has %d distinct values on %d training rows (id or free text); "
-                "left out",
-                col_name,
-                distinct,
-                int(train.sum()),
-            )
-            continue
-        cats = _learn_categories(text[train], cfg.max_categories)
-        if distinct > cfg.max_categories:
-            log.info(
-                "column %r: %d categories, the %d most frequent kept, rest -> missing",
-                col_name,
-                distinct,
-                cfg.max_categories,
-            )
-        add(
-            str(col_name),
-            text,
-            "category",
-            f"{col_name} (category; values learned on the training split).",
-            str(col_name),
-            cats,
-        )
+    for spec, series in type_columns(loans, candidates, train, cfg, source, taken):
+        specs.append(spec)
+        values[spec.name] = series
 
     if not specs:
         raise DataValidationError(source, "no usable feature columns left after typing")
@@ -318,3 +261,93 @@ def build_table_features(
         len(protected),
     )
     return frame.reset_index(drop=True), catalogue
+
+
+def type_columns(
+    frame: pd.DataFrame,
+    candidates: Sequence[str],
+    train: np.ndarray,
+    cfg: TableFeatureConfig,
+    source: str,
+    taken: set[str],
+) -> list[tuple[FeatureSpec, pd.Series]]:
+    """Model features of a table's own columns, each typed once from the data: numbers (and
+    true/false) as floats, text as categories learned on the `train` rows (the most frequent
+    `cfg.max_categories`; rarer and unseen values -> missing), dates as parts when
+    `cfg.date_parts`. Constant columns, ids and free text are left out (logged). `taken` holds
+    the feature names already used (a name is made safe and unique against it)."""
+    out: list[tuple[FeatureSpec, pd.Series]] = []
+
+    def add(
+        name: str,
+        series: pd.Series,
+        dtype: str,
+        description: str,
+        src: str,
+        categories: list[str] | None = None,
+    ) -> None:
+        safe = _safe_name(name, taken)
+        out.append((FeatureSpec(safe, dtype, description, [src], 0, categories), series))
+
+    for col_name in candidates:
+        col = frame[col_name]
+        kind, numeric = _column_kind(col, str(col_name), cfg, source)
+        if kind == "date":
+            if not cfg.date_parts:
+                log.info("date column %r left out (features.date_parts is false)", col_name)
+                continue
+            d = pd.to_datetime(col, errors="coerce")
+            for part in ("year", "month", "dayofweek"):
+                add(
+                    f"{col_name}_{part}",
+                    getattr(d.dt, part).astype("float64"),
+                    "float",
+                    f"{part} of {col_name}.",
+                    str(col_name),
+                )
+            continue
+        if kind in ("numeric", "bool"):
+            assert numeric is not None
+            if numeric[train].nunique(dropna=True) <= 1:
+                log.warning("column %r is constant on the training rows; left out", col_name)
+                continue
+            add(
+                str(col_name),
+                numeric,
+                "float",
+                f"{col_name} (numeric, from the table).",
+                str(col_name),
+            )
+            continue
+        text = col.astype("string").str.strip().replace("", pd.NA)
+        distinct = text[train].nunique(dropna=True)
+        if distinct <= 1:
+            log.warning("column %r is constant on the training rows; left out", col_name)
+            continue
+        if distinct > cfg.max_categories and distinct > 0.5 * train.sum():
+            log.warning(
+                "text column %r has %d distinct values on %d training rows (id or free text); "
+                "left out",
+                col_name,
+                distinct,
+                int(train.sum()),
+            )
+            continue
+        cats = _learn_categories(text[train], cfg.max_categories)
+        if distinct > cfg.max_categories:
+            log.info(
+                "column %r: %d categories, the %d most frequent kept, rest -> missing",
+                col_name,
+                distinct,
+                cfg.max_categories,
+            )
+        add(
+            str(col_name),
+            text,
+            "category",
+            f"{col_name} (category; values learned on the training split).",
+            str(col_name),
+            cats,
+        )
+
+    return out

@@ -31,6 +31,7 @@ PARTITIONS_KEY = "partitions"  # meta.json: buckets by account id of a partition
 SOURCE_TABLES: dict[str, tuple[TableContract, ...]] = {
     "synthetic": (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS, RAW_ATTRIBUTES),
     "table": (RAW_LOANS,),
+    "history": (RAW_CUSTOMERS, RAW_STATEMENTS, RAW_OBSERVATIONS, RAW_ATTRIBUTES),
 }
 
 

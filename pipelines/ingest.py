@@ -35,6 +35,10 @@ def main(paths: StagePaths, params: Params) -> None:
             with PartitionedWriter(raw, partitions) as writer:
                 result = run_ingest(cfg, write=writer.write)
             result.meta[PARTITIONS_KEY] = partitions
+        elif cfg.source_name == "history":  # read in blocks, bucketed by account id
+            with PartitionedWriter(raw, partitions) as writer:
+                result = run_ingest(cfg, writer.write, raw / ".scratch", partitions)
+            result.meta[PARTITIONS_KEY] = partitions
         else:  # a loan table stays one file
             result = run_ingest(cfg)
         for file, table in result.tables.items():
