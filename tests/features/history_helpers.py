@@ -32,7 +32,12 @@ RENAMES = {
     "observation_date": "as_of",
     "default": "bad",
 }
-FLAG_RENAMES = {"dispute": "in_dispute", "hardship": "hardship_flag", "opt_out": "no_calls", "deceased": "rip"}
+FLAG_RENAMES = {
+    "dispute": "in_dispute",
+    "hardship": "hardship_flag",
+    "opt_out": "no_calls",
+    "deceased": "rip",
+}
 
 
 def small_book(n: int = 800, seed: int = 3) -> Any:
