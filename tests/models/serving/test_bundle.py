@@ -262,10 +262,12 @@ def test_learned_ev_rates_travel_with_the_bundle(model_dir, tmp_path):
     import json
 
     from collection_policy.engine import accounts_from_features, assign_tiers
-    from collection_policy.ev_rates import ev_rates_json, learn_ev_rates, simulate_history
+    from collection_policy.ev_rates import ev_rates_json
     from collection_policy.loader import load_policy
-    from collection_policy.outcomes import ResponseModel
-    from tests.collection_policy.test_outcomes import past_due_book
+    from collection_policy.rate_learning import learn_ev_rates
+    from collection_policy.simulated.history import simulate_history
+    from collection_policy.simulated.response import ResponseModel
+    from tests.collection_policy.conftest import past_due_book
 
     book = past_due_book(20_000, seed=2)
     history, _ = simulate_history(
