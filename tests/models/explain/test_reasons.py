@@ -4,7 +4,6 @@ dictionary, never protected and never a non-adverse (lender-controlled or declar
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,10 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.catalogue import Catalogue, FeatureSpec
-from core.errors import ConfigError
 from models.explain import reasons, treeshap
-
-REASONS_YAML = Path(__file__).resolve().parents[3] / "configs" / "reasons.yaml"
+from models.explain.reason_dictionary import fallback_text, parse_reason_dictionary
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +74,9 @@ def test_fallback_phrase_for_features_not_in_dictionary(book, explained, reason_
     assert not mystery.empty
     first = mystery.iloc[0]
     assert first["text"] == f"High value of mystery score x ({first['value']})"
-    assert (
-        reasons.fallback_text("payment_ratio", 0.2, -1, False) == "Low value of payment ratio (0.2)"
-    )
-    assert reasons.fallback_text("region_code", "north", 0, True) == "Region code: north"
-    assert reasons.fallback_text("x_6m", float("nan"), 1, False) == "X 6 months not available"
+    assert fallback_text("payment_ratio", 0.2, -1, False) == "Low value of payment ratio (0.2)"
+    assert fallback_text("region_code", "north", 0, True) == "Region code: north"
+    assert fallback_text("x_6m", float("nan"), 1, False) == "X 6 months not available"
 
 
 def test_protected_attributes_never_appear(book, explained, reason_dictionary):
@@ -115,7 +110,7 @@ def test_protected_property(book, contribs, protected, top_k):
     c = np.asarray(contribs, dtype=np.float32)
     X = book.X.iloc[: len(c)].reset_index(drop=True)
     cat = dataclasses.replace(book.catalogue, protected=sorted(protected))
-    d = reasons.parse_reason_dictionary({"max_dpd_6m": "late {value:.0f}"})
+    d = parse_reason_dictionary({"max_dpd_6m": "late {value:.0f}"})
     long = reasons.reason_codes(c, X, cat, d, top_k=top_k)
     assert not set(long["feature"]) & protected
     assert (long["contribution"] > 0).all()
@@ -145,99 +140,6 @@ def test_wide_helper(book, explained, reason_dictionary):
     dist = reasons.reason_distribution(long)
     assert dist["accounts"].sum() == long["row"].nunique()
     assert dist["share"].sum() == pytest.approx(1.0)
-
-
-def test_dictionary_patterns_values_and_missing():
-    d = reasons.parse_reason_dictionary(
-        {
-            "max_dpd_{w}m": {
-                "text": "Up to {value:.0f} days late in {w} months",
-                "values": {0: "Never late in {w} months"},
-            },
-            "max_dpd_6m": "Exact entry wins ({value:.0f})",
-            "flag": {"text": "Flag {value}", "missing": "Flag unknown"},
-        }
-    )
-    assert reasons.sentence("max_dpd_12m", 30.0, d) == "Up to 30 days late in 12 months"
-    assert reasons.sentence("max_dpd_3m", np.float32(0), d) == "Never late in 3 months"
-    assert reasons.sentence("max_dpd_6m", 30.0, d) == "Exact entry wins (30)"
-    assert reasons.sentence("flag", float("nan"), d) == "Flag unknown"
-    # a template that cannot render on a value falls back instead of failing the batch
-    d2 = reasons.parse_reason_dictionary({"channel": "Channel {value:.0f}"})
-    assert reasons.sentence("channel", "web", d2, categorical=True) == "Channel: web"
-
-
-def test_bad_dictionary_is_a_config_error(book):
-    with pytest.raises(ConfigError, match="non-empty 'text'"):
-        reasons.parse_reason_dictionary({"max_dpd_6m": {"txt": "typo"}})
-    with pytest.raises(ConfigError, match="unknown field"):
-        reasons.parse_reason_dictionary({"max_dpd_6m": {"text": "x", "value": {}}})
-    broken = reasons.parse_reason_dictionary({"max_dpd_6m": "Late {valu:.0f} days"})
-    with pytest.raises(ConfigError, match="does not render for feature 'max_dpd_6m'"):
-        reasons.validate_dictionary(broken, book.catalogue)
-
-
-def _families(**families):
-    return {"families": families}
-
-
-def test_bad_families_are_config_errors(book, tmp_path):
-    ok = {"label": "Delinquency", "features": {"max_dpd_{w}m": "late {value:.0f}"}}
-    with pytest.raises(ConfigError, match=r"families.x.label: must be a non-empty name"):
-        reasons.parse_reason_dictionary(_families(x={"features": {"a": "b"}}))
-    with pytest.raises(ConfigError, match=r"families.x.adverse: must be true or false"):
-        reasons.parse_reason_dictionary(_families(x={**ok, "adverse": "no"}))
-    with pytest.raises(ConfigError, match=r"families.x: has unknown field\(s\) \['lable'\]"):
-        reasons.parse_reason_dictionary(_families(x={**ok, "lable": "typo"}))
-    with pytest.raises(ConfigError, match=r"max_dpd_\{w\}m.*already in family 'a'"):
-        reasons.parse_reason_dictionary(_families(a=ok, b=ok))
-    with pytest.raises(ConfigError, match="unknown top-level"):
-        reasons.parse_reason_dictionary({"families": {"a": ok}, "refrence": "x"})
-    with pytest.raises(ConfigError, match="reference: does not render"):
-        reasons.parse_reason_dictionary({"families": {"a": ok}, "reference": "PD {pd}"})
-    # a feature of the catalogue without a family is an error naming it
-    d = reasons.parse_reason_dictionary(_families(a=ok))
-    with pytest.raises(ConfigError, match=r"\['utilisation_current', .*'channel'\] have no reason"):
-        reasons.check_families(d, book.catalogue)
-
-
-def test_loading_checks_the_builtin_catalogue(tmp_path, reason_dictionary):
-    """Loading the repo's dictionary checks the built-in catalogue; drop a family and the
-    error names its features."""
-    import yaml
-
-    behavioural = pytest.importorskip("features.behavioural")
-    reasons.check_families(reason_dictionary, behavioural.behavioural_catalogue((3, 6, 12)))
-    data = yaml.safe_load(REASONS_YAML.read_text())
-    del data["families"]["instalments"]
-    path = tmp_path / "reasons.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=r"instalment_plans_current', 'instalment_plans_max_12m"):
-        reasons.load_reason_dictionary(path)
-
-
-def test_repo_dictionary_covers_the_behavioural_features(reason_dictionary):
-    """Every feature the behavioural stage creates has a sentence that renders."""
-    behavioural = pytest.importorskip("features.behavioural")
-    cat = behavioural.behavioural_catalogue((3, 6, 12))
-    assert reasons.validate_dictionary(reason_dictionary, cat) == []
-    reasons.check_families(reason_dictionary, cat)
-    never = {f for f in cat.model_columns if not reason_dictionary.adverse(f)}
-    assert never == {"credit_limit", "income_band", "city_tier", "channel"}
-    for spec in cat.features:
-        value = (spec.categories or ["x"])[0] if spec.dtype == "category" else 2.0
-        text = reasons.sentence(
-            spec.name, value, reason_dictionary, spec.direction, spec.dtype == "category"
-        )
-        assert text and "{" not in text and "nan" not in text
-
-
-def test_value_formatting():
-    assert reasons.format_value(45.0) == "45"
-    assert reasons.format_value(0.123456) == "0.1235"
-    assert reasons.format_value(None) == "missing"
-    assert reasons.format_value(float("nan")) == "missing"
-    assert reasons.format_value("web") == "web"
 
 
 def test_shape_mismatch_and_bad_k(book, reason_dictionary):

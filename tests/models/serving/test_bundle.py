@@ -49,7 +49,8 @@ def test_collision_keeps_feature_table_name():
 def test_outputs_match_library_calls(bundle):
     from collection_policy.engine import accounts_from_features, assign_tiers
     from collection_policy.loader import load_policy
-    from models.explain.reasons import load_reason_dictionary, reason_codes, reasons_wide
+    from models.explain.reason_dictionary import load_reason_dictionary
+    from models.explain.reasons import reason_codes, reasons_wide
     from models.explain.treeshap import shap_values
 
     b, rows = bundle
