@@ -241,10 +241,10 @@ def _layout_for(
 
 
 def _column_reasons(
-    col: pd.Series | np.ndarray, spec: Any, dictionary: ReasonDictionary
-) -> tuple[np.ndarray, np.ndarray]:
-    """Shown value and sentence for each entry of one feature column (a model frame's values:
-    floats, or category labels with missing values).
+    col: pd.Series | np.ndarray, spec: Any, dictionary: ReasonDictionary, shown: bool = True
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Shown value (None unless `shown`) and sentence for each entry of one feature column: a model
+    frame's column, or the same values as an array (floats, or category labels with None).
 
     Each distinct value is formatted once (`pd.factorize`), then the results are gathered by code:
     the Python work grows with the number of distinct values a feature takes among the accounts it
@@ -253,15 +253,29 @@ def _column_reasons(
     """
     categorical = spec.dtype == "category"
     hit = dictionary.lookup(spec.name)
+    if isinstance(col, np.ndarray) and len(col) == 1:  # one value (a one-row request): itself
+        value = col.tolist()[0]
+        if value is not None and value != value:  # NaN: missing, as `pd.factorize` reads it
+            value = None
+        said = np.array(
+            [sentence_for_entry(hit, spec.name, value, spec.direction, categorical)], dtype=object
+        )
+        return (np.array([format_value(value)], dtype=object) if shown else None), said
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
-    distinct = pd.Series(uniques).astype("object").tolist() + [None]  # last slot: missing
-    shown = np.array([format_value(v) for v in distinct], dtype=object)
+    if isinstance(uniques, np.ndarray):  # an array's floats or labels: plain values already
+        distinct = uniques.tolist()
+    else:
+        distinct = pd.Series(uniques).astype("object").tolist()
+    if (codes < 0).any():
+        distinct.append(None)  # last slot: missing
+        codes = np.where(codes < 0, len(distinct) - 1, codes)
     said = np.array(
         [sentence_for_entry(hit, spec.name, v, spec.direction, categorical) for v in distinct],
         dtype=object,
     )
-    codes = np.where(codes < 0, len(distinct) - 1, codes)
-    return shown[codes], said[codes]
+    if not shown:
+        return None, said[codes]
+    return np.array([format_value(v) for v in distinct], dtype=object)[codes], said[codes]
 
 
 def matrix_reasons_wide(
@@ -286,19 +300,20 @@ def matrix_reasons_wide(
     layout = _layout_for(layout, names, catalogue, dictionary)
     rows, _, ranks, cols, _ = top_families(c, layout.codes, top_k, min_contribution)
     texts = np.empty(len(rows), dtype=object)
-    for j in np.unique(cols):
-        sel = np.flatnonzero(cols == j)
+    by_column: dict[int, list[int]] = {}  # a few reasons: grouped in Python, not by np.unique
+    for k, j in enumerate(cols.tolist()):
+        by_column.setdefault(j, []).append(k)
+    row_of = rows.tolist()
+    for j, at in by_column.items():
         spec = catalogue.features[j]
-        values = matrix[rows[sel], j]
+        values = matrix[[row_of[k] for k in at], j]
         if spec.dtype == "category":  # codes -> labels, NaN -> None (a model frame's values)
             labels = np.array([*(spec.categories or ()), None], dtype=object)
             values = labels[np.where(np.isnan(values), len(labels) - 1, values).astype(np.int64)]
-        _, texts[sel] = _column_reasons(values, spec, dictionary)
-    out = {f"reason_{r}": np.full(len(matrix), None, dtype=object) for r in range(1, top_k + 1)}
-    for r in range(1, top_k + 1):
-        at = ranks == r
-        out[f"reason_{r}"][rows[at]] = texts[at]
-    return out
+        _, texts[at] = _column_reasons(values, spec, dictionary, shown=False)
+    wide = np.full((top_k, len(matrix)), None, dtype=object)
+    wide[ranks - 1, rows] = texts
+    return {f"reason_{r}": wide[r - 1] for r in range(1, top_k + 1)}
 
 
 def reasons_wide(reasons: pd.DataFrame, top_k: int, index: pd.Index | None = None) -> pd.DataFrame:

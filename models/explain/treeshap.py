@@ -136,11 +136,14 @@ def matrix_shap_values(
     OpenMP threads cost more than the trees (one row: ~16 ms threaded, ~0.45 ms on one thread).
     No batching: the whole contribution matrix is held at once.
     """
-    p = matrix.shape[1]
+    n, p = matrix.shape
     raw = np.asarray(raw_score, dtype=np.float64)
+    if n == 0:  # as `shap_values` of no rows (LightGBM refuses to predict none)
+        return ShapResult(np.empty((0, p), np.float32), float("nan"), raw, list(feature_names), 0.0)
     contrib, err = _checked_contributions(booster, matrix, raw, additivity_tol, 0, num_threads)
-    base = float(contrib[0, p]) if len(contrib) else expected_value(booster, matrix)
-    return ShapResult(contrib[:, :p].astype(np.float32), base, raw, list(feature_names), err)
+    return ShapResult(
+        contrib[:, :p].astype(np.float32), float(contrib[0, p]), raw, list(feature_names), err
+    )
 
 
 def _checked_contributions(
@@ -171,11 +174,11 @@ def _checked_contributions(
     return contrib, err
 
 
-def expected_value(booster: lgb.Booster, X: pd.DataFrame | np.ndarray) -> float:
+def expected_value(booster: lgb.Booster, X: pd.DataFrame) -> float:
     """The base value (mean raw score over the training data) from the model itself."""
-    if len(X) == 0:
+    one = X.iloc[:1] if len(X) else X
+    if len(one) == 0:
         return float("nan")
-    one = X.iloc[:1] if isinstance(X, pd.DataFrame) else X[:1]
     return float(np.asarray(booster.predict(one, pred_contrib=True))[0, -1])
 
 

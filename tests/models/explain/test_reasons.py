@@ -149,3 +149,108 @@ def test_shape_mismatch_and_bad_k(book, reason_dictionary):
         reasons.reason_codes(np.zeros((3, 1)), X, cat, reason_dictionary, top_k=4)
     with pytest.raises(ValueError, match="top_k"):
         reasons.reason_codes(np.zeros((2, 1)), X, cat, reason_dictionary, top_k=0)
+
+
+def _wide_texts(long: pd.DataFrame, top_k: int, index: pd.Index) -> dict[str, list]:
+    """The served model's reading of `reasons_wide`: text, or None where a row has no reason."""
+    wide = reasons.reasons_wide(long, top_k, index=index)
+    return {c: [None if pd.isna(v) else v for v in wide[c]] for c in wide.columns}
+
+
+_SHOWN = st.one_of(
+    st.sampled_from([0.0, -0.0, 1.0, 30.0, 0.5, 1e6, float("nan")]),
+    st.floats(-100, 100, allow_nan=False),
+)
+
+
+#: Every feature its own adverse family (the repo's dictionary never gives `channel`), with
+#: exact-value, missing and sign-showing sentences.
+_EVERY_FEATURE_ADVERSE = parse_reason_dictionary(
+    {
+        "channel": {"text": "Came through {value}", "values": {"web": "Online"}, "missing": "?"},
+        "max_dpd_6m": {"text": "Late {value:.0f} days", "values": {0: "Never late"}},
+        "utilisation_current": {"text": "Uses {value:.0%}", "missing": "Use unknown"},
+        "months_on_book": "{value:+.1f} months",
+    }
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.data(),
+    n=st.integers(1, 12),
+    top_k=st.integers(1, 7),
+    min_contribution=st.sampled_from([0.0, 0.0, 0.05]),
+    protected=st.sets(st.sampled_from(["mystery_score_x", "channel"])),
+    repo_dictionary=st.booleans(),
+)
+def test_matrix_reasons_equal_reason_codes(
+    book, reason_dictionary, data, n, top_k, min_contribution, protected, repo_dictionary
+):
+    """From the model matrix, the same reason_1..reason_k as `reasons_wide(reason_codes(...))` on
+    the model frame, for any contributions and values: NaN, -0.0 beside 0.0, repeated values,
+    unseen and missing categories, protected and non-adverse features, ties."""
+    from core.catalogue import model_matrix, to_model_frame
+
+    cat = dataclasses.replace(book.catalogue, protected=sorted(protected))
+    names = cat.model_columns
+    dictionary = reason_dictionary if repo_dictionary else _EVERY_FEATURE_ADVERSE
+    raw = {
+        f: data.draw(
+            st.lists(
+                st.sampled_from(["app", "web", "partner", "unseen", None]), min_size=n, max_size=n
+            )
+            if spec.dtype == "category"
+            else st.lists(_SHOWN, min_size=n, max_size=n)
+        )
+        for f, spec in zip(names, cat.features, strict=True)
+    }
+    frame = pd.DataFrame({f: pd.Series(v, dtype=object) for f, v in raw.items()})
+    X = to_model_frame(frame, cat)
+    contribs = np.asarray(
+        data.draw(
+            st.lists(
+                st.lists(
+                    st.sampled_from([0.0, 0.3, -0.2]) | st.floats(-2, 2, width=32),
+                    min_size=len(names),
+                    max_size=len(names),
+                ),
+                min_size=n,
+                max_size=n,
+            )
+        ),
+        dtype=np.float32,
+    )
+    long = reasons.reason_codes(contribs, X, cat, dictionary, top_k, min_contribution)
+    got = reasons.matrix_reasons_wide(
+        contribs, model_matrix(X), cat, dictionary, top_k, min_contribution
+    )
+    assert {c: v.tolist() for c, v in got.items()} == _wide_texts(long, top_k, X.index)
+    assert all(v.dtype == object and len(v) == n for v in got.values())
+
+
+def test_matrix_reasons_on_the_book_and_their_checks(book, explained, reason_dictionary):
+    from core.catalogue import model_matrix
+
+    X, res = explained
+    layout = reasons.family_layout(list(X.columns), book.catalogue, reason_dictionary)
+    long = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=4)
+    matrix = model_matrix(X)
+    got = reasons.matrix_reasons_wide(
+        res.values, matrix, book.catalogue, reason_dictionary, 4, layout=layout
+    )
+    assert {c: v.tolist() for c, v in got.items()} == _wide_texts(long, 4, X.index)
+    assert sum(v is not None for v in got["reason_1"]) > len(X) / 2
+    with pytest.raises(ValueError, match="does not match"):
+        reasons.matrix_reasons_wide(res.values[:3], matrix, book.catalogue, reason_dictionary, 4)
+    with pytest.raises(ValueError, match="top_k"):
+        reasons.matrix_reasons_wide(res.values, matrix, book.catalogue, reason_dictionary, 0)
+    with pytest.raises(ValueError, match="other columns"):
+        reasons.matrix_reasons_wide(
+            res.values,
+            matrix,
+            book.catalogue,
+            reason_dictionary,
+            4,
+            layout=reasons.FamilyLayout(layout.names, layout.codes[:-1]),
+        )
