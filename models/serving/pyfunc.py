@@ -151,7 +151,7 @@ class ServingBundle:
 
     model: Any  # models.pd_model.PDModel
     policy: Any | None = None  # collection_policy.policy.CollectionPolicy
-    dictionary: Any | None = None  # models.explain.reasons.ReasonDictionary
+    dictionary: Any | None = None  # models.explain.reason_dictionary.ReasonDictionary
     config: ServingConfig | None = None  # required with a policy or a reason dictionary
     ev_rates: Any | None = None  # collection_policy.ev_rates.EVRates; None: the assumed rates
     _plan: _Plan | None = field(default=None, init=False, repr=False, compare=False)
