@@ -192,7 +192,13 @@ def build_behavioural_features(
     customer = cust.take(obs_pos)
     stmt_limit, dated = _in_force(cust, customer, prep, attributes)
     ctx = FeatureContext(
-        prep, ws, lookback, Signals(prep.stmt, prep.codes, stmt_limit), observations, customer, dated
+        prep,
+        ws,
+        lookback,
+        Signals(prep.stmt, prep.codes, stmt_limit),
+        observations,
+        customer,
+        dated,
     )
 
     n = len(observations)

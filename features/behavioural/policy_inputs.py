@@ -108,13 +108,14 @@ def policy_columns(ctx: FeatureContext, available: frozenset[str]) -> dict[str, 
         raise KeyError(name)
 
     policy: dict[str, object] = {}
+    left: list[str] = []
     for spec in POLICY_INPUTS:
         lacking = [s for s in POLICY_SOURCES[spec.name] if s not in available]
         if lacking:
-            log.warning(
-                "policy input %s left missing: the data has no %s", spec.name, ", ".join(lacking)
-            )
+            left.append(f"{spec.name} ({', '.join(lacking)})")
             policy[spec.feature_column] = _missing(spec.dtype, n)
         else:
             policy[spec.feature_column] = compute(spec.name)
+    if left:
+        log.warning("policy inputs left missing for want of their columns: %s", "; ".join(left))
     return policy

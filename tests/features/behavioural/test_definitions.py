@@ -13,6 +13,7 @@ from features.behavioural import (
     STATEMENT_COLUMNS,
     behavioural_catalogue,
     build_behavioural_features,
+    no_delinquency_months,
 )
 from features.behavioural.definitions import (
     GROUPS,
@@ -296,3 +297,21 @@ def test_features_read_no_statement_outside_their_lookback(book_factory):
             assert base[name].equals(scrambled_before[lookback][name]), name
             seen_history_change |= not base[name].equals(scrambled_before[windows[-1]][name])
     assert seen_history_change  # the old statements were scrambled (the test is not vacuous)
+
+
+def test_the_reason_dictionary_knows_the_lookback_of_params():
+    """configs/reasons.yaml words the 'none in the look-back' value of months_since_delinquency
+    and the look-back of the delinquency history in months: they must follow
+    features.max_lookback_months."""
+    from models.explain.reasons import load_reason_dictionary
+    from tests.features.configs import features_config
+
+    lookback = features_config().max_lookback_months
+    dictionary = load_reason_dictionary(REPO / "configs" / "reasons.yaml")
+    entry, _ = dictionary.lookup("months_since_delinquency")
+    cap = no_delinquency_months(lookback)
+    assert cap in entry.values and f"last {lookback} months" in entry.values[cap]
+    assert all(v in (1.0, cap) for v in entry.values if isinstance(v, float))
+    for name in ("delinquency_episodes", "first_time_delinquency", "repeat_delinquency"):
+        entry, _ = dictionary.lookup(name)
+        assert f"{lookback} months" in entry.text, name
