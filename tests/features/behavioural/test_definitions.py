@@ -303,7 +303,7 @@ def test_the_reason_dictionary_knows_the_lookback_of_params():
     """configs/reasons.yaml words the 'none in the look-back' value of months_since_delinquency
     and the look-back of the delinquency history in months: they must follow
     features.max_lookback_months."""
-    from models.explain.reasons import load_reason_dictionary
+    from models.explain.reason_dictionary import load_reason_dictionary
     from tests.features.configs import features_config
 
     lookback = features_config().max_lookback_months
