@@ -40,6 +40,14 @@ def feature_windows() -> tuple[int, ...]:
     return read_features(load_params(PARAMS)).windows
 
 
+def feature_lookback() -> int:
+    """features.max_lookback_months of params.yaml, as the features stage reads it."""
+    from pipelines.params import load_params
+    from pipelines.params.features import read_features
+
+    return read_features(load_params(PARAMS)).max_lookback_months
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
@@ -82,7 +90,9 @@ def child_engine(folder: Path) -> dict:
     loaded_peak = _peak_rss_mb()
     windows = feature_windows()
     t = time.perf_counter()
-    frame, cat = build_behavioural_features(customers, statements, observations, windows)
+    frame, cat, _ = build_behavioural_features(
+        customers, statements, observations, windows, feature_lookback()
+    )
     full_s = time.perf_counter() - t
     full_peak = _peak_rss_mb()
     del frame

@@ -27,9 +27,9 @@ from core.contracts import (
     RAW_OBSERVATIONS,
     RAW_STATEMENTS,
 )
-from core.errors import ConfigError, DataValidationError
+from core.errors import ConfigError, DataValidationError, InvalidConfig
 from core.partitions import map_partitions, release_free_memory
-from features.behavioural import behavioural_catalogue, build_behavioural_features
+from features.behavioural import BehaviouralFeatures, build_behavioural_features
 from features.loan_table_features import TableFeatureConfig, build_table_features
 from features.quality import check_leakage, data_quality_report, flag_leak_suspects
 from features.raw import RawData, read_partition
@@ -43,11 +43,20 @@ class FeaturesConfig:
     """How features are built and guarded; no defaults (params.yaml states every value)."""
 
     windows: tuple[int, ...]  # month windows of the behavioural aggregates
+    max_lookback_months: int  # the most history any behavioural feature reads (>= windows)
     leakage_auc_threshold: float  # a feature alone above this AUC stops the stage
     allow_leaky_features: tuple[str, ...]  # exempt from that guard
     date_parts: bool  # table mode: expand date columns into year/month/dayofweek
     max_categories: int  # table mode: most frequent training values kept per text column
     split: SplitConfig
+
+    def __post_init__(self) -> None:
+        if self.windows and self.max_lookback_months < max(self.windows):
+            raise InvalidConfig(
+                "max_lookback_months",
+                f"must be at least the longest window ({max(self.windows)} months)",
+                self.max_lookback_months,
+            )
 
     @property
     def table_features(self) -> TableFeatureConfig:
@@ -125,8 +134,9 @@ class FeaturesResult:
 
 def run_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
     """Build the feature table of `raw`'s source, its splits and its data-quality report."""
+    skipped: list[dict[str, object]] = []  # features the data lacks the input columns of
     if raw.source == "synthetic":
-        table, catalogue = _build_synthetic(raw, cfg)
+        table, catalogue, skipped = _build_synthetic(raw, cfg)
         comparison_split = "score"  # the current book against training: drift at scoring time
     else:
         frame, catalogue = _build_table(raw, cfg)
@@ -157,6 +167,7 @@ def run_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
         "rows_by_split": {k: int(v) for k, v in counts.items()},
         "train_default_rate": float(default[train_labelled].astype(float).mean()),
         "n_features": len(catalogue.features),
+        "skipped_features": skipped,
         "reference_split": "train",
         "comparison_split": comparison_split,
         "leakage_auc_threshold": cfg.leakage_auc_threshold,
@@ -172,23 +183,27 @@ def run_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
     return FeaturesResult(table, catalogue, quality, summary, cfg, str(raw.directory))
 
 
-def behavioural_frame(tables: dict[str, pd.DataFrame], windows: tuple[int, ...]) -> pd.DataFrame:
+def behavioural_frame(
+    tables: dict[str, pd.DataFrame], windows: tuple[int, ...], max_lookback_months: int
+) -> BehaviouralFeatures:
     """The behavioural features of one bucket of the book (or of the whole book in memory)."""
-    frame, _ = build_behavioural_features(
+    return build_behavioural_features(
         tables[RAW_CUSTOMERS.file],
         tables[RAW_STATEMENTS.file],
         tables[RAW_OBSERVATIONS.file],
         windows=windows,
-        attributes=tables[RAW_ATTRIBUTES.file],
+        max_lookback_months=max_lookback_months,
+        attributes=tables.get(RAW_ATTRIBUTES.file),
     )
-    return frame
 
 
 def partition_features(
-    raw_dir: str, source: str, windows: tuple[int, ...], partition: int
-) -> pd.DataFrame:
+    raw_dir: str, source: str, windows: tuple[int, ...], max_lookback_months: int, partition: int
+) -> BehaviouralFeatures:
     """Read one bucket of a partitioned book and build its features (here or on a worker)."""
-    return behavioural_frame(read_partition(raw_dir, source, partition), windows)
+    return behavioural_frame(
+        read_partition(raw_dir, source, partition), windows, max_lookback_months
+    )
 
 
 #: Columns the snapshot split reads (`features.split.snapshot_split`).
@@ -276,16 +291,27 @@ def _unified(schema: pa.Schema, arrays: list[pa.ChunkedArray]) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _build_synthetic(raw: RawData, cfg: FeaturesConfig) -> tuple[pa.Table, Catalogue]:
+def _build_synthetic(
+    raw: RawData, cfg: FeaturesConfig
+) -> tuple[pa.Table, Catalogue, list[dict[str, object]]]:
+    windows, lookback = tuple(cfg.windows), cfg.max_lookback_months
     if raw.partitions:
         directory = str(raw.directory.resolve())  # workers do not share this cwd
-        task = partial(partition_features, directory, raw.source, tuple(cfg.windows))
-        frames = map_partitions(task, raw.partitions)
+        task = partial(partition_features, directory, raw.source, windows, lookback)
+        built = map_partitions(task, raw.partitions)
         log.info("built features of %d partitions", raw.partitions)
     else:
-        frames = [behavioural_frame(raw.tables, tuple(cfg.windows))]
+        built = [behavioural_frame(raw.tables, windows, lookback)]
+    catalogue, skipped = built[0].catalogue, built[0].skipped
+    for p, part in enumerate(built):
+        if part.catalogue != catalogue:  # buckets of one book share its columns
+            raise DataValidationError(
+                str(raw.directory), f"bucket {p} has other columns than bucket 0"
+            )
+    frames = [part.frame for part in built]
+    del built
     table = combine_partitions(frames, partial(snapshot_split, cfg=cfg.split))
-    return table, behavioural_catalogue(cfg.windows)
+    return table, catalogue, skipped
 
 
 def _build_table(raw: RawData, cfg: FeaturesConfig) -> tuple[pd.DataFrame, Catalogue]:

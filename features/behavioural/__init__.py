@@ -12,30 +12,46 @@ from the outcome window leaks in. The package, one idea a module:
   sources, reason family, look-back) beside its computation; the catalogue is derived from it.
 - `policy_inputs`: the collection policy's `policy__` columns, beside the features.
 - `frame`: the build (`build_behavioural_features`) and its catalogue (`behavioural_catalogue`).
+
+Every feature reads a fixed look-back (its windows, or `max_lookback_months`), never the whole
+history, and a build computes exactly the features whose input columns the tables have: the
+others are skipped and listed (`BehaviouralFeatures.skipped`), never filled.
 """
 
-from features.behavioural.context import ATTRIBUTE_COLUMNS, CUSTOMER_COLUMNS, STATEMENT_COLUMNS
-from features.behavioural.definitions import NEVER_DELINQUENT_MONTHS, STATIC_CATEGORIES
+from features.behavioural.context import (
+    ATTRIBUTE_COLUMNS,
+    CUSTOMER_COLUMNS,
+    REQUIRED_COLUMNS,
+    STATEMENT_COLUMNS,
+    available_sources,
+)
+from features.behavioural.definitions import STATIC_CATEGORIES, no_delinquency_months
 from features.behavioural.frame import (
     PROTECTED_ATTRIBUTES,
+    BehaviouralFeatures,
     behavioural_catalogue,
     build_behavioural_features,
+    check_lookback,
     core_window_aggregates,
 )
-from features.behavioural.policy_inputs import DEFAULT_TIMEZONE, POLICY_FLAGS
+from features.behavioural.policy_inputs import POLICY_FLAGS, POLICY_SOURCES
 from features.behavioural.signals import PAYMENT_RATIO_CAP
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
     "CUSTOMER_COLUMNS",
-    "DEFAULT_TIMEZONE",
-    "NEVER_DELINQUENT_MONTHS",
     "PAYMENT_RATIO_CAP",
     "POLICY_FLAGS",
+    "POLICY_SOURCES",
     "PROTECTED_ATTRIBUTES",
+    "REQUIRED_COLUMNS",
     "STATEMENT_COLUMNS",
     "STATIC_CATEGORIES",
+    "BehaviouralFeatures",
+    "available_sources",
     "behavioural_catalogue",
     "build_behavioural_features",
+    "check_lookback",
     "core_window_aggregates",
+    "no_delinquency_months",
 ]

@@ -52,6 +52,30 @@ CUSTOMER_COLUMNS = (
     "channel",
 )
 ATTRIBUTE_COLUMNS = ("account_id", "effective_date", "credit_limit", "income_band")
+#: The columns a build cannot do without (a lender's history has at least these); every other
+#: column is optional, and the features that read a missing one are skipped.
+REQUIRED_COLUMNS = {
+    "statements": ("account_id", "statement_date", "days_past_due", "outstanding_balance"),
+    "customers": ("account_id",),
+    "attributes": ("account_id", "effective_date"),
+    "observations": ("account_id", "observation_date"),
+}
+#: The attributes the dated history may carry; without it (or without the column in it) the
+#: customers table's column of the same name holds for every date.
+DATED_COLUMNS = ("credit_limit", "income_band")
+
+
+def available_sources(
+    customers: pd.DataFrame, statements: pd.DataFrame, attributes: pd.DataFrame | None
+) -> frozenset[str]:
+    """The `table.column` sources these tables provide, `attributes.*` falling back column by
+    column to the customers table when the dated history (or its column) is absent."""
+    out = {f"statements.{c}" for c in statements.columns}
+    out |= {f"customers.{c}" for c in customers.columns}
+    if attributes is not None:
+        out |= {f"attributes.{c}" for c in attributes.columns}
+    out |= {f"attributes.{c}" for c in DATED_COLUMNS if c in customers.columns}
+    return frozenset(out)
 
 
 @dataclass
@@ -60,6 +84,9 @@ class FeatureContext:
 
     prepared: Prepared
     windows: list[int]  # sorted, distinct month windows
+    #: months of history any feature reads (`features.max_lookback_months`, >= every window):
+    #: the last statement and the look-back features read no statement older than this
+    lookback: int
     signals: Signals
     observations: pd.DataFrame
     #: the customers row of each observation (None when the caller has no customers table)
@@ -90,9 +117,10 @@ class FeatureContext:
         return month_index(self.observations[OBSERVATION_DATE])
 
     @cached_property
-    def has_history(self) -> np.ndarray:
-        """Whether each observation has any statement before its date."""
-        return self.hist.has_history
+    def in_lookback(self) -> np.ndarray:
+        """Whether each observation has a statement in the look-back (the `lookback` months
+        before its date): without one, the look-back features are missing."""
+        return self.hist.count(self.lookback) > 0
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
         """`make()` once per build under `key`."""
@@ -101,8 +129,12 @@ class FeatureContext:
         return self._memo[key]
 
     def last(self, name: str) -> np.ndarray:
-        """A signal (or statement column) at the last statement before each date (NaN: none)."""
-        return self.memo(("last", name), lambda: self.hist.last(self.signals.get(name)))
+        """A signal (or statement column) at the last statement before each date, within the
+        look-back (NaN: none in it)."""
+        return self.memo(
+            ("last", name),
+            lambda: self.hist.last(self.signals.get(name), window=self.lookback),
+        )
 
     def means(self, name: str) -> dict[int, np.ndarray]:
         """Mean of a signal's non-missing values over each window."""
@@ -117,14 +149,12 @@ class FeatureContext:
             ("maxima", name, ws), lambda: self.hist.window_max(self.signals.get(name), ws)
         )
 
-    def totals(
-        self, name: str, windows: Sequence[int | None] | None = None
-    ) -> dict[int | None, np.ndarray]:
-        """Sum of a signal over each of `windows` (None: the whole history; default: all
-        windows); 0 where a window has no statement."""
+    def totals(self, name: str, windows: Sequence[int] | None = None) -> dict[int, np.ndarray]:
+        """Sum of a signal over each of `windows` (default: all windows); 0 where a window has
+        no statement. There is no whole-history total: every feature reads a fixed look-back."""
         ws = tuple(self.windows if windows is None else windows)
 
-        def make() -> dict[int | None, np.ndarray]:
+        def make() -> dict[int, np.ndarray]:
             prefix = account_cumsum(self.signals.get(name), self.hist.runs)
             return {w: self.hist.total(prefix, w) for w in ws}
 

@@ -9,8 +9,14 @@ The catalogue (`feature_columns`, `behavioural_catalogue`) is derived from these
 alone, so adding a feature is one declaration in its group.
 
 A feature's values depend only on its `sources` (and the keys that place rows in time): a build
-could skip the features whose inputs a lender's data lacks. `attributes.*` sources fall back to
-the customers table's column of the same name when the book has no dated attribute history.
+computes the features whose sources the tables have and skips the others (`Feature.missing`).
+`attributes.*` sources fall back to the customers table's column of the same name when the book
+has no dated attribute history (or no such column in it).
+
+Every feature reads a fixed look-back: its windows, or `max_lookback_months` (params
+`features.max_lookback_months`, at least the longest window) for the last statement and the
+delinquency history. None reads back to the start of the data, so a book with 36 months of
+statements and one with 12 give the same values wherever both hold the look-back.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ from features.behavioural.context import FeatureContext
 from features.behavioural.point_in_time import month_index
 from features.behavioural.signals import PAYMENT_RATIO_CAP
 
-NEVER_DELINQUENT_MONTHS = 999.0  # sentinel for months_since_delinquency: never delinquent = safest
 STATIC_CATEGORIES = {
     "age_band": ["18-24", "25-34", "35-44", "45-54", "55+"],
     "income_band": ["low", "mid", "high", "very_high"],
@@ -37,24 +42,34 @@ STATIC_CATEGORIES = {
 SOURCE_TABLES = ("statements", "customers", "attributes")
 
 #: A feature's values for every observation, from the context and the column's window in months
-#: (None unless the feature reads one window).
+#: (the look-back for a `MAX_LOOKBACK` feature; None unless the feature reads one window).
 Compute = Callable[[FeatureContext, int | None], np.ndarray]
 
 
+def no_delinquency_months(max_lookback_months: int) -> float:
+    """months_since_delinquency when no statement of the look-back was past due: one month past
+    the look-back (the safest value, next to the longest gap it can see; never a sentinel far
+    off the scale)."""
+    return float(max_lookback_months + 1)
+
+
 class Lookback(Enum):
-    """How much of the history before the observation date a feature reads.
+    """How much of the history before the observation date a feature reads; every feature reads
+    a fixed look-back, none reads back to the start of the data.
 
     Windowed features make one column per window (`EACH_WINDOW`), one for the longest window, or
     compare the shortest with the longest; the others read a fixed part of the history. A window
     of w months reads the statements dated in the w months before the date and, for signals that
     compare a statement with its predecessor (payment ratios, late payments), the statement just
-    before them. `ALL_HISTORY` is the one unbounded look-back: giving each feature a fixed
-    look-back means giving those features a window.
+    before them. `max_lookback_months` (>= the longest window) bounds what the others read: the
+    last statement counts only when it lies in it, and the delinquency history is that of its
+    months.
     """
 
     AT_DATE = "at_date"  # customer / attribute values in force at the date; no statements
-    LAST_STATEMENT = "last_statement"  # the last statement before the date
-    ALL_HISTORY = "all_history"  # every statement before the date
+    #: the last statement before the date, if it lies in the last max_lookback_months months
+    LAST_STATEMENT = "last_statement"
+    MAX_LOOKBACK = "max_lookback"  # statements of the last max_lookback_months months
     EACH_WINDOW = "each_window"  # one column per window w: statements of the last w months
     LONGEST_WINDOW = "longest_window"  # one column: statements of the longest window
     SHORT_VS_LONG = "short_vs_long"  # shortest against longest window; none with one window
@@ -65,7 +80,8 @@ class Feature:
     """One behavioural feature: its catalogue entry, its reason family and its computation.
 
     `name` and `description` may hold `{w}` (the column's window) and, for `SHORT_VS_LONG`,
-    `{lo}` / `{hi}` (shortest and longest window).
+    `{lo}` / `{hi}` (shortest and longest window); `description` also `{lookback}`
+    (max_lookback_months) and `{cap}` (`no_delinquency_months`).
     """
 
     name: str
@@ -83,6 +99,11 @@ class Feature:
         """`sources` as (table, column) pairs."""
         pairs = (s.split(".", 1) for s in self.sources)
         return tuple((table, column) for table, column in pairs)
+
+    def missing(self, available: frozenset[str] | set[str]) -> list[str]:
+        """The sources not among `available` (`table.column`): the feature is skipped unless
+        this is empty."""
+        return [s for s in self.sources if s not in available]
 
 
 @dataclass(frozen=True)
@@ -108,10 +129,17 @@ class Column:
         return np.asarray(values, dtype=np.float32)
 
 
-def _column(feature: Feature, window: int | None, windows: Sequence[int]) -> Column:
+def _column(
+    feature: Feature, window: int | None, windows: Sequence[int], lookback: int | None
+) -> Column:
     lo, hi = windows[0], windows[-1]
-    fill = {"w": window, "lo": lo, "hi": hi}
-    return Column(feature, feature.name.format(**fill), feature.description.format(**fill), window)
+    fill: dict[str, object] = {"w": window, "lo": lo, "hi": hi}
+    text: dict[str, object] = {
+        "lookback": "max_lookback_months" if lookback is None else lookback,
+        "cap": "max_lookback_months + 1" if lookback is None else f"{lookback + 1}",
+    }
+    name = feature.name.format(**fill)
+    return Column(feature, name, feature.description.format(**fill, **text), window)
 
 
 @dataclass(frozen=True)
@@ -125,30 +153,33 @@ class FeatureGroup:
     name: str
     features: tuple[Feature, ...]
 
-    def columns(self, windows: Sequence[int]) -> list[Column]:
-        """The group's columns for sorted, distinct `windows`."""
+    def columns(self, windows: Sequence[int], lookback: int | None) -> list[Column]:
+        """The group's columns for sorted, distinct `windows` and the look-back in months
+        (None: names only, the descriptions name the parameter)."""
         out: list[Column] = []
         per_window = [f for f in self.features if f.lookback is Lookback.EACH_WINDOW]
         for f in self.features:
             if f.lookback is Lookback.EACH_WINDOW:
                 if f is per_window[0]:
-                    out += [_column(g, w, windows) for w in windows for g in per_window]
+                    out += [_column(g, w, windows, lookback) for w in windows for g in per_window]
             elif f.lookback is Lookback.LONGEST_WINDOW:
-                out.append(_column(f, windows[-1], windows))
+                out.append(_column(f, windows[-1], windows, lookback))
             elif f.lookback is Lookback.SHORT_VS_LONG:
                 if windows[0] != windows[-1]:
-                    out.append(_column(f, None, windows))
+                    out.append(_column(f, None, windows, lookback))
+            elif f.lookback is Lookback.MAX_LOOKBACK:
+                out.append(_column(f, lookback, windows, lookback))
             else:
-                out.append(_column(f, None, windows))
+                out.append(_column(f, None, windows, lookback))
         return out
 
 
 S, C, A = "statements.", "customers.", "attributes."
 
 
-def _where_history(ctx: FeatureContext, values: np.ndarray) -> np.ndarray:
-    """`values`, missing where the observation has no statement before its date."""
-    return np.where(ctx.has_history, values, np.nan)
+def _where_lookback(ctx: FeatureContext, values: np.ndarray) -> np.ndarray:
+    """`values`, missing where the observation has no statement in the look-back."""
+    return np.where(ctx.in_lookback, values, np.nan)
 
 
 def _where_window(ctx: FeatureContext, values: np.ndarray, window: int) -> np.ndarray:
@@ -158,12 +189,32 @@ def _where_window(ctx: FeatureContext, values: np.ndarray, window: int) -> np.nd
 
 # --- shared with the policy inputs (features.behavioural.policy_inputs) -------------------------
 def delinquency_episodes(ctx: FeatureContext) -> np.ndarray:
-    """Delinquency spells in the whole history (0 without history)."""
-    return ctx.totals("episode_start", [None])[None]
+    """Delinquency spells with a statement in the look-back, the current one included (0 without
+    a statement in it).
+
+    The spells are the runs of past-due statements of the look-back alone: a spell that began
+    before it counts once, as the run it leaves in the look-back, so no statement older than the
+    look-back (nor the one just before it) changes the count.
+    """
+
+    def make() -> np.ndarray:
+        hist, lookback = ctx.hist, ctx.lookback
+        started = ctx.totals("episode_start", [lookback])[lookback]
+        first = hist.starts[lookback]
+        has = hist.end > first
+        delinquent = ctx.signals.delinquent
+        if not len(delinquent):
+            return started
+        at = np.minimum(first, len(delinquent) - 1)
+        # the look-back's first statement opens a run even when its spell began before it
+        carried = has & delinquent[at] & (ctx.signals.episode_start[at] == 0)
+        return started + carried
+
+    return ctx.memo("delinquency_episodes", make)
 
 
 def currently_delinquent(ctx: FeatureContext) -> np.ndarray:
-    """Past due at the last statement before the date (False without history)."""
+    """Past due at the last statement before the date (False without one in the look-back)."""
     return np.nan_to_num(ctx.last("dpd")) > 0
 
 
@@ -346,24 +397,27 @@ RECENT_DELINQUENCY = FeatureGroup(
 )
 
 
-# --- delinquency over the whole history and at the last statement -----------------------------
+# --- delinquency over the look-back and at the last statement ---------------------------------
 def _months_since_delinquency(ctx: FeatureContext, window: int | None) -> np.ndarray:
-    """A running max of (account, month) keys over the sorted statements, where non-delinquent
-    rows carry their account's floor so accounts never mix."""
-    codes, hist = ctx.prepared.codes, ctx.hist
-    s_month = month_index(ctx.prepared.stmt["statement_date"]).astype(np.int64)
-    shift = np.int64(1 << 24)
-    marks = np.where(ctx.signals.delinquent, codes * shift + s_month, codes * shift - 1)
-    last_mark = np.maximum.accumulate(marks) if len(marks) else marks
-    has_hist = ctx.has_history
-    at = np.where(has_hist, hist.end - 1, 0)
-    lm = last_mark[at] if len(marks) else np.zeros(ctx.rows, np.int64)
-    floor = codes[at] * shift if len(marks) else lm
-    ever = has_hist & (lm >= floor)
+    """The last past-due statement of the look-back (`window` = its months), found by a running
+    max of past-due row positions over the sorted statements: a position at or after the start
+    of the observation's look-back is its own account's (the rows of an account are
+    contiguous)."""
+    lookback = ctx.lookback if window is None else window
+    hist, delinquent = ctx.hist, ctx.signals.delinquent
+    start = hist.starts[lookback]
+    found = np.zeros(ctx.rows, dtype=bool)
+    months = np.full(ctx.rows, np.nan)
+    if len(delinquent):
+        rows = np.where(delinquent, np.arange(len(delinquent)), -1)
+        last_row = np.maximum.accumulate(rows)[np.maximum(hist.end - 1, 0)]
+        found = (hist.end > start) & (last_row >= start)
+        s_month = month_index(ctx.prepared.stmt["statement_date"])
+        months = ctx.observation_month - s_month[np.maximum(last_row, 0)]
     return np.where(
-        ever,
-        ctx.observation_month - (lm - floor),
-        np.where(has_hist, NEVER_DELINQUENT_MONTHS, np.nan),
+        found,
+        months,
+        np.where(hist.count(lookback) > 0, no_delinquency_months(lookback), np.nan),
     )
 
 
@@ -375,11 +429,11 @@ DELINQUENCY_STATUS = FeatureGroup(
             dtype="float",
             direction=-1,
             family="delinquency",
-            lookback=Lookback.ALL_HISTORY,
+            lookback=Lookback.MAX_LOOKBACK,
             sources=(S + "days_past_due", S + "statement_date"),
             description=(
-                "Months since the last statement with days past due > 0 "
-                f"({NEVER_DELINQUENT_MONTHS:g} when never delinquent)."
+                "Months since the last statement with days past due > 0 in the last {lookback} "
+                "months ({cap} when none of them was past due)."
             ),
             compute=_months_since_delinquency,
         ),
@@ -388,12 +442,14 @@ DELINQUENCY_STATUS = FeatureGroup(
             dtype="float",
             direction=1,
             family="delinquency",
-            lookback=Lookback.ALL_HISTORY,
+            lookback=Lookback.MAX_LOOKBACK,
             sources=(S + "days_past_due",),
             description=(
-                "Separate delinquency spells (runs of statements with dpd > 0) in the history."
+                "Separate delinquency spells (runs of statements with dpd > 0) in the last "
+                "{lookback} months, the current one included (a spell that began earlier counts "
+                "once)."
             ),
-            compute=lambda c, w: _where_history(c, delinquency_episodes(c)),
+            compute=lambda c, w: _where_lookback(c, delinquency_episodes(c)),
         ),
         Feature(
             "dpd_current",
@@ -420,24 +476,26 @@ DELINQUENCY_STATUS = FeatureGroup(
             dtype="float",
             direction=0,
             family="delinquency",
-            lookback=Lookback.ALL_HISTORY,
+            lookback=Lookback.MAX_LOOKBACK,
             sources=(S + "days_past_due",),
             description=(
-                "1 when currently past due and this is the account's first delinquency spell."
+                "1 when currently past due and no earlier delinquency spell had a statement in "
+                "the last {lookback} months."
             ),
-            compute=lambda c, w: _where_history(c, first_time_delinquent(c)),
+            compute=lambda c, w: _where_lookback(c, first_time_delinquent(c)),
         ),
         Feature(
             "repeat_delinquency",
             dtype="float",
             direction=1,
             family="delinquency",
-            lookback=Lookback.ALL_HISTORY,
+            lookback=Lookback.MAX_LOOKBACK,
             sources=(S + "days_past_due",),
             description=(
-                "1 when currently past due and the account was delinquent in an earlier spell."
+                "1 when currently past due and an earlier delinquency spell had a statement in "
+                "the last {lookback} months."
             ),
-            compute=lambda c, w: _where_history(
+            compute=lambda c, w: _where_lookback(
                 c, currently_delinquent(c) & (delinquency_episodes(c) > 1)
             ),
         ),
@@ -525,9 +583,11 @@ GROUPS: tuple[FeatureGroup, ...] = (
 )
 
 
-def feature_columns(windows: Sequence[int]) -> list[Column]:
-    """The output columns for sorted, distinct `windows`, in output (= catalogue) order."""
-    return [col for group in GROUPS for col in group.columns(windows)]
+def feature_columns(windows: Sequence[int], lookback: int | None = None) -> list[Column]:
+    """The output columns for sorted, distinct `windows`, in output (= catalogue) order
+    (`lookback`: max_lookback_months, for the descriptions and the look-back features' window;
+    None only where the names alone are wanted)."""
+    return [col for group in GROUPS for col in group.columns(windows, lookback)]
 
 
 def feature(name: str) -> Feature:

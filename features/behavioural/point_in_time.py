@@ -67,6 +67,7 @@ class History:
         return self.end > self.first
 
     def count(self, window: int | None) -> np.ndarray:
+        """Statements in the window of `window` months (None: in the whole history)."""
         start = self.first if window is None else self.starts[window]
         return self.end - start
 
@@ -83,8 +84,13 @@ class History:
         before = np.where(start > self.first, prefix[np.maximum(start - 1, 0)], 0.0)
         return np.where(self.end > start, upto - before, 0.0)
 
-    def last(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
-        has = self.end > self.first
+    def last(
+        self, values: np.ndarray, fill: float = np.nan, window: int | None = None
+    ) -> np.ndarray:
+        """`values` at the last statement before the date, `fill` where there is none (in the
+        window of `window` months; None: in the whole history)."""
+        start = self.first if window is None else self.starts[window]
+        has = self.end > start
         idx = np.where(has, self.end - 1, 0)
         out = values[idx].astype(np.float64) if len(values) else np.zeros(len(idx))
         out[~has] = fill

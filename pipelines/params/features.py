@@ -8,6 +8,7 @@ from pipelines.params import Params, build_config
 
 FEATURES_KEYS = (
     "windows",
+    "max_lookback_months",
     "leakage_auc_threshold",
     "allow_leaky_features",
     "date_parts",
@@ -35,8 +36,11 @@ def read_split(params: Params) -> SplitConfig:
 def read_features(params: Params) -> FeaturesConfig:
     """The features stage's config."""
     sec = params.section("features", FEATURES_KEYS)
-    return FeaturesConfig(
+    return build_config(
+        sec,
+        FeaturesConfig,
         windows=tuple(sorted(set(sec.int_list("windows", lo=1, hi=60)))),
+        max_lookback_months=sec.integer("max_lookback_months", lo=1, hi=120),
         leakage_auc_threshold=sec.number("leakage_auc_threshold", lo=0.5, hi=1, lo_open=True),
         allow_leaky_features=tuple(sec.str_list("allow_leaky_features")),
         date_parts=sec.boolean("date_parts"),

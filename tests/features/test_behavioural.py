@@ -12,15 +12,16 @@ from core.catalogue import to_model_frame
 from core.contracts import POLICY_FEATURE_COLUMNS
 from core.errors import DataValidationError
 from features.behavioural import (
-    NEVER_DELINQUENT_MONTHS,
     build_behavioural_features,
     core_window_aggregates,
+    no_delinquency_months,
 )
 
 WINDOWS = (3, 6, 12)  # explicit: the tests name columns such as max_dpd_3m
+LOOKBACK = 24  # months: longer than the test books, so the look-back holds their whole history
 
 
-def _reference(customers, statements, obs_row, windows=WINDOWS) -> dict:
+def _reference(customers, statements, obs_row, windows=WINDOWS, lookback=LOOKBACK) -> dict:
     """Straightforward per-observation computation the vectorised engine must match."""
     acc, date = obs_row["account_id"], obs_row["observation_date"]
     cust = customers.set_index("account_id").loc[acc]
@@ -46,6 +47,7 @@ def _reference(customers, statements, obs_row, windows=WINDOWS) -> dict:
         out[f"late_payments_{w}m"] = float(win["late"].sum()) if len(win) else np.nan
         out[f"payment_ratio_min_mean_{w}m"] = win["ratio_min"].mean() if len(win) else np.nan
         out[f"bill_mean_{w}m"] = win["bill_amount"].mean() if len(win) else np.nan
+    h = h[h["statement_date"] >= date - pd.DateOffset(months=lookback)]  # the look-back
     if len(h):
         last = h.iloc[-1]
         out["dpd_current"] = float(last["days_past_due"])
@@ -57,25 +59,32 @@ def _reference(customers, statements, obs_row, windows=WINDOWS) -> dict:
                 (date.year - d.year) * 12 + date.month - d.month
             )
         else:
-            out["months_since_delinquency"] = NEVER_DELINQUENT_MONTHS
+            out["months_since_delinquency"] = no_delinquency_months(lookback)
+        # spells = runs of past-due statements within the look-back alone
         flags = (h["days_past_due"] > 0).to_numpy()
         episodes = int(np.sum(flags & ~np.r_[False, flags[:-1]]))
         out["delinquency_episodes"] = float(episodes)
         out["first_time_delinquency"] = float(flags[-1] and episodes == 1)
         out["repeat_delinquency"] = float(flags[-1] and episodes > 1)
+        out["policy__delinquency_episodes"] = float(episodes)
+        out["policy__never_paid"] = float((h["paid_amount"] > 0).sum() == 0)
     else:
         for k in ("dpd_current", "months_since_delinquency", "delinquency_episodes"):
             out[k] = np.nan
+        out["policy__delinquency_episodes"] = 0.0
+        out["policy__never_paid"] = 0.0
     s = pd.Timestamp(cust["signup_date"])
     out["months_on_book"] = float((date.year - s.year) * 12 + date.month - s.month)
     return out
 
 
-def test_matches_per_row_reference(book):
+@pytest.mark.parametrize("lookback", [LOOKBACK, 12])
+def test_matches_per_row_reference(book, lookback):
+    """With a 12-month look-back the 14-month book's last dates lose their oldest statements."""
     customers, statements, observations = book
-    frame, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
+    frame, *_ = build_behavioural_features(customers, statements, observations, WINDOWS, lookback)
     for i in range(len(observations)):
-        ref = _reference(customers, statements, observations.iloc[i])
+        ref = _reference(customers, statements, observations.iloc[i], lookback=lookback)
         for name, expected in ref.items():
             got = frame.at[i, name]
             if pd.isna(expected):
@@ -86,15 +95,17 @@ def test_matches_per_row_reference(book):
 
 def test_row_order_and_statement_order_do_not_matter(book):
     customers, statements, observations = book
-    base, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
+    base, *_ = build_behavioural_features(customers, statements, observations, WINDOWS, LOOKBACK)
     shuffled = statements.sample(frac=1.0, random_state=3)
-    again, _ = build_behavioural_features(customers, shuffled, observations, WINDOWS)
+    again, *_ = build_behavioural_features(customers, shuffled, observations, WINDOWS, LOOKBACK)
     pd.testing.assert_frame_equal(base, again)
 
 
 def test_frame_layout_follows_contract(book):
     customers, statements, observations = book
-    frame, cat = build_behavioural_features(customers, statements, observations, WINDOWS)
+    frame, cat, _ = build_behavioural_features(
+        customers, statements, observations, WINDOWS, LOOKBACK
+    )
     assert len(frame) == len(observations)
     assert list(frame.columns[:4]) == ["account_id", "observation_date", "default", "is_current"]
     assert list(frame.columns[4 : 4 + len(cat.features)]) == cat.model_columns
@@ -159,9 +170,9 @@ def test_point_in_time_future_statements_do_not_change_features(
     observations = pd.DataFrame(
         {"account_id": customers["account_id"], "observation_date": date, "default": pd.NA}
     ).astype({"default": "Int8"})
-    before, _ = build_behavioural_features(customers, statements, observations, windows)
-    after, _ = build_behavioural_features(
-        customers, _perturb_future(statements, date, seed), observations, windows
+    before, *_ = build_behavioural_features(customers, statements, observations, windows, LOOKBACK)
+    after, *_ = build_behavioural_features(
+        customers, _perturb_future(statements, date, seed), observations, windows, LOOKBACK
     )
     pd.testing.assert_frame_equal(before, after)
 
@@ -169,21 +180,23 @@ def test_point_in_time_future_statements_do_not_change_features(
 def test_past_statement_change_does_change_features(book):
     """Guard against the property test passing vacuously."""
     customers, statements, observations = book
-    before, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
+    before, *_ = build_behavioural_features(customers, statements, observations, WINDOWS, LOOKBACK)
     s = statements.copy()
     date = observations["observation_date"].iloc[0]
     hit = s.index[s["statement_date"] == date - pd.DateOffset(months=1)][0]
     s.loc[hit, "days_past_due"] = np.int16(250)
-    after, _ = build_behavioural_features(customers, s, observations, WINDOWS)
+    after, *_ = build_behavioural_features(customers, s, observations, WINDOWS, LOOKBACK)
     assert not before["max_dpd_3m"].equals(after["max_dpd_3m"])
 
 
 def test_current_book_uses_the_same_code_path(book):
     customers, statements, observations = book
-    frame, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
+    frame, *_ = build_behavioural_features(customers, statements, observations, WINDOWS, LOOKBACK)
     current = observations[observations["is_current"]].copy()
     as_labelled = current.assign(is_current=False, default=pd.array([0] * len(current), "Int8"))
-    alone, cat = build_behavioural_features(customers, statements, as_labelled, WINDOWS)
+    alone, cat, _ = build_behavioural_features(
+        customers, statements, as_labelled, WINDOWS, LOOKBACK
+    )
     mixed = frame[frame["is_current"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(
         mixed[cat.model_columns], alone[cat.model_columns], check_dtype=True
@@ -192,7 +205,7 @@ def test_current_book_uses_the_same_code_path(book):
 
 def test_core_aggregates_match_full_build(book):
     customers, statements, observations = book
-    frame, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
+    frame, *_ = build_behavioural_features(customers, statements, observations, WINDOWS, LOOKBACK)
     core = core_window_aggregates(
         statements, observations, customers.set_index("account_id")["credit_limit"], WINDOWS
     )
@@ -208,7 +221,7 @@ def test_account_without_history_gets_missing_not_zero(book):
             "observation_date": [pd.Timestamp("2023-06-01")],
         }
     )
-    frame, _ = build_behavioural_features(customers, statements, obs, WINDOWS)
+    frame, *_ = build_behavioural_features(customers, statements, obs, WINDOWS, LOOKBACK)
     assert np.isnan(frame.at[0, "max_dpd_3m"])
     assert np.isnan(frame.at[0, "late_payments_12m"])
     assert frame.at[0, "policy__days_past_due"] == 0
@@ -219,7 +232,7 @@ def test_duplicate_statement_is_rejected(book):
     customers, statements, observations = book
     dup = pd.concat([statements, statements.iloc[[5]]], ignore_index=True)
     with pytest.raises(DataValidationError, match="two statements"):
-        build_behavioural_features(customers, dup, observations, WINDOWS)
+        build_behavioural_features(customers, dup, observations, WINDOWS, LOOKBACK)
 
 
 def test_unknown_account_is_rejected(book):
@@ -227,7 +240,7 @@ def test_unknown_account_is_rejected(book):
     obs = observations.copy()
     obs.loc[0, "account_id"] = 999_999
     with pytest.raises(DataValidationError, match="account_id"):
-        build_behavioural_features(customers, statements, obs, WINDOWS)
+        build_behavioural_features(customers, statements, obs, WINDOWS, LOOKBACK)
 
 
 def _attribute_history(customers, months: int, seed: int, changes: int = 20) -> pd.DataFrame:
@@ -264,8 +277,8 @@ def test_attributes_are_read_as_of_each_date(book):
     each statement's utilisation uses the limit in force at its own date."""
     customers, statements, observations = book
     attributes = _attribute_history(customers, months=14, seed=1, changes=40)
-    frame, _ = build_behavioural_features(
-        customers, statements, observations, WINDOWS, attributes=attributes
+    frame, *_ = build_behavioural_features(
+        customers, statements, observations, WINDOWS, LOOKBACK, attributes=attributes
     )
     changed = 0
     for i, obs in observations.iterrows():
@@ -287,9 +300,9 @@ def test_attributes_are_read_as_of_each_date(book):
 def test_history_without_changes_equals_the_customers_values(book):
     customers, statements, observations = book
     fixed = _attribute_history(customers, months=14, seed=0, changes=0)
-    plain, _ = build_behavioural_features(customers, statements, observations, WINDOWS)
-    dated, _ = build_behavioural_features(
-        customers, statements, observations, WINDOWS, attributes=fixed
+    plain, *_ = build_behavioural_features(customers, statements, observations, WINDOWS, LOOKBACK)
+    dated, *_ = build_behavioural_features(
+        customers, statements, observations, WINDOWS, LOOKBACK, attributes=fixed
     )
     pd.testing.assert_frame_equal(plain, dated)
 
@@ -334,14 +347,15 @@ def test_point_in_time_future_attributes_do_not_change_features(
     observations = pd.DataFrame(
         {"account_id": customers["account_id"], "observation_date": date, "default": pd.NA}
     ).astype({"default": "Int8"})
-    before, _ = build_behavioural_features(
-        customers, statements, observations, windows, attributes=attributes
+    before, *_ = build_behavioural_features(
+        customers, statements, observations, windows, LOOKBACK, attributes=attributes
     )
-    after, _ = build_behavioural_features(
+    after, *_ = build_behavioural_features(
         customers,
         _perturb_future(statements, date, seed),
         observations,
         windows,
+        LOOKBACK,
         attributes=_perturb_future_attributes(attributes, date, seed),
     )
     pd.testing.assert_frame_equal(before, after)
@@ -351,8 +365,8 @@ def test_past_attribute_change_does_change_features(book):
     """Guard against the attribute property test passing vacuously."""
     customers, statements, observations = book
     attributes = _attribute_history(customers, months=14, seed=0, changes=0)
-    before, _ = build_behavioural_features(
-        customers, statements, observations, WINDOWS, attributes=attributes
+    before, *_ = build_behavioural_features(
+        customers, statements, observations, WINDOWS, LOOKBACK, attributes=attributes
     )
     date = observations["observation_date"].iloc[0]
     acc = observations["account_id"].iloc[0]
@@ -364,11 +378,12 @@ def test_past_attribute_change_does_change_features(book):
             "income_band": ["low"],
         }
     )
-    after, _ = build_behavioural_features(
+    after, *_ = build_behavioural_features(
         customers,
         statements,
         observations,
         WINDOWS,
+        LOOKBACK,
         attributes=pd.concat([attributes, cut], ignore_index=True),
     )
     assert after.loc[0, "credit_limit"] == 1.0 and before.loc[0, "credit_limit"] != 1.0
@@ -380,4 +395,6 @@ def test_duplicate_attribute_row_is_rejected(book):
     attributes = _attribute_history(customers, months=14, seed=0, changes=0)
     doubled = pd.concat([attributes, attributes.iloc[[0]]], ignore_index=True)
     with pytest.raises(DataValidationError, match="two attribute rows"):
-        build_behavioural_features(customers, statements, observations, WINDOWS, attributes=doubled)
+        build_behavioural_features(
+            customers, statements, observations, WINDOWS, LOOKBACK, attributes=doubled
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.catalogue import Catalogue, to_model_frame
-from core.contracts import FEATURES, RAW_LOANS
+from core.contracts import FEATURES, RAW_LOANS, RAW_STATEMENTS
 from core.errors import ConfigError, DataValidationError
 from features.build import run_features
 from features.ingest import ingest_synthetic
@@ -60,6 +61,32 @@ def test_headline_is_the_few_numbers_a_reviewer_compares(synthetic_result):
         "max_psi": summary["max_psi"],
     }
     assert summary["max_psi"] == pytest.approx(float(synthetic_result.quality["psi"].max()))
+
+
+def test_the_built_in_book_skips_nothing(synthetic_result):
+    assert synthetic_result.summary["skipped_features"] == []
+
+
+def test_skipped_features_are_reported_in_the_data_quality_summary(synthetic_raw):
+    """A book without minimum dues: the features that read them are absent (not filled) and the
+    summary (reports/data_quality.json) names each with the column it lacks."""
+    tables = dict(synthetic_raw.tables)
+    tables[RAW_STATEMENTS.file] = tables[RAW_STATEMENTS.file].drop(columns=["min_due"])
+    raw = RawData("synthetic", tables, [], Path("raw"))
+    result = run_features(raw, features_config())
+    skipped = result.summary["skipped_features"]
+    windows = features_config().windows
+    assert [s["feature"] for s in skipped] == [
+        *(f"payment_ratio_min_mean_{w}m" for w in windows),
+        *(f"late_payments_{w}m" for w in windows),
+    ]
+    assert all("statements.min_due" in s["missing"] for s in skipped)
+    names = {s["feature"] for s in skipped}
+    assert not names & set(result.catalogue.model_columns)
+    assert not names & set(result.frame.columns)
+    assert not names & {f["feature"] for f in result.summary["features"]}
+    assert result.summary["n_features"] == len(result.catalogue.features)
+    json.dumps(result.summary, allow_nan=False)  # written as JSON by the stage
 
 
 def test_catalogue_round_trips(synthetic_result):

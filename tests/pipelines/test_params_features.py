@@ -24,6 +24,7 @@ def test_the_real_params_file_parses():
     section = PARAMS["features"]
     assert isinstance(cfg, FeaturesConfig)
     assert cfg.windows == tuple(sorted(set(section["windows"])))
+    assert cfg.max_lookback_months == section["max_lookback_months"] >= max(cfg.windows)
     assert cfg.leakage_auc_threshold == section["leakage_auc_threshold"]
     assert cfg.allow_leaky_features == tuple(section["allow_leaky_features"])
     assert (cfg.date_parts, cfg.max_categories) == (
@@ -47,6 +48,7 @@ def test_windows_are_sorted_and_unique(tmp_path):
         ({"features__window": [3]}, "features.window: is not a known key"),
         ({"features__split__test_share": 0.2}, "features.split.test_share: is not a known key"),
         ({"features__date_parts": DELETE}, "features.date_parts: is required"),
+        ({"features__max_lookback_months": DELETE}, "features.max_lookback_months: is required"),
         ({"features__split__seed": 1}, "features.split.seed: is not a known key"),
         ({"features__split__test_periods": DELETE}, "features.split.test_periods: is required"),
     ],
@@ -72,6 +74,18 @@ def test_typos_and_missing_keys_fail_naming_the_key(tmp_path, change, message):
             "features.windows: expected integers in [1, 60], got [0, 3]",
         ),
         ({"features__windows": []}, "features.windows: expected a non-empty list"),
+        (
+            {"features__max_lookback_months": 6},
+            "features.max_lookback_months: must be at least the longest window (12 months), got 6",
+        ),
+        (
+            {"features__max_lookback_months": 0},
+            "features.max_lookback_months: expected an integer in [1, 120], got 0",
+        ),
+        (
+            {"features__max_lookback_months": 24.5},
+            "features.max_lookback_months: expected an integer, got 24.5",
+        ),
         ({"features__date_parts": "no"}, "features.date_parts: expected true or false, got 'no'"),
         (
             {"features__max_categories": 1},

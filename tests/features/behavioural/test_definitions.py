@@ -13,6 +13,7 @@ from features.behavioural import (
     STATEMENT_COLUMNS,
     behavioural_catalogue,
     build_behavioural_features,
+    no_delinquency_months,
 )
 from features.behavioural.definitions import (
     GROUPS,
@@ -23,6 +24,7 @@ from features.behavioural.definitions import (
 from tests.helpers import REPO
 
 WINDOW_SETS = [(3, 6, 12), (1, 2), (4,), (2, 5, 9, 24)]
+LOOKBACK = 24  # max_lookback_months: at least the longest window of every set
 KEYS = {"account_id", "statement_date", "effective_date", "observation_date"}
 TABLE_COLUMNS = {
     "statements": STATEMENT_COLUMNS,
@@ -85,8 +87,11 @@ def test_builtin_catalogue_order_is_unchanged():
 @pytest.mark.parametrize("windows", WINDOW_SETS)
 def test_catalogue_lists_every_computed_column_in_order_and_nothing_else(book, windows):
     customers, statements, observations = book
-    frame, cat = build_behavioural_features(customers, statements, observations, windows)
-    columns = feature_columns(sorted(windows))
+    frame, cat, skipped = build_behavioural_features(
+        customers, statements, observations, windows, LOOKBACK
+    )
+    assert skipped == []  # the test book has every column
+    columns = feature_columns(sorted(windows), LOOKBACK)
     assert cat.model_columns == [c.name for c in columns]
     assert len(set(cat.model_columns)) == len(cat.model_columns)
     keys = ["account_id", "observation_date", "default", "is_current"]
@@ -104,6 +109,23 @@ def test_catalogue_lists_every_computed_column_in_order_and_nothing_else(book, w
         made = [c for c in columns if c.feature is f]
         expected = {Lookback.EACH_WINDOW: len(windows), Lookback.SHORT_VS_LONG: len(windows) > 1}
         assert len(made) == expected.get(f.lookback, 1), f.name
+    # the look-back features read max_lookback_months and say so
+    for spec, col in zip(cat.features, columns, strict=True):
+        if col.feature.lookback is Lookback.MAX_LOOKBACK:
+            assert col.window == LOOKBACK and f"last {LOOKBACK} months" in spec.description
+
+
+def test_no_feature_reads_the_whole_history():
+    """Every feature has a fixed look-back: the kinds of look-back are all bounded."""
+    assert {f.lookback for f in _features()} <= {
+        Lookback.AT_DATE,
+        Lookback.LAST_STATEMENT,
+        Lookback.MAX_LOOKBACK,
+        Lookback.EACH_WINDOW,
+        Lookback.LONGEST_WINDOW,
+        Lookback.SHORT_VS_LONG,
+    }
+    assert not hasattr(Lookback, "ALL_HISTORY")
 
 
 def test_names_and_sources_are_well_formed():
@@ -175,8 +197,8 @@ def test_features_depend_only_on_their_declared_sources(book, dated):
     customers, statements, observations = book
     attributes = _attributes(customers, 0) if dated else None
     tables = {"statements": statements, "customers": customers, "attributes": attributes}
-    base, cat = build_behavioural_features(
-        customers, statements, observations, (3, 6, 12), attributes=attributes
+    base, cat, _ = build_behavioural_features(
+        customers, statements, observations, (3, 6, 12), LOOKBACK, attributes=attributes
     )
     names = cat.model_columns
     declared = {c.name: set(c.feature.sources) for c in feature_columns([3, 6, 12])}
@@ -192,11 +214,12 @@ def test_features_depend_only_on_their_declared_sources(book, dated):
             changed = dict(tables)
             t = tables[table]
             changed[table] = _scramble(t, column, np.arange(len(t)), seed=len(column))
-            after, _ = build_behavioural_features(
+            after, *_ = build_behavioural_features(
                 changed["customers"],
                 changed["statements"],
                 observations,
                 (3, 6, 12),
+                LOOKBACK,
                 attributes=changed["attributes"],
             )
             moved = _changed(base, after, names)
@@ -219,12 +242,14 @@ def _scramble_statements(statements: pd.DataFrame, rows: np.ndarray, seed: int) 
 def test_features_read_no_statement_outside_their_lookback(book_factory):
     """Scrambling every statement before a feature's look-back leaves it unchanged. A window
     of w months reads the statements of the last w months and, for the signals that compare a
-    statement with its predecessor, the one statement before them."""
+    statement with its predecessor, the one statement before them; the look-back features read
+    the last `lookback` months."""
     customers, statements, _ = book_factory(n_accounts=20, months=30, seed=4)
     date = pd.Timestamp("2024-01-01") + pd.DateOffset(months=26)
     observations = pd.DataFrame({"account_id": customers["account_id"], "observation_date": date})
     windows = [2, 5, 9]
-    base, _ = build_behavioural_features(customers, statements, observations, windows)
+    lookback = 12
+    base, *_ = build_behavioural_features(customers, statements, observations, windows, lookback)
     stmt_date = statements["statement_date"]
     # the last statement before the date is the latest one dated before it, per account
     latest = statements[stmt_date < date].groupby("account_id")["statement_date"].max()
@@ -232,34 +257,61 @@ def test_features_read_no_statement_outside_their_lookback(book_factory):
     not_last = np.flatnonzero((stmt_date < date).to_numpy() & (stmt_date < last_before).to_numpy())
     older_than = {
         w: np.flatnonzero((stmt_date < date - pd.DateOffset(months=w + 1)).to_numpy())
-        for w in windows
+        for w in [*windows, lookback]
     }
     scrambled_before = {
         w: build_behavioural_features(
-            customers, _scramble_statements(statements, rows, seed=w), observations, windows
+            customers,
+            _scramble_statements(statements, rows, seed=w),
+            observations,
+            windows,
+            lookback,
         )[0]
         for w, rows in older_than.items()
     }
-    all_but_last, _ = build_behavioural_features(
-        customers, _scramble_statements(statements, not_last, seed=99), observations, windows
+    all_but_last, *_ = build_behavioural_features(
+        customers,
+        _scramble_statements(statements, not_last, seed=99),
+        observations,
+        windows,
+        lookback,
     )
     every = np.flatnonzero((stmt_date < date).to_numpy())
-    all_rows, _ = build_behavioural_features(
-        customers, _scramble_statements(statements, every, seed=7), observations, windows
+    all_rows, *_ = build_behavioural_features(
+        customers, _scramble_statements(statements, every, seed=7), observations, windows, lookback
     )
     seen_history_change = False
-    for col in feature_columns(windows):
-        name, lookback = col.name, col.feature.lookback
-        if lookback is Lookback.AT_DATE:
+    for col in feature_columns(windows, lookback):
+        name, kind = col.name, col.feature.lookback
+        if kind is Lookback.AT_DATE:
             assert base[name].equals(all_rows[name]), name
-        elif lookback is Lookback.LAST_STATEMENT:
+        elif kind is Lookback.LAST_STATEMENT:
             assert base[name].equals(all_but_last[name]), name
             assert not base[name].equals(all_rows[name]), name
-        elif lookback in (Lookback.EACH_WINDOW, Lookback.LONGEST_WINDOW):
+        elif kind in (Lookback.EACH_WINDOW, Lookback.LONGEST_WINDOW):
             assert base[name].equals(scrambled_before[col.window][name]), name
-        elif lookback is Lookback.SHORT_VS_LONG:
+        elif kind is Lookback.SHORT_VS_LONG:
             assert base[name].equals(scrambled_before[windows[-1]][name]), name
         else:
-            assert lookback is Lookback.ALL_HISTORY
+            assert kind is Lookback.MAX_LOOKBACK and col.window == lookback
+            assert base[name].equals(scrambled_before[lookback][name]), name
             seen_history_change |= not base[name].equals(scrambled_before[windows[-1]][name])
     assert seen_history_change  # the old statements were scrambled (the test is not vacuous)
+
+
+def test_the_reason_dictionary_knows_the_lookback_of_params():
+    """configs/reasons.yaml words the 'none in the look-back' value of months_since_delinquency
+    and the look-back of the delinquency history in months: they must follow
+    features.max_lookback_months."""
+    from models.explain.reason_dictionary import load_reason_dictionary
+    from tests.features.configs import features_config
+
+    lookback = features_config().max_lookback_months
+    dictionary = load_reason_dictionary(REPO / "configs" / "reasons.yaml")
+    entry, _ = dictionary.lookup("months_since_delinquency")
+    cap = no_delinquency_months(lookback)
+    assert cap in entry.values and f"last {lookback} months" in entry.values[cap]
+    assert all(v in (1.0, cap) for v in entry.values if isinstance(v, float))
+    for name in ("delinquency_episodes", "first_time_delinquency", "repeat_delinquency"):
+        entry, _ = dictionary.lookup(name)
+        assert f"{lookback} months" in entry.text, name
