@@ -8,6 +8,7 @@ so `FeaturesResult.raise_if_unusable` is a separate step the stage calls after w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from core.catalogue import Catalogue
+from core.catalogue import Catalogue, to_model_frame
 from core.contracts import (
     FEATURES,
+    POLICY_PREFIX,
     RAW_ATTRIBUTES,
     RAW_CUSTOMERS,
     RAW_LOANS,
@@ -30,7 +32,7 @@ from core.contracts import (
 from core.errors import ConfigError, DataValidationError, InvalidConfig
 from core.partitions import map_partitions, release_free_memory
 from features.behavioural import BehaviouralFeatures, build_behavioural_features
-from features.loan_table_features import TableFeatureConfig, build_table_features
+from features.loan_table_features import TableFeatureConfig, build_table_features, type_columns
 from features.quality import check_leakage, data_quality_report, flag_leak_suspects
 from features.raw import RawData, read_partition
 from features.split import SplitConfig, random_split, snapshot_split, time_fraction_split
@@ -135,8 +137,9 @@ class FeaturesResult:
 def run_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
     """Build the feature table of `raw`'s source, its splits and its data-quality report."""
     skipped: list[dict[str, object]] = []  # features the data lacks the input columns of
-    if raw.source == "synthetic":
-        table, catalogue, skipped = _build_synthetic(raw, cfg)
+    notes: dict[str, Any] = {}
+    if raw.source in ("synthetic", "history"):
+        table, catalogue, skipped, notes = _build_book(raw, cfg)
         comparison_split = "score"  # the current book against training: drift at scoring time
     else:
         frame, catalogue = _build_table(raw, cfg)
@@ -168,6 +171,7 @@ def run_features(raw: RawData, cfg: FeaturesConfig) -> FeaturesResult:
         "train_default_rate": float(default[train_labelled].astype(float).mean()),
         "n_features": len(catalogue.features),
         "skipped_features": skipped,
+        **notes,
         "reference_split": "train",
         "comparison_split": comparison_split,
         "leakage_auc_threshold": cfg.leakage_auc_threshold,
@@ -198,16 +202,49 @@ def behavioural_frame(
 
 
 def partition_features(
-    raw_dir: str, source: str, windows: tuple[int, ...], max_lookback_months: int, partition: int
+    raw_dir: str,
+    source: str,
+    windows: tuple[int, ...],
+    max_lookback_months: int,
+    partition: int,
+    carried: tuple[str, ...] = (),
 ) -> BehaviouralFeatures:
-    """Read one bucket of a partitioned book and build its features (here or on a worker)."""
-    return behavioural_frame(
-        read_partition(raw_dir, source, partition), windows, max_lookback_months
-    )
+    """Read one bucket of a partitioned book and build its features (here or on a worker).
+
+    `carried` are customers columns that are not behavioural inputs (a lender's static account
+    columns, its protected columns): they are kept out of the behavioural engine and joined onto
+    the rows as read, to be typed once the splits are known (`type_static_columns`)."""
+    tables = read_partition(raw_dir, source, partition)
+    return book_features(tables, windows, max_lookback_months, carried)
+
+
+def book_features(
+    tables: dict[str, pd.DataFrame],
+    windows: tuple[int, ...],
+    max_lookback_months: int,
+    carried: tuple[str, ...] = (),
+) -> BehaviouralFeatures:
+    """The behavioural features of a book's tables (a bucket or the whole book in memory), with
+    the `carried` customers columns joined onto the rows as they are (see `partition_features`)."""
+    if not carried:
+        return behavioural_frame(tables, windows, max_lookback_months)
+    tables = dict(tables)
+    customers = tables[RAW_CUSTOMERS.file]
+    tables[RAW_CUSTOMERS.file] = customers.drop(columns=list(carried))
+    built = behavioural_frame(tables, windows, max_lookback_months)
+    values = customers.set_index("account_id")[list(carried)]
+    joined = values.reindex(built.frame["account_id"].to_numpy())
+    frame = built.frame
+    for column in carried:
+        frame[column] = joined[column].to_numpy()
+    # the contract's order: model features, then protected__*, then policy__* inputs
+    policy = [c for c in frame.columns if c.startswith(POLICY_PREFIX)]
+    rest = [c for c in frame.columns if c not in policy]
+    return built._replace(frame=frame[rest + policy])
 
 
 #: Columns the snapshot split reads (`features.split.snapshot_split`).
-SPLIT_INPUTS = ["observation_date", "default", "is_current"]
+SPLIT_INPUTS = ["account_id", "observation_date", "default", "is_current"]
 
 
 def combine_partitions(
@@ -224,9 +261,7 @@ def combine_partitions(
     """
     sizes = [len(f) for f in frames]
     keys = pd.concat([f[SPLIT_INPUTS] for f in frames], ignore_index=True)
-    ids = np.concatenate([f["account_id"].to_numpy() for f in frames])
-    order = np.lexsort((ids, keys["observation_date"].to_numpy()))
-    del ids
+    order = np.lexsort((keys["account_id"].to_numpy(), keys["observation_date"].to_numpy()))
     split_sorted = split_of(keys.take(order).reset_index(drop=True)).to_numpy(dtype=object)
     del keys
     split = np.empty(len(order), dtype=object)  # back in bucket order, to go with each bucket
@@ -291,17 +326,22 @@ def _unified(schema: pa.Schema, arrays: list[pa.ChunkedArray]) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _build_synthetic(
-    raw: RawData, cfg: FeaturesConfig
+def _behavioural_table(
+    raw: RawData,
+    cfg: FeaturesConfig,
+    carried: tuple[str, ...],
+    split_of: Callable[[pd.DataFrame], pd.Series],
 ) -> tuple[pa.Table, Catalogue, list[dict[str, object]]]:
     windows, lookback = tuple(cfg.windows), cfg.max_lookback_months
     if raw.partitions:
         directory = str(raw.directory.resolve())  # workers do not share this cwd
-        task = partial(partition_features, directory, raw.source, windows, lookback)
+        task = partial(
+            partition_features, directory, raw.source, windows, lookback, carried=carried
+        )
         built = map_partitions(task, raw.partitions)
         log.info("built features of %d partitions", raw.partitions)
     else:
-        built = [behavioural_frame(raw.tables, windows, lookback)]
+        built = [book_features(raw.tables, windows, lookback, carried)]
     catalogue, skipped = built[0].catalogue, built[0].skipped
     for p, part in enumerate(built):
         if part.catalogue != catalogue:  # buckets of one book share its columns
@@ -310,8 +350,128 @@ def _build_synthetic(
             )
     frames = [part.frame for part in built]
     del built
-    table = combine_partitions(frames, partial(snapshot_split, cfg=cfg.split))
+    table = combine_partitions(frames, split_of)
     return table, catalogue, skipped
+
+
+#: The built-in book's account columns that are static features (typed like a lender's).
+BUILT_IN_STATIC = ("city_tier", "channel")
+
+
+def _build_book(
+    raw: RawData, cfg: FeaturesConfig
+) -> tuple[pa.Table, Catalogue, list[dict[str, object]], dict[str, Any]]:
+    """A book with a statement history (built-in or a lender's): the behavioural features of
+    whatever its statements hold, per bucket; its static account columns typed like a loan
+    table's on the training rows; its protected columns; categories learned on the training
+    rows; the splits (out of time with several labelled dates, by account with one)."""
+    meta = raw.meta
+    static = tuple(meta.get("static_columns") or ()) if raw.source == "history" else BUILT_IN_STATIC
+    protected = tuple(meta.get("protected_columns") or ()) if raw.source == "history" else ()
+    table, catalogue, skipped = _behavioural_table(
+        raw, cfg, static + protected, partial(history_split, cfg=cfg.split)
+    )
+    split = table.column("split").to_numpy(zero_copy_only=False)
+    train = split == "train"
+    table, catalogue = learn_categories(table, catalogue, train, cfg.max_categories)
+    taken = set(table.column_names) - set(static)
+    typed = type_columns(
+        pd.DataFrame({c: table.column(c).to_pandas() for c in static}),
+        list(static),
+        train,
+        cfg.table_features,
+        str(raw.directory / RAW_CUSTOMERS.file),
+        taken,
+    )
+    for column in static:  # the raw values give way to their typed features (if any)
+        table = table.drop_columns([column])
+    position = table.column_names.index(catalogue.model_columns[-1]) + 1
+    specs = list(catalogue.features)
+    for spec, values in typed:
+        typed_values = to_model_frame(values.to_frame(spec.name), Catalogue([spec]), "accounts")
+        column = typed_values[spec.name]
+        if spec.dtype == "float":
+            column = column.astype(np.float32)
+        table = table.add_column(position, spec.name, pa.array(column, from_pandas=True))
+        position += 1
+        specs.append(spec)
+    catalogue = dataclasses.replace(
+        catalogue, features=specs, protected=[*catalogue.protected, *protected]
+    )
+    notes: dict[str, Any] = {
+        "static_features": [spec.name for spec, _ in typed],
+        "static_columns_left_out": sorted(set(static) - {s.sources[0] for s, _ in typed}),
+    }
+    table, proxy = overdue_proxy(table, meta.get("overdue_when_missing", "refuse"))
+    if proxy:
+        notes["overdue_amount_policy_input"] = proxy
+    return with_pandas_metadata(table), catalogue, skipped, notes
+
+
+def with_pandas_metadata(table: pa.Table) -> pa.Table:
+    """`table` with the pandas metadata of what it holds now (columns replaced above would
+    otherwise be restored to their old pandas dtype by `to_pandas`)."""
+    empty = table.slice(0, 0).to_pandas(ignore_metadata=True)
+    schema = pa.Schema.from_pandas(empty, preserve_index=False)
+    return table.replace_schema_metadata(schema.metadata)
+
+
+def learn_categories(
+    table: pa.Table, catalogue: Catalogue, train: np.ndarray, max_categories: int
+) -> tuple[pa.Table, Catalogue]:
+    """Category features written as text (no declared list) get the categories of the training
+    rows (the most frequent `max_categories`, sorted), as a loan table's text columns do: values
+    outside them become missing, so validation, test and scoring see what the model saw."""
+    specs = []
+    for spec in catalogue.features:
+        if spec.dtype != "category" or spec.categories is not None:
+            specs.append(spec)
+            continue
+        text = table.column(spec.name).to_pandas().astype("string")
+        cats = sorted(text[train].dropna().value_counts().index[:max_categories].tolist())
+        coded = pd.Categorical(text.astype(object).where(text.notna(), None), categories=cats)
+        table = table.set_column(
+            table.column_names.index(spec.name), spec.name, pa.array(coded, from_pandas=True)
+        )
+        specs.append(dataclasses.replace(spec, categories=cats))
+    return table, dataclasses.replace(catalogue, features=specs)
+
+
+def history_split(frame: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
+    """Out of time over the labelled dates when there are several; one labelled date: a random
+    split by account (a borrower never in two splits), stratified by default."""
+    labelled = frame["default"].notna() & ~frame["is_current"].astype(bool)
+    dates = pd.unique(frame.loc[labelled, "observation_date"])
+    if len(dates) >= 2:
+        return snapshot_split(frame, cfg)
+    return random_split(frame.assign(group_id=frame["account_id"].astype(str)), cfg)
+
+
+#: What the policy's overdue amount is when a history has no overdue-amount column and
+#: `data.history.overdue_when_missing` allows a stand-in.
+OVERDUE_PROXY = (
+    "outstanding balance of accounts past due (0 when current): the lender's statements have no "
+    "overdue amount (data.history.overdue_when_missing: outstanding_balance)"
+)
+
+
+def overdue_proxy(table: pa.Table, rule: str) -> tuple[pa.Table, str | None]:
+    """The policy's overdue amount where the statements had none: left missing (train then
+    refuses it, naming it) unless the lender chose the stated stand-in, which is recorded."""
+    column = "policy__overdue_amount"
+    if column not in table.column_names or rule != "outstanding_balance":
+        return table, None
+    overdue = table.column(column).to_numpy(zero_copy_only=False).astype("float64")
+    if not np.isnan(overdue).all():
+        return table, None  # the statements have it
+    dpd = table.column("policy__days_past_due").to_numpy(zero_copy_only=False).astype("float64")
+    balance = table.column("policy__outstanding_balance").to_numpy(zero_copy_only=False)
+    stand_in = np.where(dpd > 0, np.maximum(np.nan_to_num(balance.astype("float64")), 0.0), 0.0)
+    index = table.column_names.index(column)
+    table = table.set_column(
+        index, column, pa.array(stand_in, type=table.schema.field(column).type)
+    )
+    return table, OVERDUE_PROXY
 
 
 def _build_table(raw: RawData, cfg: FeaturesConfig) -> tuple[pd.DataFrame, Catalogue]:

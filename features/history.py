@@ -437,7 +437,12 @@ class FileReading:
         for column in self.extra:
             frame[column] = block[column]
         frame["_row"] = np.arange(offset, offset + len(block), dtype=np.int64)
-        return frame.loc[~bad_row]
+        frame = frame.loc[~bad_row]
+        for name, (kind, _) in self.fields.items():
+            if kind == "int":  # whole numbers (checked above): int64, Int64 where some are missing
+                values = frame[name]
+                frame[name] = values.astype("Int64" if values.isna().any() else "int64")
+        return frame
 
 
 def plan_reading(

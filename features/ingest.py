@@ -100,8 +100,6 @@ def run_ingest(
     is always returned whole in `IngestResult.tables`.
     """
     if isinstance(cfg.source, SyntheticConfig):
-        if cfg.definition is None:
-            raise ValueError("the built-in book needs its default definition")
         return ingest_synthetic(cfg.source, cfg.max_reject_fraction, write, cfg.definition)
     if isinstance(cfg.source, HistoryConfig):
         if write is None or scratch is None:

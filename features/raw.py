@@ -7,8 +7,9 @@ contracts (`core.contracts.RAW_*`), so a missing column or a wrong dtype stops t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -49,6 +50,7 @@ class RawData:
     protected_columns: list[str]
     directory: Path
     partitions: int = 0  # buckets by account id under `directory`; 0 = `tables` in memory
+    meta: dict[str, Any] = field(default_factory=dict)  # meta.json as the ingest stage wrote it
 
 
 def read_raw(raw_dir: str | os.PathLike[str]) -> RawData:
@@ -75,12 +77,12 @@ def read_raw(raw_dir: str | os.PathLike[str]) -> RawData:
         for contract in SOURCE_TABLES[source]:
             for p in range(partitions):
                 contract.read_schema(part_path(directory, contract.file, p), stage="ingest")
-        return RawData(source, {}, protected, directory, partitions)
+        return RawData(source, {}, protected, directory, partitions, meta)
     tables = {
         contract.file: contract.read(directory / contract.file, stage="ingest")
         for contract in SOURCE_TABLES[source]
     }
-    return RawData(source, tables, protected, directory)
+    return RawData(source, tables, protected, directory, meta=meta)
 
 
 def read_partition(

@@ -25,7 +25,7 @@ from features.behavioural.context import (
     STATEMENT_COLUMNS,
     available_sources,
 )
-from features.behavioural.definitions import STATIC_CATEGORIES, no_delinquency_months
+from features.behavioural.definitions import no_delinquency_months
 from features.behavioural.frame import (
     PROTECTED_ATTRIBUTES,
     BehaviouralFeatures,
@@ -46,7 +46,6 @@ __all__ = [
     "PROTECTED_ATTRIBUTES",
     "REQUIRED_COLUMNS",
     "STATEMENT_COLUMNS",
-    "STATIC_CATEGORIES",
     "BehaviouralFeatures",
     "available_sources",
     "behavioural_catalogue",

@@ -33,11 +33,6 @@ from features.behavioural.context import FeatureContext
 from features.behavioural.point_in_time import month_index
 from features.behavioural.signals import PAYMENT_RATIO_CAP
 
-STATIC_CATEGORIES = {
-    "age_band": ["18-24", "25-34", "35-44", "45-54", "55+"],
-    "income_band": ["low", "mid", "high", "very_high"],
-    "channel": ["app", "web", "partner"],
-}
 #: The input tables a `source` may name.
 SOURCE_TABLES = ("statements", "customers", "attributes")
 
@@ -122,10 +117,20 @@ class Column:
         return FeatureSpec(self.name, f.dtype, self.description, list(f.sources), f.direction, cats)
 
     def values(self, ctx: FeatureContext) -> np.ndarray | pd.Categorical:
-        """The column as written: float32, or categories fixed to the declared list."""
+        """The column as written: float32; categories fixed to the declared list, or, without
+        one, the values as text (the features stage learns the categories on the training
+        rows, as for a loan table's columns: `features.build.learn_categories`)."""
         values = self.feature.compute(ctx, self.window)
         if self.feature.dtype == "category":
-            return pd.Categorical(values, categories=list(self.feature.categories or ()))
+            if self.feature.categories is None:
+                text = pd.Series(values, dtype="object")
+                return (
+                    text.where(text.notna(), None)
+                    .astype(object)
+                    .map(lambda v: v if v is None else str(v))
+                    .to_numpy(dtype=object)
+                )
+            return pd.Categorical(values, categories=list(self.feature.categories))
         return np.asarray(values, dtype=np.float32)
 
 
@@ -534,18 +539,6 @@ PROFILE = FeatureGroup(
     "profile",
     (
         Feature(
-            "city_tier",
-            dtype="float",
-            direction=0,
-            family="declared_profile",
-            lookback=Lookback.AT_DATE,
-            sources=(C + "city_tier",),
-            description="City tier (1 = largest cities).",
-            compute=lambda c, w: pd.to_numeric(c.customer["city_tier"], errors="coerce").to_numpy(
-                np.float64
-            ),
-        ),
-        Feature(
             "income_band",
             dtype="category",
             direction=0,
@@ -554,18 +547,6 @@ PROFILE = FeatureGroup(
             sources=(A + "income_band",),
             description="Declared income band in force at the observation date.",
             compute=lambda c, w: c.dated["income_band"],
-            categories=tuple(STATIC_CATEGORIES["income_band"]),
-        ),
-        Feature(
-            "channel",
-            dtype="category",
-            direction=0,
-            family="lender_decisions",
-            lookback=Lookback.AT_DATE,
-            sources=(C + "channel",),
-            description="Acquisition channel.",
-            compute=lambda c, w: c.customer["channel"].astype("object").to_numpy(),
-            categories=tuple(STATIC_CATEGORIES["channel"]),
         ),
     ),
 )

@@ -354,7 +354,7 @@ def test_the_minimal_history_builds_and_says_what_it_skipped(book):
     assert by_name["utilisation_current"] == ["attributes.credit_limit"]
     assert by_name["payment_ratio_min_mean_3m"] == ["statements.paid_amount", "statements.min_due"]
     assert by_name["months_on_book"] == ["customers.signup_date"]
-    assert len(by_name) + len(cat.model_columns) == 39
+    assert len(by_name) + len(cat.model_columns) == 37
     assert frame["policy__outstanding_balance"].notna().all()
     assert frame["policy__never_paid"].isna().all() and frame["policy__overdue_amount"].isna().all()
 
