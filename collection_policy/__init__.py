@@ -14,9 +14,18 @@ A policy has three parts:
 * **guardrails**: hard limits applied after the rules and in every mode. Statutory ceilings are in
   code (``LEGAL_LIMITS``): a policy file may tighten them, never loosen them.
 
-Modules: ``vocabulary`` (fields, channels, the law), ``schema`` (the typed policy), ``loader``
+Modules: ``vocabulary`` (fields, channels, the law), ``policy`` (the typed policy), ``loader``
 (file -> validated policy), ``rulespace`` (the exact rule-space proof), ``render`` (the reviewer's
-summary), ``engine`` (``assign_tiers``), ``population`` (which accounts, joined by key),
-``backtest`` (observed bad rate per tier), ``report`` (summaries, headline, figure) and ``book``
-(``tier_book``: the one call behind the ``tiers`` stage).
+summary), ``engine`` (``assign_tiers``), ``ev_rates`` (the learned expected-value rates the engine
+reads, their file and segments), ``population`` (which accounts, joined by key), ``backtest``
+(observed bad rate per tier), ``tiers_plot`` (summaries, headline, figure), ``experiment`` (the
+collection experiment: arms, holdout, the arm report from one month's outcomes),
+``rate_learning`` (``learn_ev_rates``: the rates from an outcome history) and ``tiering``
+(``run_tiers`` and ``run_collection_rates``: the calls behind the ``tiers`` and
+``collection_rates`` stages).
+
+``simulated/`` is the built-in book's simulated world (the true response to treatment, a simulated
+outcome history, the experiment's outcomes drawn from the truth). The served model runs
+``engine`` and ``ev_rates`` and never reaches ``simulated/`` or ``experiment``
+(``tests/collection_policy/test_isolation.py``).
 """

@@ -1,28 +1,28 @@
-"""Cure rates learned from an outcome history, for the expected-value mode.
+"""The expected-value rates the tier engine uses: what a learned rates file holds, and its segments.
 
 The policy's `ev.cure_rate` per tier is a hand-set guess, and PD (the chance of reaching 90+ DPD)
-is the wrong driver for an account already past due. This module replaces both when an outcome
-history exists (past-due account-months with the tier each was treated at and whether it cured
-by the next statement):
+is the wrong driver for an account already past due. When an outcome history exists, the
+collection_rates stage learns (`collection_policy.rate_learning`) and writes `EVRates`:
 
 * the **state probability** of a past-due account is the chance its arrears do NOT cure next
-  month under the minimum treatment (the holdout's tier), learned per segment (DPD bucket x PD
-  band) and made non-decreasing in the PD band within each bucket (weighted isotonic fit);
+  month under the minimum treatment (the holdout's tier), per segment (DPD bucket x PD band,
+  `segment_of`), non-decreasing in the PD band within each bucket;
 * the **uplift** of tier t in DPD bucket B is the share of those non-curing accounts that t cures
-  beyond the minimum treatment, (cure(t, s) - cure(base, s)) / (1 - cure(base, s)), pooled over
-  the bucket's cells where t was seen (weighted by their counts) and made non-decreasing in the
-  tier (more intensive treatment never cures less);
+  beyond the minimum treatment, non-decreasing in the tier;
 * a past-due account's value of tier t is then exposure x state probability x uplift(t, B) x
   (1 - commission) - cost(t): a tier-and-segment cure rate, cure(t, s) = cure(base, s) +
   uplift(t, B) x (1 - cure(base, s)), whose tier effect is proportional to what is left to cure
   (early arrears respond to a reminder; 60+ days, cures are rare whatever is done).
 
 Within a DPD bucket the state probability rises with PD and the slopes are fixed and rise with the
-tier (among the tiers offered), so the chosen tier can only rise with PD or exposure: the monotonicity the policy proofs
-rely on holds by construction, not by chance of the data; a tier whose learned value per unit
-(uplift x (1 - its commission)) falls below a gentler tier's is not offered in that bucket
-(`collection_policy.engine`), the rule the policy loader applies to the assumed rates. A thin
-baseline cell is shrunk to its segment's rate, and a thin segment to its DPD bucket's.
+tier (among the tiers offered), so the chosen tier can only rise with PD or exposure: the
+monotonicity the policy proofs rely on holds by construction, not by chance of the data; a tier
+whose learned value per unit (uplift x (1 - its commission)) falls below a gentler tier's is not
+offered in that bucket (`collection_policy.engine`), the rule the policy loader applies to the
+assumed rates.
+
+This module is on the served model's path (the engine and the registered model read the rates
+file): it knows nothing of how the rates were learned, nor of the simulated book.
 """
 
 from __future__ import annotations
@@ -37,23 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
-from sklearn.isotonic import isotonic_regression
 
-from collection_policy.outcomes import (
-    ResponseModel,
-    segment_of,
-    simulate_outcomes,
-    true_outcome_probabilities,
-)
 from core.dpd import COLLECTION_EDGES, COLLECTION_LABELS, collection_bucket
 from core.errors import DataValidationError, InvalidConfig
 
-#: Columns an outcome history must hold (one row per treated past-due account-month).
-HISTORY_COLUMNS: tuple[str, ...] = ("tier", "days_past_due", "pd", "cured")
-#: Optional column: the key within which the logging policy drew tiers at random.
-STRATUM = "stratum"
 #: Version tag of the rates file (`EVRates.to_json`).
 RATES_FORMAT = "ev_rates/1"
 #: What a rates file says when there was no history to learn from.
@@ -62,8 +50,23 @@ NO_HISTORY = {"format": RATES_FORMAT, "source": "policy assumptions"}
 PD_EDGES: tuple[float, ...] = (0.1, 0.3)
 
 
+def segment_of(
+    days_past_due: ArrayLike, pd: ArrayLike, pd_edges: Sequence[float] = PD_EDGES
+) -> np.ndarray:
+    """A segment label per account: DPD bucket and PD band, e.g. "31-60|pd 0.10-0.30"."""
+    bucket = collection_bucket(days_past_due)
+    edges = [float(e) for e in pd_edges]
+    if edges != sorted(set(edges)) or any(not 0 < e < 1 for e in edges):
+        raise InvalidConfig("pd_edges", "must be increasing values in (0, 1)", pd_edges)
+    band = np.searchsorted(np.asarray(edges), np.asarray(pd, dtype=float), side="right")
+    bounds = [0.0, *edges, 1.0]
+    bands = [f"pd {bounds[i]:.2f}-{bounds[i + 1]:.2f}" for i in range(len(bounds) - 1)]
+    labels = np.array(COLLECTION_LABELS, dtype=object)[bucket]
+    return labels + "|" + np.array(bands, dtype=object)[band]
+
+
 def segment_labels(pd_edges: Sequence[float] = PD_EDGES) -> np.ndarray:
-    """(past-due buckets x PD bands) grid of the segment labels `outcomes.segment_of` gives."""
+    """(past-due buckets x PD bands) grid of the segment labels `segment_of` gives."""
     lows = np.asarray(COLLECTION_EDGES, dtype=float)
     mids = np.array([(lo + hi) / 2 for lo, hi in itertools.pairwise([0.0, *pd_edges, 1.0])])
     dpd = np.repeat(lows, len(mids))
@@ -200,263 +203,6 @@ def _by_bucket(values: np.ndarray) -> dict[str, dict[str, float | None]]:
         }
         for b in range(values.shape[0])
     }
-
-
-def _history_frame(history: pd.DataFrame, source: str, n_tiers: int) -> pd.DataFrame:
-    """The checked past-due rows of a history (rows named by their position in the file)."""
-    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
-    if missing:
-        raise DataValidationError(source, "required column is missing", column=missing[0])
-    out = {}
-    for col in ("tier", "days_past_due", "pd"):
-        v = pd.to_numeric(history[col], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(v)
-        if bad.any():
-            raise DataValidationError(source, "must be a finite number", col, int(bad.argmax()))
-        out[col] = v
-    cured = pd.to_numeric(history["cured"], errors="coerce")
-    bad = ~cured.isin([0, 1]).to_numpy()
-    if bad.any():
-        raise DataValidationError(source, "must be 0/1 or bool", "cured", int(bad.argmax()))
-    checks = (
-        ("pd", (out["pd"] < 0) | (out["pd"] > 1), "must lie in [0, 1]"),
-        ("days_past_due", out["days_past_due"] < 0, "must be >= 0"),
-        ("days_past_due", out["days_past_due"] != np.floor(out["days_past_due"]), "whole days"),
-        (
-            "tier",
-            (out["tier"] < 0) | (out["tier"] >= n_tiers) | (out["tier"] != np.floor(out["tier"])),
-            f"must be a tier id in 0..{n_tiers - 1}",
-        ),
-    )
-    for col, bad_rows, rule in checks:
-        if bad_rows.any():
-            raise DataValidationError(source, rule, col, int(bad_rows.argmax()))
-    frame = pd.DataFrame(out)
-    frame["cured"] = cured.to_numpy(dtype=float)
-    if STRATUM in history.columns:
-        if history[STRATUM].isna().any():
-            row = int(history[STRATUM].isna().to_numpy().argmax())
-            raise DataValidationError(source, "missing randomisation stratum", STRATUM, row)
-        frame[STRATUM] = history[STRATUM].astype(str).to_numpy()
-    else:
-        frame[STRATUM] = "all"
-    return frame[frame["days_past_due"] > 0].reset_index(drop=True)
-
-
-def learn_ev_rates(
-    history: pd.DataFrame,
-    n_tiers: int,
-    baseline_tier: int = 1,
-    pd_edges: Sequence[float] = PD_EDGES,
-    prior: float = 20.0,
-    min_rows: int = 30,
-    source: str = "outcome history",
-) -> EVRates:
-    """Learn `EVRates` from an outcome history (columns `HISTORY_COLUMNS`, optionally `stratum`;
-    rows not past due are ignored).
-
-    Tiers are compared only where they were assigned at random to the same kind of account:
-    within a cell (stratum x segment), the stratum being the key of the logging policy's
-    randomisation (the champion's tier in an arms experiment; one stratum when absent, i.e. the
-    tiers were randomised independently of the account). In a cell the baseline cure rate is
-    shrunk by `prior` pseudo-rows to its segment's pooled rate; tier t's uplift is the average
-    over the cells where t and the baseline were both seen, weighted by t's rows. A segment's
-    no-cure probability averages its cells by their share of the segment's rows (so a stratum
-    where the baseline was rarely drawn still counts at its size). Segments with fewer than
-    `min_rows` baseline rows are not covered: their accounts keep the policy's assumptions.
-    Coverage is per DPD bucket, never per band, so a rising PD never switches an account between
-    learned and assumed values; a thin band is shrunk to its bucket's pooled rate.
-    """
-    if not (isinstance(baseline_tier, int) and 0 <= baseline_tier < n_tiers):
-        raise InvalidConfig(
-            "baseline_tier", f"must be a tier id in 0..{n_tiers - 1}", baseline_tier
-        )
-    frame = _history_frame(history, source, n_tiers)
-    tier = frame["tier"].to_numpy(dtype=np.int64)
-    if not (tier == baseline_tier).any():
-        raise DataValidationError(
-            source, f"no past-due row treated at the baseline tier T{baseline_tier}", "tier"
-        )
-    edges = tuple(float(e) for e in pd_edges)
-    labels = segment_labels(edges)
-    seg_index = {label: i for i, label in enumerate(labels.ravel())}
-    seg = pd.Series(segment_of(frame["days_past_due"], frame["pd"], edges)).map(seg_index)
-    frame["segment"] = seg.to_numpy(dtype=np.int64)
-    frame["tier"] = tier
-    cells = (
-        frame.groupby(["stratum", "segment", "tier"], sort=True)["cured"]
-        .agg(n="size", cures="sum")
-        .reset_index()
-    )
-    base_cells = cells[cells["tier"] == baseline_tier].set_index(["stratum", "segment"])
-    n_seg = labels.size
-    seg_base_n = np.bincount(
-        base_cells.index.get_level_values("segment"), weights=base_cells["n"], minlength=n_seg
-    )
-    seg_base_cures = np.bincount(
-        base_cells.index.get_level_values("segment"), weights=base_cells["cures"], minlength=n_seg
-    )
-    shape = labels.shape  # (past-due buckets, PD bands)
-    bucket_n = seg_base_n.reshape(shape).sum(axis=1)
-    bucket_rate = np.divide(
-        seg_base_cures.reshape(shape).sum(axis=1),
-        bucket_n,
-        out=np.full(shape[0], np.nan),
-        where=bucket_n > 0,
-    )
-    # pooled baseline rate per segment, shrunk to its bucket's (a band the history barely saw
-    # borrows its bucket's measured rate instead of deciding alone)
-    anchor_seg = np.repeat(bucket_rate, shape[1])
-    seg_rate = (seg_base_cures + prior * anchor_seg) / (seg_base_n + prior)
-    population = frame.groupby(["stratum", "segment"]).size().rename("rows").reset_index()
-    population = population.join(base_cells[["n", "cures"]], on=["stratum", "segment"])
-    population[["n", "cures"]] = population[["n", "cures"]].fillna(0.0)
-    anchor = seg_rate[population["segment"].to_numpy()]
-    population["base"] = (population["cures"] + prior * anchor) / (population["n"] + prior)
-    rows_in_seg = np.bincount(population["segment"], weights=population["rows"], minlength=n_seg)
-    weighted = np.bincount(
-        population["segment"],
-        weights=np.nan_to_num(population["base"] * population["rows"]),
-        minlength=n_seg,
-    )
-    base_seg = np.divide(weighted, rows_in_seg, out=seg_rate.copy(), where=rows_in_seg > 0)
-    no_cure = (1.0 - base_seg).reshape(shape)
-    covered = bucket_n >= min_rows  # a bucket is learned whole or not at all (monotone in PD)
-    no_cure[~covered] = np.nan
-    for b in np.flatnonzero(covered):  # non-decreasing in the PD band within a bucket
-        no_cure[b] = isotonic_regression(
-            no_cure[b], sample_weight=rows_in_seg.reshape(shape)[b] + 1.0, increasing=True
-        )
-    base_of = population.set_index(["stratum", "segment"])["base"]
-    has_base = population.set_index(["stratum", "segment"])["n"] > 0
-    counts = np.bincount(tier, minlength=n_tiers)
-    uplift = np.full((shape[0], n_tiers), np.nan)
-    cell_bucket = cells["segment"].to_numpy() // shape[1]
-    for b in np.flatnonzero(covered):
-        for t in range(baseline_tier + 1, n_tiers):
-            cell = cells[(cells["tier"] == t) & (cell_bucket == b)]
-            keys = pd.MultiIndex.from_frame(cell[["stratum", "segment"]])
-            usable = has_base.reindex(keys).fillna(False).to_numpy(dtype=bool)
-            if not usable.any():
-                continue
-            base = base_of.reindex(keys).to_numpy(dtype=float)[usable]
-            rate = (cell["cures"] / cell["n"]).to_numpy(dtype=float)[usable]
-            share = (rate - base) / np.maximum(1.0 - base, 1e-9)
-            weights = cell["n"].to_numpy(dtype=float)[usable]
-            uplift[b, t] = float(np.average(share, weights=weights))
-        uplift[b, baseline_tier] = 0.0
-        seen = np.flatnonzero(np.isfinite(uplift[b]))
-        in_bucket = cells[cell_bucket == b].groupby("tier")["n"].sum()
-        weights = in_bucket.reindex(seen).fillna(0.0).to_numpy(dtype=float) + 1.0
-        fitted = isotonic_regression(uplift[b, seen], sample_weight=weights, increasing=True)
-        uplift[b, seen] = np.maximum(fitted, 0.0)  # measured against the baseline: >= 0
-        uplift[b, baseline_tier] = 0.0
-    return EVRates(
-        baseline_tier=baseline_tier,
-        uplift=uplift,
-        no_cure=no_cure,
-        pd_edges=edges,
-        counts=counts,
-        segment_counts=seg_base_n.reshape(labels.shape).astype(np.int64),
-        rows=len(frame),
-        source=source,
-    )
-
-
-def logging_tiers(rule_tiers: ArrayLike, minimum_tier: int, seed: int) -> np.ndarray:
-    """The simulated history's logging policy: a tier drawn uniformly between the minimum
-    treatment and the rules' tier (both already allowed by every guardrail, and so is each tier
-    between: guardrails are caps), so every tier the rules reach has randomised contrasts."""
-    rule = np.asarray(rule_tiers, dtype=np.int64)
-    low = np.minimum(rule, int(minimum_tier))
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x4157]))
-    return low + np.floor(rng.random(len(rule)) * (rule - low + 1)).astype(np.int64)
-
-
-def simulate_history(
-    accounts: pd.DataFrame,
-    rule_tiers: ArrayLike,
-    slow_cure: ArrayLike,
-    macro: ArrayLike,
-    response: ResponseModel,
-    minimum_tier: int,
-    seed: int,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """A collection log for the built-in book: past-due account-months of earlier months treated
-    at `logging_tiers` and one month of outcomes drawn from the generator's truth.
-
-    `accounts` holds days_past_due, overdue_amount and pd (the score the lender held then) per
-    row; `slow_cure` and `macro` (the month after each row's date) are truth. Returns (history
-    with the `HISTORY_COLUMNS` and the stratum = the rules' tier for the past-due rows, the true
-    uplift per past-due bucket and tier: in each cell (segment x stratum) of the rows treated at
-    t, (mean cure_p(t) - mean cure_p(base)) / (1 - mean cure_p(base)), averaged over the bucket's
-    cells with those rows' counts: the quantity `learn_ev_rates` estimates before its isotonic
-    fit).
-    """
-    dpd = np.asarray(accounts["days_past_due"], dtype=float)
-    keep = dpd > 0
-    acc = accounts.loc[keep].reset_index(drop=True)
-    slow = np.asarray(slow_cure, dtype=float)[keep]
-    mac = np.asarray(macro, dtype=float)[keep]
-    rule = np.asarray(rule_tiers, dtype=np.int64)[keep]
-    tiers = logging_tiers(rule, minimum_tier, seed)
-    probs = _probabilities(acc, tiers, slow, mac, response)
-    drawn = simulate_outcomes(
-        probs, int(np.random.SeedSequence([seed, 0x4158]).generate_state(1)[0])
-    )
-    history = pd.DataFrame(
-        {
-            "tier": tiers,
-            "days_past_due": acc["days_past_due"].to_numpy(),
-            "pd": acc["pd"].to_numpy(dtype=float),
-            "cured": drawn["cured"].to_numpy(dtype=np.int8),
-            STRATUM: rule,
-        }
-    )
-    base = _probabilities(acc, np.full(len(acc), minimum_tier), slow, mac, response)["cure_p"]
-    cells = pd.DataFrame(
-        {
-            "tier": tiers,
-            "cell": pd.Series(segment_of(history["days_past_due"], history["pd"]))
-            + "|"
-            + rule.astype(str),
-            "cure": probs["cure_p"].to_numpy(),
-            "base": base.to_numpy(),
-        }
-    )
-    cells["bucket"] = collection_bucket(history["days_past_due"]) - 1
-    per_cell = cells.groupby(["bucket", "tier", "cell"]).agg(
-        n=("cure", "size"), cure=("cure", "mean"), base=("base", "mean")
-    )
-    per_cell["share"] = (per_cell["cure"] - per_cell["base"]) / np.maximum(
-        1.0 - per_cell["base"], 1e-9
-    )
-    true = np.full((len(COLLECTION_EDGES), response.n_tiers), np.nan)
-    for (b, t), sub in per_cell.groupby(level=["bucket", "tier"]):
-        if t >= minimum_tier:
-            true[b, t] = float(np.average(sub["share"], weights=sub["n"]))
-    return history, true
-
-
-def _probabilities(
-    acc: pd.DataFrame,
-    tiers: np.ndarray,
-    slow: np.ndarray,
-    macro: np.ndarray,
-    response: ResponseModel,
-) -> pd.DataFrame:
-    """`true_outcome_probabilities` with a macro factor per row (months differ in a history)."""
-    parts = []
-    for value in np.unique(macro):
-        rows = macro == value
-        parts.append(
-            true_outcome_probabilities(
-                acc.loc[rows], tiers[rows], response, slow[rows], float(value), "history"
-            )
-        )
-    if not parts:
-        return true_outcome_probabilities(acc, tiers, response, slow, 0.0, "history")
-    return pd.concat(parts).loc[acc.index]
 
 
 def read_ev_rates(path: str | Path) -> EVRates | None:

@@ -44,7 +44,7 @@ def policy_markdown(policy: CollectionPolicy) -> str:
         "past-due accounts use rates learned from it instead of the assumed cure rates below: "
         f"`{policy.ev_exposure} x P(no cure under the minimum treatment | DPD bucket, PD band) x "
         "uplift(tier | DPD bucket) x (1 - commission) - cost`, the uplift measured on randomised "
-        "tiers and never falling with the tier (`collection_policy/ev_rates.py`). Both "
+        "tiers and never falling with the tier (`collection_policy/rate_learning.py`). Both "
         "assignments are reported side by side.",
         f"4. Tiers never fall as {', '.join(policy.monotone_in)} rise, all else equal (checked on "
         "the rule grid"

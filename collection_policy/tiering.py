@@ -1,10 +1,12 @@
 """Tier a book: the calls behind the `tiers` and `collection_rates` stages, returning what they write.
 
 `run_tiers`: population, join, engine, output table, summary, back-test, the collection
-experiment's arms and headline numbers, so that the stage only reads its inputs and writes this
-result, and a notebook or test can tier a book exactly as the stage does.
+experiment's arms (`book_experiment`: with outcomes drawn from the truth on the built-in book) and
+headline numbers, so that the stage only reads its inputs and writes this result, and a notebook
+or test can tier a book exactly as the stage does.
 `run_collection_rates`: the expected-value rates learned from a lender's outcome log or, on the
-built-in book, from a history simulated with the generator's truth (`simulated_history`).
+built-in book, from a history simulated with the generator's truth
+(`simulated.history.simulated_history`).
 """
 
 from __future__ import annotations
@@ -18,23 +20,22 @@ import numpy as np
 import pandas as pd
 
 from collection_policy.backtest import backtest
-from collection_policy.ev_rates import EVRates, learn_ev_rates, simulate_history
-from collection_policy.outcomes import (
+from collection_policy.ev_rates import EVRates
+from collection_policy.experiment import (
     ExperimentConfig,
-    ResponseModel,
-    book_experiment,
-    cure_effects_for,
+    book_strategies,
+    experiment_arms,
+    treatment_tiers,
+    unmeasured_report,
 )
 from collection_policy.policy import CollectionPolicy
-from collection_policy.population import (
-    KEYS,
-    join_policy_inputs,
-    select_population,
-    tier_population,
-)
+from collection_policy.population import KEYS, select_population, tier_population
+from collection_policy.rate_learning import learn_ev_rates
+from collection_policy.simulated.experiment import run_experiment
+from collection_policy.simulated.history import simulated_history
+from collection_policy.simulated.response import ResponseModel, cure_effects_for
 from collection_policy.tiers_plot import summarise_tiers, tiers_headline
-from core.contracts import POLICY_PREFIX, TIERS
-from core.errors import DataValidationError
+from core.contracts import TIERS
 from core.truth import Truth, month_after
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,35 @@ def tier_book(
     return TieredBook(table, summary, tiers_headline(summary), origin)
 
 
+def book_experiment(
+    table: pd.DataFrame,
+    config: ExperimentConfig,
+    effects: pd.DataFrame | None = None,
+    macro: float = 0.0,
+    response: ResponseModel | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Arms and treatment tiers for the tiered book, and the arms report.
+
+    `table` is the tiers table (account_id, days_past_due, overdue_amount, pd, rule_tier,
+    ev_tier): champion = the rules' tier, challenger = the expected-value tier, holdout = the
+    minimum treatment. With `effects` (the built-in book's truth: account_id, slow_cure) one month
+    of outcomes is drawn from the response model and the report carries each arm's cure and roll
+    rates, recovered amount, contact cost and uplift over the holdout with the true uplift beside
+    it; without truth (a lender's own book) the report gives the arms' sizes and says that the
+    outcomes are measured when the next month's statements arrive.
+    Returns (arm per row, treatment tier per row, report).
+    """
+    champion, challenger = book_strategies(table)
+    if effects is None or effects.empty:
+        arms, strategies = experiment_arms(table, champion, challenger, config, "tiers table")
+        return arms, treatment_tiers(arms, **strategies), unmeasured_report(arms)
+    slow = cure_effects_for(table["account_id"], effects, "tiered account")
+    experiment = run_experiment(
+        table, champion, challenger, response or ResponseModel(), config, slow, macro
+    )
+    return experiment.arms, experiment.tiers, experiment.report
+
+
 def run_tiers(
     scores: pd.DataFrame,
     features: pd.DataFrame,
@@ -159,7 +189,7 @@ def run_tiers(
 ) -> TieredBook:
     """The tiers stage: tier the book (`tier_book`), then assign the collection experiment's
     arms (champion rules, expected-value challenger, holdout) and, on the built-in book, draw one
-    month of outcomes from the truth (`outcomes.book_experiment`). The table gains `arm` and
+    month of outcomes from the truth (`book_experiment`). The table gains `arm` and
     `treatment_tier`; the summary `arms` and `experiment`."""
     book = tier_book(scores, features, reasons, policy, config, source, ev_rates)
     dates = book.table["observation_date"] if "observation_date" in book.table else pd.Series([])
@@ -225,54 +255,3 @@ def run_collection_rates(
     )
     rates = learn_ev_rates(history, policy.n_tiers, experiment.holdout_tier, source=origin)
     return LearnedRates(rates.with_truth(true_uplift), origin)
-
-
-def simulated_history(
-    scores: pd.DataFrame,
-    features: pd.DataFrame,
-    policy: CollectionPolicy,
-    split: str,
-    effects: pd.DataFrame,
-    macro: pd.DataFrame,
-    minimum_tier: int,
-    seed: int,
-    source: str = "features",
-    response: ResponseModel | None = None,
-) -> tuple[pd.DataFrame, np.ndarray] | None:
-    """The built-in book's stand-in for a lender's collection log: the past-due accounts of the
-    earlier `split` (out-of-time) months, treated at a tier drawn between the minimum treatment
-    and the rules' tier (`ev_rates.logging_tiers`), with one month of outcomes each from the
-    generator's truth (`effects`: account_id, slow_cure; `macro`: month, macro_factor of the
-    month after each row). Returns (history, true uplift per tier) or None without such rows."""
-    rows = features[
-        (features["split"] == split) & (features[f"{POLICY_PREFIX}days_past_due"] > 0)
-    ]  # only arrears can be collected
-    if rows.empty:
-        return None
-    population = join_policy_inputs(
-        scores[scores["split"] == split].merge(rows[KEYS], on=KEYS, validate="one_to_one"),
-        rows,
-        source,
-    )
-    if len(population) != len(rows):
-        raise DataValidationError(source, f"a past-due {split} row has no score", "account_id")
-    accounts, result = tier_population(population, policy, "rules", f"{split} history")
-    slow = cure_effects_for(population["account_id"], effects, "history account")
-    month = pd.to_datetime(population["observation_date"]) + pd.offsets.MonthBegin(1)
-    if pd.to_datetime(macro["month"]).duplicated().any():
-        raise DataValidationError("macro", "a month appears twice", "month")
-    # the month after the generator's horizon is a normal one (factor 0), as in the experiment
-    factors = pd.Series(
-        macro["macro_factor"].to_numpy(dtype=float),
-        index=pd.to_datetime(macro["month"]),
-    )
-    shock = factors.reindex(month.dt.normalize()).fillna(0.0).to_numpy()
-    return simulate_history(
-        accounts,
-        result["rule_tier"].to_numpy(),
-        slow,
-        shock,
-        response or ResponseModel(),
-        minimum_tier,
-        seed,
-    )

@@ -7,7 +7,7 @@ columns (and map unseen categories to missing) the same way.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,12 @@ class Catalogue:
     @property
     def categorical(self) -> list[str]:
         return [f.name for f in self.features if f.dtype == "category"]
+
+    @cached_property
+    def matrix_layout(self) -> MatrixLayout:
+        """Where each model column lands in the model matrix (`direct_model_matrix`), worked out
+        once per catalogue: the served model asks for it on every request."""
+        return MatrixLayout.of(self)
 
     def spec(self, name: str) -> FeatureSpec:
         for f in self.features:
@@ -157,6 +163,80 @@ def model_matrix(x: pd.DataFrame) -> np.ndarray:
             out[:, j] = np.where(codes < 0, np.nan, codes)
         else:
             out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+@dataclass(frozen=True)
+class MatrixLayout:
+    """The model matrix's columns by kind: numeric columns (name, position) and categorical ones
+    (position, name, label -> code in the catalogue's fixed category order)."""
+
+    width: int
+    numeric: tuple[str, ...]
+    numeric_at: np.ndarray
+    categories: tuple[tuple[int, str, dict[str, int]], ...]  # never mutated
+
+    @classmethod
+    def of(cls, catalogue: Catalogue) -> MatrixLayout:
+        numeric = [(j, f.name) for j, f in enumerate(catalogue.features) if f.dtype != "category"]
+        at = np.array([j for j, _ in numeric], dtype=np.int64)
+        at.setflags(write=False)
+        return cls(
+            width=len(catalogue.features),
+            numeric=tuple(name for _, name in numeric),
+            numeric_at=at,
+            categories=tuple(
+                (j, f.name, {c: k for k, c in enumerate(f.categories or ())})
+                for j, f in enumerate(catalogue.features)
+                if f.dtype == "category"
+            ),
+        )
+
+
+def direct_model_matrix(
+    df: pd.DataFrame, catalogue: Catalogue, source: str = "input"
+) -> np.ndarray:
+    """`model_matrix(to_model_frame(df, catalogue, source))`, built straight from `df`'s columns.
+
+    The served model's path for a request of a few rows: no model frame in between (pandas costs
+    more than the trees for one row). Numeric columns that are float64 are copied as they are;
+    categories given as text (or missing) are looked up value by value in the catalogue's codes,
+    unseen and missing -> NaN. Any other column (ints, text in a number column, a categorical
+    dtype, a category given as a number) and a missing column take `to_model_frame`, so the
+    result, and any error, is always that of the general path. Value by value: for few rows only.
+    """
+    direct = _direct_matrix(df, catalogue.matrix_layout)
+    return direct if direct is not None else model_matrix(to_model_frame(df, catalogue, source))
+
+
+def _direct_matrix(df: pd.DataFrame, layout: MatrixLayout) -> np.ndarray | None:
+    """The matrix from float64 numbers and text categories; None when a column is anything else.
+
+    Only text and missing values are read here: `to_model_frame` factorizes a category column
+    first, which merges values that compare equal (1, 1.0 and True become one value, shown "1";
+    -0.0 and 0.0 likewise), so anything else is left to it.
+    """
+    out = np.empty((len(df), layout.width), dtype=np.float64)
+    try:
+        numeric = [df[c].to_numpy() for c in layout.numeric]
+        if any(a.dtype != np.float64 for a in numeric):
+            return None
+        if numeric:
+            out[:, layout.numeric_at] = np.column_stack(numeric)
+        for j, name, codes in layout.categories:
+            col = df[name]
+            if col.dtype != object and not isinstance(col.dtype, pd.StringDtype):
+                return None
+            for i, v in enumerate(col.tolist()):
+                if isinstance(v, str):
+                    code = codes.get(v)
+                elif v is None or v is pd.NA or (isinstance(v, float) and v != v):
+                    code = None
+                else:
+                    return None
+                out[i, j] = np.nan if code is None else code
+    except KeyError:  # a missing column: `to_model_frame` names it
+        return None
     return out
 
 

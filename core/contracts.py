@@ -498,7 +498,7 @@ TIERS = TableContract(
     ),
     "tiers.parquet",
     open_columns="caps, offer, reasons, ev_tier, the policy inputs the engine read, arm and "
-    "treatment_tier (the collection experiment: collection_policy.outcomes)",
+    "treatment_tier (the collection experiment: collection_policy.experiment)",
 )
 
 #: Contracts by table name, for docs and tests.

@@ -1,11 +1,14 @@
 """The one AUC and the one PSI of the project: model metrics, data quality and gates all use these.
 
 AUC is sklearn's (rank-based, ties count half). PSI bins by the reference population's deciles,
-so "10 bins" means ten bins.
+so "10 bins" means ten bins. The intervals of a proportion (Wilson), of a difference of two
+proportions (Newcombe) and of a difference of two means (normal, unequal variances) live here too:
+the collection experiment's arm report uses them.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -118,3 +121,45 @@ def psi(expected: Any, actual: Any, n_bins: int = 10, eps: float = 1e-4) -> floa
     return psi_from_shares(
         bin_shares(bin_index(e, edges), n_codes), bin_shares(bin_index(a, edges), n_codes), eps
     )
+
+
+def _z(level: float) -> float:
+    """The two-sided normal quantile of a confidence `level`."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+def wilson_interval(successes: int, n: int, level: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaNs when n = 0)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    z = _z(level)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def newcombe_interval(
+    x1: int, n1: int, x2: int, n2: int, level: float
+) -> tuple[float, float, float]:
+    """Difference p1 - p2 and its Newcombe hybrid-score interval (method 10)."""
+    if n1 == 0 or n2 == 0:
+        return (math.nan, math.nan, math.nan)
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = wilson_interval(x1, n1, level)
+    l2, u2 = wilson_interval(x2, n2, level)
+    d = p1 - p2
+    return (d, d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2))
+
+
+def welch_interval(a: np.ndarray, b: np.ndarray, level: float) -> tuple[float, float, float]:
+    """Difference of means a - b and its two-sample normal (unequal variance) interval."""
+    if len(a) < 2 or len(b) < 2:
+        return (math.nan, math.nan, math.nan)
+    d = float(a.mean() - b.mean())
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    z = _z(level)
+    return (d, d - z * se, d + z * se)

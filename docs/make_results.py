@@ -987,7 +987,7 @@ def _experiment(r: Reports) -> list[str]:
     lines += [
         "",
         "Their joint coverage over many assignment seeds is checked by "
-        "`tests/collection_policy/test_outcomes.py::test_measured_uplift_covers_the_true_uplift_at_the_nominal_rate`.",
+        "`tests/collection_policy/simulated/test_experiment.py::test_measured_uplift_covers_the_true_uplift_at_the_nominal_rate`.",
     ]
     return lines
 

@@ -140,7 +140,7 @@ class SyntheticBook:
     macro: pd.DataFrame  # month, macro_factor: truth, never a feature
     stats: dict[str, Any] = field(default_factory=dict)
     #: account_id, slow_cure: the hidden per-customer cure effect (truth, never a feature); the
-    #: collection experiment's response model reads it (`collection_policy.outcomes`)
+    #: collection experiment's response model reads it (`collection_policy.simulated.response`)
     effects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 

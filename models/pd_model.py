@@ -69,8 +69,17 @@ class PDModel:
                 matrix = model_matrix(self.model_frame(block, source))
             except DataValidationError as exc:  # name the row of the whole frame, not the block
                 raise exc.shifted(start) from None
-            out[start : start + len(block)] = self.booster.predict(matrix, raw_score=True)
+            out[start : start + len(block)] = self.raw_from_matrix(matrix)
         return out
+
+    def raw_from_matrix(self, matrix: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+        """Raw scores of a model matrix (`model_matrix`, `direct_model_matrix`) as float64.
+
+        `num_threads=1` for a few rows: on a busy machine LightGBM's OpenMP threads cost more than
+        the trees of one row (the served model scores small requests so); scores are the same.
+        """
+        threads = {} if num_threads is None else {"num_threads": num_threads}
+        return np.asarray(self.booster.predict(matrix, raw_score=True, **threads), dtype="float64")
 
     def pd_from_raw(self, raw: Any) -> np.ndarray:
         return self.calibrator.transform(raw)
@@ -90,32 +99,36 @@ class PDModel:
         """raw_score, pd, score (points, rounded to 0.1) and grade per row, on the frame's index.
 
         With `days_past_due` (one value per row), an account already in default (90+ DPD) is not
-        scored: PD 1, grade `DEFAULT_GRADE`, raw score and points null. The train stage and the
-        served model both call this, so the rule has one code path.
+        scored: PD 1, grade `DEFAULT_GRADE`, raw score and points null (`outcome_columns`, which
+        the served model calls on its own raw scores, so the rule has one code path).
         """
-        raw = self.predict_raw(frame, source)
+        cols = self.outcome_columns(self.predict_raw(frame, source), days_past_due, source)
+        cols["grade"] = pd.Series(cols["grade"], dtype="str").to_numpy()
+        return pd.DataFrame(cols, index=frame.index)
+
+    def outcome_columns(
+        self, raw: np.ndarray, days_past_due: Any | None = None, source: str = "input"
+    ) -> dict[str, np.ndarray]:
+        """raw_score, pd, score (points, rounded to 0.1) and grade (object) from raw scores.
+
+        With `days_past_due` (one value per raw score), an account already in default (90+ DPD,
+        `core.dpd.in_default`) is not scored: PD 1, grade `DEFAULT_GRADE`, raw score and points
+        null. Raises DataValidationError when the days past due do not match the raw scores.
+        """
         pd_values = self.pd_from_raw(raw)
         points = np.round(self.scores(pd_values), 1)
         grades = pd.Series(self.grades(pd_values), dtype="str").to_numpy(dtype=object)
         if days_past_due is not None:
             defaulted = in_default(days_past_due)
-            if defaulted.size != len(frame):
+            if defaulted.size != len(raw):
                 raise DataValidationError(
-                    source, f"days_past_due has {defaulted.size} values for {len(frame)} rows"
+                    source, f"days_past_due has {defaulted.size} values for {len(raw)} rows"
                 )
             raw = np.where(defaulted, np.nan, raw)
             pd_values = np.where(defaulted, 1.0, pd_values)
             points = np.where(defaulted, np.nan, points)
             grades[defaulted] = DEFAULT_GRADE
-        return pd.DataFrame(
-            {
-                "raw_score": raw,
-                "pd": pd_values,
-                "score": points,
-                "grade": pd.Series(grades, dtype="str").to_numpy(),
-            },
-            index=frame.index,
-        )
+        return {"raw_score": raw, "pd": pd_values, "score": points, "grade": grades}
 
     @property
     def grade_order(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 - `treeshap`: exact TreeSHAP values and their checks, global importance, SHAP by grade;
 - `selection`: which rows are explained (test sample, actionable book, drill-down accounts);
-- `reasons`: reason codes worded from the reason dictionary;
+- `reason_dictionary`: the reason dictionary (families, wording) read from configs/reasons.yaml;
+- `reasons`: reason codes: families ranked by SHAP, worded from the reason dictionary;
 - `inputs` and `run`: read the stage's inputs through the contracts; `explain_book` does the work;
 - `plots` and `html`: matplotlib figures and the self-contained HTML report;
 - `notebook`: helpers the reviewer notebook calls.

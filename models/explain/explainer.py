@@ -22,13 +22,12 @@ from core.catalogue import to_model_frame
 from core.contracts import DPD_FEATURE_COLUMN, REASONS, SHAP_VALUES
 from core.errors import DataValidationError
 from models.explain.inputs import ExplainInputs
+from models.explain.reason_dictionary import ReasonDictionary, reference_note
 from models.explain.reasons import (
     FamilyLayout,
-    ReasonDictionary,
     family_layout,
     reason_codes,
     reason_distribution,
-    reference_note,
 )
 from models.explain.selection import book_split, choose_rows
 from models.explain.treeshap import (

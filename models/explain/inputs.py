@@ -22,7 +22,11 @@ import pandas as pd
 from core.catalogue import Catalogue, read_catalogue, require_model_columns
 from core.contracts import DPD_FEATURE_COLUMN, FEATURES, SCORES
 from core.errors import DataValidationError
-from models.explain.reasons import ReasonDictionary, load_reason_dictionary, validate_dictionary
+from models.explain.reason_dictionary import (
+    ReasonDictionary,
+    load_reason_dictionary,
+    validate_dictionary,
+)
 from models.explain.treeshap import check_model_columns, load_booster
 
 if TYPE_CHECKING:

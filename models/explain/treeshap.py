@@ -105,19 +105,8 @@ def shap_values(
         for start in range(0, n, batch_rows):
             chunk = X.iloc[start : start + batch_rows]
             matrix = model_matrix(chunk)  # one conversion for both predictions
-            contrib = np.asarray(booster.predict(matrix, pred_contrib=True), dtype=np.float64)
-            if contrib.shape != (len(chunk), p + 1):
-                raise ExplanationError(
-                    f"pred_contrib returned shape {contrib.shape}, expected {(len(chunk), p + 1)}: "
-                    "only single-output (binary) models are supported"
-                )
             score = np.asarray(booster.predict(matrix, raw_score=True), dtype=np.float64)
-            err = float(np.max(np.abs(contrib.sum(axis=1) - score), initial=0.0))
-            if not err <= additivity_tol:
-                raise ExplanationError(
-                    f"additivity broken in rows {start}..{start + len(chunk) - 1}: contributions "
-                    f"+ base value differ from the raw score by {err:.3g} (> {additivity_tol:g})"
-                )
+            contrib, err = _checked_contributions(booster, matrix, score, additivity_tol, start)
             worst = max(worst, err)
             if base is None and len(chunk):
                 base = float(contrib[0, p])
@@ -128,6 +117,61 @@ def shap_values(
         base = expected_value(booster, X)
     log.info("TreeSHAP: %d rows x %d features, max additivity error %.2e", n, p, worst)
     return ShapResult(values, base, raw, list(X.columns), worst)
+
+
+def matrix_shap_values(
+    booster: lgb.Booster,
+    matrix: np.ndarray,
+    raw_score: np.ndarray,
+    feature_names: list[str],
+    additivity_tol: float = 1e-6,
+    num_threads: int | None = None,
+) -> ShapResult:
+    """`shap_values` of a few rows given as their model matrix and raw scores, in one call.
+
+    The served model's path for a small request: it already holds the matrix (`model_matrix` or
+    `core.catalogue.direct_model_matrix`) and the raw scores, so TreeSHAP is one `pred_contrib`
+    call with the same checks and storage as `shap_values` (float64 contributions, additivity
+    against `raw_score`, float32 values). `num_threads=1` for a handful of rows: on a busy machine
+    OpenMP threads cost more than the trees (one row: ~16 ms threaded, ~0.45 ms on one thread).
+    No batching: the whole contribution matrix is held at once.
+    """
+    n, p = matrix.shape
+    raw = np.asarray(raw_score, dtype=np.float64)
+    if n == 0:  # as `shap_values` of no rows (LightGBM refuses to predict none)
+        return ShapResult(np.empty((0, p), np.float32), float("nan"), raw, list(feature_names), 0.0)
+    contrib, err = _checked_contributions(booster, matrix, raw, additivity_tol, 0, num_threads)
+    return ShapResult(
+        contrib[:, :p].astype(np.float32), float(contrib[0, p]), raw, list(feature_names), err
+    )
+
+
+def _checked_contributions(
+    booster: lgb.Booster,
+    matrix: np.ndarray,
+    raw_score: np.ndarray,
+    additivity_tol: float,
+    first_row: int,
+    num_threads: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """`pred_contrib` of a model matrix in float64, its shape and additivity checked against
+    `raw_score` (ExplanationError naming the rows, counted from `first_row`); returns the
+    contributions (n, features + 1) and the largest additivity error."""
+    n, p = matrix.shape
+    threads = {} if num_threads is None else {"num_threads": num_threads}
+    contrib = np.asarray(booster.predict(matrix, pred_contrib=True, **threads), dtype=np.float64)
+    if contrib.shape != (n, p + 1):
+        raise ExplanationError(
+            f"pred_contrib returned shape {contrib.shape}, expected {(n, p + 1)}: "
+            "only single-output (binary) models are supported"
+        )
+    err = float(np.max(np.abs(contrib.sum(axis=1) - raw_score), initial=0.0))
+    if not err <= additivity_tol:
+        raise ExplanationError(
+            f"additivity broken in rows {first_row}..{first_row + n - 1}: contributions "
+            f"+ base value differ from the raw score by {err:.3g} (> {additivity_tol:g})"
+        )
+    return contrib, err
 
 
 def expected_value(booster: lgb.Booster, X: pd.DataFrame) -> float:

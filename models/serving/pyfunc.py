@@ -4,7 +4,10 @@ One registered model answers per account: PD, score and grade (`PDModel`), the c
 with its channels and offer (`collection_policy.engine.assign_tiers` under the bundled policy) and
 the top reasons (native TreeSHAP via `models.explain.treeshap.shap_values`, worded by
 `models.explain.reasons.reason_codes` from the bundled reason dictionary). Every number comes from
-the same package functions the DVC stages call; this module only moves columns between them. The
+the same package functions the DVC stages call; this module only moves columns between them. A
+small request takes each owner's own path for a few rows (`core.catalogue.direct_model_matrix`,
+`PDModel.raw_from_matrix` single-threaded, `treeshap.matrix_shap_values`,
+`reasons.matrix_reasons_wide`): the same numbers without the pandas frames in between. The
 package code travels with the model (`code_paths`: features, models and collection_policy), so
 `models:/credit-pd@champion` loads without the repository.
 
@@ -38,7 +41,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from core.catalogue import model_matrix, to_model_frame
+from core.catalogue import direct_model_matrix, model_matrix, to_model_frame
 from core.config import Parser
 from core.contracts import POLICY_INPUT_BY_NAME, POLICY_INPUTS
 from core.errors import ConfigError, DataValidationError
@@ -62,8 +65,9 @@ CONFIG_KEYS = ("tier_mode", "top_k", "shap_batch_rows")
 #: own, and a request is parsed whole before the model sees it). Batch scoring in-process
 #: (`batch.score_file`, `model.predict`) has no limit: chunk sizes are the caller's.
 MAX_REQUEST_ROWS = 1000
-#: Requests up to this many rows take the per-call path: single-threaded LightGBM calls and
-#: TreeSHAP without the batching machinery (same numbers as `shap_values`).
+#: Requests up to this many rows take the owners' paths for a few rows: the model matrix straight
+#: from the request's columns, single-threaded LightGBM calls, TreeSHAP in one call and reasons
+#: worded from the matrix (same numbers as the general path).
 SMALL_REQUEST_ROWS = 256
 #: Set by MLflow's scoring server (and `mlflow models predict`) in the serving process.
 _SERVING_ENV = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"
@@ -139,9 +143,6 @@ class _Plan:
     dpd_column: str
     layout: Any | None  # models.explain.reasons.FamilyLayout of the model columns
     reason_columns: tuple[str, ...]
-    numeric: tuple[str, ...]  # model columns read as float64
-    numeric_at: np.ndarray  # their positions in the model matrix
-    categories: tuple[tuple[int, str, dict[str, int], tuple[str, ...]], ...]  # pos, name, codes
 
 
 @dataclass
@@ -150,7 +151,7 @@ class ServingBundle:
 
     model: Any  # models.pd_model.PDModel
     policy: Any | None = None  # collection_policy.policy.CollectionPolicy
-    dictionary: Any | None = None  # models.explain.reasons.ReasonDictionary
+    dictionary: Any | None = None  # models.explain.reason_dictionary.ReasonDictionary
     config: ServingConfig | None = None  # required with a policy or a reason dictionary
     ev_rates: Any | None = None  # collection_policy.ev_rates.EVRates; None: the assumed rates
     _plan: _Plan | None = field(default=None, init=False, repr=False, compare=False)
@@ -166,7 +167,7 @@ class ServingBundle:
     ) -> ServingBundle:
         from collection_policy.ev_rates import read_ev_rates
         from collection_policy.loader import load_policy
-        from models.explain.reasons import load_reason_dictionary, validate_dictionary
+        from models.explain.reason_dictionary import load_reason_dictionary, validate_dictionary
         from models.pd_model import PDModel
 
         if (policy_path or reasons_path) and config is None:
@@ -203,16 +204,8 @@ class ServingBundle:
             from models.explain.reasons import family_layout
 
             layout = family_layout(list(catalogue.model_columns), catalogue, self.dictionary)
-        numeric = [(j, f.name) for j, f in enumerate(catalogue.features) if f.dtype != "category"]
-        categories = tuple(
-            (j, f.name, {c: k for k, c in enumerate(f.categories or ())}, tuple(f.categories or ()))
-            for j, f in enumerate(catalogue.features)
-            if f.dtype == "category"
-        )
+        catalogue.matrix_layout  # noqa: B018 - worked out once here, not on the first request
         return _Plan(
-            numeric=tuple(name for _, name in numeric),
-            numeric_at=np.array([j for j, _ in numeric], dtype=np.int64),
-            categories=categories,
             model_columns=tuple(catalogue.model_columns),
             required=tuple(c.name for c in schema if c.required),
             names=names,
@@ -253,33 +246,34 @@ class ServingBundle:
         """Score rows: PD/score/grade, then tiers, then reasons; output in request order.
 
         Raises DataValidationError (column, row, rule) on inputs the pipeline would also reject.
-        The model matrix is built once and serves both the PD and TreeSHAP; requests of up to
-        `SMALL_REQUEST_ROWS` rows call LightGBM single-threaded (on a busy 2-core machine, OpenMP
-        threads cost more than the trees for one row) and skip `shap_values`' batching, with the
-        same numbers: raw scores, float64 contributions checked for additivity, float32 values.
+        The model matrix is built once and serves both the PD and TreeSHAP. Requests of up to
+        `SMALL_REQUEST_ROWS` rows take each owner's path for a few rows, with the same numbers:
+        the matrix straight from the request's columns (`direct_model_matrix`), LightGBM
+        single-threaded (on a busy 2-core machine, OpenMP threads cost more than the trees for one
+        row), TreeSHAP in one call (`matrix_shap_values`) and the reasons worded from the matrix
+        (`matrix_reasons_wide`).
         """
         from collection_policy.engine import assign_tiers
 
         plan = self.plan
+        model = self.model
         index = frame.index
         if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
             frame = frame.reset_index(drop=True)
         flags = self.check_request(frame, source)
         n = len(frame)
         small = 0 < n <= SMALL_REQUEST_ROWS
-        threads = {"num_threads": 1} if small else {}
-        matrix = _small_matrix(frame, plan) if small else None
+        threads = 1 if small else None
         model_frame = None
-        if matrix is None:
-            model_frame = to_model_frame(frame, self.model.catalogue, source)
-            matrix = model_matrix(model_frame) if n else None
-        booster = self.model.booster
-        raw = (
-            np.asarray(booster.predict(matrix, raw_score=True, **threads), dtype=np.float64)
-            if n
-            else np.zeros(0, dtype=np.float64)
-        )
-        out = self._pd_columns(raw, frame, plan, source)
+        if small:
+            matrix = direct_model_matrix(frame, model.catalogue, source)
+        else:
+            model_frame = to_model_frame(frame, model.catalogue, source)
+            matrix = model_matrix(model_frame)
+        raw = model.raw_from_matrix(matrix, threads) if n else np.zeros(0, dtype=np.float64)
+        dpd = frame[plan.dpd_column].to_numpy() if plan.dpd_column in frame.columns else None
+        scored = model.outcome_columns(raw, dpd, source)
+        out: dict[str, Any] = {c: scored[c] for c in PD_COLUMNS}
         if self.policy is not None and self.config is not None:
             accounts = self._accounts(frame, out, flags, source)
             tiers = assign_tiers(
@@ -289,8 +283,8 @@ class ServingBundle:
                 col = tiers[c]
                 out[c] = col.to_numpy(dtype=np.int64) if c == "tier" else col.to_numpy(dtype=object)
         if reasons and plan.layout is not None and self.config is not None:
-            if model_frame is None:  # a small request: values shown in reasons from the matrix
-                out.update(self._small_reasons(matrix, raw, self.config, threads))
+            if model_frame is None:
+                out.update(self._small_reasons(matrix, raw, self.config))
             else:
                 out.update(self._reasons(model_frame, self.config))
         # object columns stay object (pandas 3 would infer `str` and turn None into NaN)
@@ -299,29 +293,6 @@ class ServingBundle:
             for c, v in out.items()
         }
         return pd.DataFrame(typed, columns=self.output_columns(reasons))
-
-    def _pd_columns(
-        self, raw: np.ndarray, frame: pd.DataFrame, plan: _Plan, source: str
-    ) -> dict[str, Any]:
-        """pd, score and grade as `PDModel.predict_frame` computes them from the raw scores (an
-        account at 90+ days past due is in default: PD 1, grade `DEFAULT_GRADE`, no points)."""
-        from core.dpd import in_default
-        from models.pd_model import DEFAULT_GRADE
-
-        model = self.model
-        pd_values = model.pd_from_raw(raw)
-        points = np.round(model.scores(pd_values), 1)
-        grades = pd.Series(model.grades(pd_values), dtype="str").to_numpy(dtype=object)
-        if plan.dpd_column in frame.columns:
-            defaulted = in_default(frame[plan.dpd_column].to_numpy())
-            if defaulted.size != len(frame):
-                raise DataValidationError(
-                    source, f"days_past_due has {defaulted.size} values for {len(frame)} rows"
-                )
-            pd_values = np.where(defaulted, 1.0, pd_values)
-            points = np.where(defaulted, np.nan, points)
-            grades[defaulted] = DEFAULT_GRADE
-        return {"pd": pd_values, "score": points, "grade": grades}
 
     def _accounts(
         self,
@@ -367,73 +338,26 @@ class ServingBundle:
         return {c: _text_or_none(wide[c]) for c in self.plan.reason_columns}
 
     def _small_reasons(
-        self, matrix: np.ndarray, raw: np.ndarray, config: ServingConfig, threads: Mapping[str, int]
+        self, matrix: np.ndarray, raw: np.ndarray, config: ServingConfig
     ) -> dict[str, np.ndarray]:
-        """`_reasons` for a few rows without a model frame: the same TreeSHAP values
-        (`_small_shap`), the same families and ranks (`top_families`, what `reason_codes` ranks
-        with) and the same sentences (`sentence`, on the value `reason_codes` shows: the float, the
-        category label, None when missing), written straight into reason_1..reason_k."""
-        from models.explain.reasons import sentence, top_families
+        """`_reasons` for a few rows from their model matrix and raw scores:
+        `matrix_shap_values` (single-threaded) and `matrix_reasons_wide`."""
+        from models.explain.reasons import matrix_reasons_wide
+        from models.explain.treeshap import matrix_shap_values
 
         plan = self.plan
-        values = _small_shap(self.model.booster, matrix, raw, threads)
-        rows, _, ranks, cols, _ = top_families(values, plan.layout.codes, config.top_k, 0.0)
-        features = self.model.catalogue.features
-        labels = {j: cats for j, _, _, cats in plan.categories}
-        out = {c: np.full(len(matrix), None, dtype=object) for c in plan.reason_columns}
-        for r, k, j in zip(rows.tolist(), ranks.tolist(), cols.tolist(), strict=True):
-            x = matrix[r, j]
-            spec = features[j]
-            categorical = j in labels
-            if np.isnan(x):
-                value: Any = None
-            else:
-                value = labels[j][int(x)] if categorical else float(x)
-            text = sentence(spec.name, value, self.dictionary, spec.direction, categorical)
-            out[plan.reason_columns[k - 1]][r] = text
-        return out
-
-
-def _small_matrix(frame: pd.DataFrame, plan: _Plan) -> np.ndarray | None:
-    """The model matrix of a small request straight from its columns, as `to_model_frame` +
-    `model_matrix` build it: float64 columns as they are, text categories by the catalogue's codes
-    (missing or unseen -> NaN, other values by `str`). None when a column needs
-    `to_model_frame`'s parsing (ints, text in a number column, a categorical dtype)."""
-    n = len(frame)
-    out = np.empty((n, len(plan.model_columns)), dtype=np.float64)
-    numeric = [frame[c].to_numpy() for c in plan.numeric]
-    if any(a.dtype != np.float64 for a in numeric):
-        return None
-    if numeric:
-        out[:, plan.numeric_at] = np.column_stack(numeric)
-    for j, name, codes, _ in plan.categories:
-        col = frame[name]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            return None
-        for i, v in enumerate(col.tolist()):
-            missing = v is None or v is pd.NA or (isinstance(v, float) and v != v)
-            code = None if missing else codes.get(v if isinstance(v, str) else str(v))
-            out[i, j] = np.nan if code is None else code
-    return out
-
-
-def _small_shap(
-    booster: Any, matrix: np.ndarray, raw: np.ndarray, threads: Mapping[str, int]
-) -> np.ndarray:
-    """TreeSHAP of a few rows as `shap_values` computes it: LightGBM's own `pred_contrib` in
-    float64, additivity checked against the raw scores, values stored as float32."""
-    from models.explain.treeshap import ExplanationError
-
-    n, p = matrix.shape
-    contrib = np.asarray(booster.predict(matrix, pred_contrib=True, **threads), dtype=np.float64)
-    if contrib.shape != (n, p + 1):
-        raise ExplanationError(
-            f"pred_contrib returned shape {contrib.shape}, expected {(n, p + 1)}"
+        model = self.model
+        shap = matrix_shap_values(
+            model.booster, matrix, raw, list(plan.model_columns), num_threads=1
         )
-    err = float(np.max(np.abs(contrib.sum(axis=1) - raw), initial=0.0))
-    if not err <= 1e-6:
-        raise ExplanationError(f"additivity broken by {err:.3g} (> 1e-06)")
-    return contrib[:, :p].astype(np.float32)
+        return matrix_reasons_wide(
+            shap.values,
+            matrix,
+            model.catalogue,
+            self.dictionary,
+            config.top_k,
+            layout=plan.layout,
+        )
 
 
 def _text_or_none(col: pd.Series) -> np.ndarray:

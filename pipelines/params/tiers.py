@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collection_policy.outcomes import ExperimentConfig
+from collection_policy.experiment import ExperimentConfig
 from collection_policy.tiering import TiersConfig
 from core.contracts import LABELLED_SPLITS
 from core.errors import InvalidConfig

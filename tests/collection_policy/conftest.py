@@ -1,4 +1,5 @@
-"""Fixtures for the tier engine: the shipped policy, its raw mapping, and an account factory."""
+"""Fixtures for the tier engine: the shipped policy, its raw mapping, and an account factory;
+books of past-due accounts with their hidden cure effect, and histories simulated from them."""
 
 from __future__ import annotations
 
@@ -134,3 +135,49 @@ def tiers_config(**overrides: Any) -> Any:
         "backtest_split": "test",
     }
     return TiersConfig(**{**values, **overrides})
+
+
+def past_due_book(n: int, seed: int) -> pd.DataFrame:
+    """A past-due book like the built-in one: DPD buckets, amounts, PD rising with DPD and the
+    hidden cure effect slow_cure ~ N(0, 0.5); plus champion (rules-like) and challenger tiers."""
+    from core.dpd import collection_bucket
+
+    rng = np.random.default_rng(seed)
+    dpd = rng.choice([5, 20, 45, 75, 100, 130], n, p=[0.35, 0.25, 0.15, 0.1, 0.1, 0.05])
+    overdue = rng.lognormal(5.5, 0.8, n)
+    pd_ = 1.0 / (1.0 + np.exp(-(rng.normal(-1.5, 1.0, n) + dpd / 40)))
+    b = collection_bucket(dpd)
+    champion = np.select(
+        [b == 1, b == 2, b == 3, b == 4],
+        [np.where(pd_ < 0.3, 1, 2), np.where(pd_ < 0.3, 2, 3), 3, np.where(overdue >= 300, 4, 3)],
+        5,
+    )
+    # an EV-like challenger: more intensive where the amount pays for it, lighter where not
+    challenger = np.where(
+        overdue * pd_ > 150, np.minimum(champion + 1, 4), np.maximum(champion - 1, 1)
+    )
+    return pd.DataFrame(
+        {
+            "account_id": np.arange(n, dtype=np.int64) + 10_000_000,
+            "days_past_due": dpd,
+            "overdue_amount": overdue,
+            "pd": pd_,
+            "slow_cure": rng.normal(0.0, 0.5, n),
+            "champion": champion,
+            "challenger": challenger,
+        }
+    )
+
+
+def history_of(
+    n: int, seed: int, rule: np.ndarray | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """A simulated outcome history of a `past_due_book` (rules' tier T4 unless given) and the
+    true uplift it holds."""
+    from collection_policy.simulated.history import simulate_history
+    from collection_policy.simulated.response import ResponseModel
+
+    book = past_due_book(n, seed)
+    rules = np.full(n, 4) if rule is None else rule
+    macro = np.zeros(n)
+    return simulate_history(book, rules, book["slow_cure"], macro, ResponseModel(), 1, seed)

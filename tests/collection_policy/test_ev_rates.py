@@ -1,6 +1,8 @@
-"""Learned cure rates for the expected-value mode: estimation, state probability, the engine."""
+"""The expected-value rates the engine reads: state probability, the file, the learned mode."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -9,68 +11,20 @@ from hypothesis import given
 
 from collection_policy.engine import assign_tiers
 from collection_policy.ev_rates import (
+    NO_HISTORY,
     EVRates,
-    learn_ev_rates,
-    logging_tiers,
-    simulate_history,
+    ev_rates_json,
+    read_ev_rates,
+    segment_labels,
+    segment_of,
 )
-from collection_policy.outcomes import ResponseModel
+from collection_policy.rate_learning import learn_ev_rates
+from collection_policy.simulated.response import ResponseModel
 from core.errors import DataValidationError
-from tests.collection_policy.conftest import BASE_ACCOUNT
-from tests.collection_policy.test_outcomes import past_due_book
+from tests.collection_policy.conftest import BASE_ACCOUNT, history_of
 from tests.collection_policy.test_properties import SETTINGS, check_guardrails, frames
 
 RESPONSE = ResponseModel()
-
-
-def history_of(
-    n: int, seed: int, rule: np.ndarray | None = None
-) -> tuple[pd.DataFrame, np.ndarray]:
-    book = past_due_book(n, seed)
-    rules = np.full(n, 4) if rule is None else rule
-    macro = np.zeros(n)
-    return simulate_history(book, rules, book["slow_cure"], macro, RESPONSE, 1, seed)
-
-
-def _error(rates: EVRates, true: np.ndarray) -> float:
-    both = np.isfinite(rates.uplift) & np.isfinite(true)
-    return float(np.max(np.abs(rates.uplift[both] - true[both])))
-
-
-def test_uplift_converges_to_the_true_one_as_the_history_grows() -> None:
-    errors = []
-    for n in (4_000, 200_000):
-        history, true = history_of(n, seed=11)
-        rates = learn_ev_rates(history, RESPONSE.n_tiers, baseline_tier=1)
-        errors.append(_error(rates, true))
-    assert errors[1] < errors[0]
-    assert errors[1] < 0.035 and errors[1] < errors[0] / 3, errors  # cells of ~5,000 rows
-    assert (rates.uplift[:, 1] == 0.0).all() and np.isnan(rates.uplift[:, 0]).all()
-    for row in rates.uplift:  # never less cure for more treatment
-        assert np.all(np.diff(row[np.isfinite(row)]) >= 0)
-    # early arrears respond to treatment more than late ones
-    assert rates.uplift[0, 3] > rates.uplift[3, 3]
-
-
-def test_strata_compare_tiers_within_the_logging_policys_randomisation() -> None:
-    """Tiers drawn between the minimum and the rules' tier (riskier accounts get the intensive
-    tiers more often): compared within the stratum (the rules' tier) the uplift is the true one."""
-    book = past_due_book(200_000, seed=5)
-    rule = np.asarray(book["champion"]).clip(1, 4)
-    history, true = simulate_history(
-        book, rule, book["slow_cure"], np.zeros(len(book)), RESPONSE, 1, 5
-    )
-    assert set(history["stratum"]) == {1, 2, 3, 4}
-    within = learn_ev_rates(history, RESPONSE.n_tiers, 1)
-    assert _error(within, true) < 0.03, (within.uplift, true)
-
-
-def test_logging_tiers_stay_between_the_minimum_and_the_rules_tier() -> None:
-    rule = np.array([0, 1, 2, 3, 4] * 2000)
-    drawn = logging_tiers(rule, 1, seed=3)
-    assert (drawn <= rule).all() and (drawn >= np.minimum(rule, 1)).all()
-    assert set(drawn[rule == 4]) == {1, 2, 3, 4}  # every tier the rules reach gets contrasts
-    assert np.array_equal(drawn, logging_tiers(rule, 1, seed=3))
 
 
 def test_state_probability_follows_the_state_and_rises_with_pd() -> None:
@@ -88,22 +42,6 @@ def test_state_probability_follows_the_state_and_rises_with_pd() -> None:
     report = rates.to_dict()
     assert report["uplift"]["1-30"]["T1"] == 0.0 and report["rows"] == len(history)
     assert report["no_cure_at_baseline"]["1-30|pd 0.00-0.10"]["baseline_rows"] > 0
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda h: h.drop(columns="cured"), "required column"),
-        (lambda h: h.assign(cured=2), "0/1"),
-        (lambda h: h.assign(tier=9), "tier"),
-        (lambda h: h.assign(pd=1.5), r"\[0, 1\]"),
-        (lambda h: h[h["tier"] != 1], "baseline tier T1"),
-    ],
-)
-def test_a_bad_history_is_refused_naming_the_column(change, message) -> None:
-    history, _ = history_of(2_000, seed=1)
-    with pytest.raises(DataValidationError, match=message):
-        learn_ev_rates(change(history), RESPONSE.n_tiers, 1, source="log.parquet")
 
 
 @pytest.fixture(scope="module")
@@ -186,26 +124,24 @@ def test_a_commission_never_lets_the_tier_fall_as_the_stakes_rise(policy) -> Non
     assert ev[-1] == 3  # the referral's value per unit never beats T3's here
 
 
-def test_history_errors_name_the_row_of_the_file() -> None:
-    history, _ = history_of(2_000, seed=1)
-    log = pd.concat(
-        [history.assign(days_past_due=0).head(5), history], ignore_index=True
-    )  # five current rows first: ignored by the learning, counted in row numbers
-    bad_tier = log.copy()
-    bad_tier.loc[7, "tier"] = 9
-    with pytest.raises(DataValidationError, match="row 7"):
-        learn_ev_rates(bad_tier, RESPONSE.n_tiers, 1)
-    half_day = log.astype({"days_past_due": float})
-    half_day.loc[8, "days_past_due"] = 0.5
-    with pytest.raises(DataValidationError, match="days_past_due.*row 8.*whole days"):
-        learn_ev_rates(half_day, RESPONSE.n_tiers, 1)
+def test_the_rates_file_round_trips_at_full_precision(rates, tmp_path) -> None:
+    """What the collection_rates stage writes is what the tiers stage and the served model read."""
+    path = tmp_path / "ev_rates.json"
+    path.write_text(json.dumps(ev_rates_json(rates)))
+    back = read_ev_rates(path)
+    assert back is not None and back.to_json() == rates.to_json()
+    np.testing.assert_array_equal(back.uplift, rates.uplift)
+    np.testing.assert_array_equal(back.no_cure, rates.no_cure)
+    path.write_text(json.dumps(ev_rates_json(None)))
+    assert ev_rates_json(None) == NO_HISTORY and read_ev_rates(path) is None
+    path.write_text(json.dumps({"format": "other/1"}))
+    with pytest.raises(DataValidationError, match="not an expected-value rates file"):
+        read_ev_rates(path)
+    with pytest.raises(DataValidationError, match="file not found"):
+        read_ev_rates(tmp_path / "missing.json")
 
 
-def test_the_truth_may_not_repeat_an_account() -> None:
-    from collection_policy.outcomes import cure_effects_for
-
-    effects = pd.DataFrame({"account_id": [1, 2, 2], "slow_cure": [0.1, 0.2, 0.3]})
-    with pytest.raises(DataValidationError, match="appears twice"):
-        cure_effects_for(pd.Series([1, 2]), effects, "tiered account")
-    ok = cure_effects_for(pd.Series(["2", "1"]), effects.iloc[:2], "tiered account")
-    assert ok.tolist() == [0.2, 0.1]  # text ids against integer ids
+def test_segments_are_the_dpd_bucket_and_pd_band() -> None:
+    assert segment_of([45, 5], [0.2, 0.95]).tolist() == ["31-60|pd 0.10-0.30", "1-30|pd 0.30-1.00"]
+    grid = segment_labels()
+    assert grid.shape == (5, 3) and grid[0, 0] == "1-30|pd 0.00-0.10"

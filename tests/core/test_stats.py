@@ -1,4 +1,4 @@
-"""The one AUC and the one PSI: shared pieces and the numeric PSI they make up."""
+"""The one AUC and the one PSI: shared pieces and the numeric PSI they make up; the intervals."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from core.stats import (
     bin_index,
     bin_shares,
     decile_edges,
+    newcombe_interval,
     psi,
     psi_from_shares,
+    welch_interval,
+    wilson_interval,
 )
 
 RNG = np.random.default_rng(11)
@@ -110,3 +113,22 @@ def test_bin_index_equals_a_binary_search(values: list[float], n_edges: int) -> 
     v = np.asarray(values, dtype=np.float32)
     edges = np.unique(np.linspace(-40, 40, n_edges) + 0.1)
     np.testing.assert_array_equal(bin_index(v, edges), np.searchsorted(edges, v, side="right"))
+
+
+def test_newcombe_interval_matches_the_published_example():
+    # Newcombe (1998), Stat Med 17:873, example (a): 56/70 vs 48/80, method 10
+    d, lo, hi = newcombe_interval(56, 70, 48, 80, 0.95)
+    assert d == pytest.approx(0.2)
+    assert (lo, hi) == pytest.approx((0.0524, 0.3339), abs=5e-4)
+    assert wilson_interval(0, 10, 0.95)[0] == 0.0
+
+
+def test_wilson_and_welch_intervals_at_their_edges():
+    # Wilson (1927) score interval of 0/10 at 95%: [0, 0.2775]
+    assert wilson_interval(0, 10, 0.95)[1] == pytest.approx(0.2775, abs=1e-4)
+    assert all(np.isnan(wilson_interval(0, 0, 0.9)))
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 1.0])
+    d, lo, hi = welch_interval(a, b, 0.95)
+    se = np.sqrt(a.var(ddof=1) / 4 + b.var(ddof=1) / 2)
+    assert d == 2.0 and (hi - lo) / 2 == pytest.approx(1.959964 * se, rel=1e-6)
+    assert all(np.isnan(welch_interval(a, b[:1], 0.95)))

@@ -217,3 +217,29 @@ def test_scoring_in_blocks_gives_the_same_scores_and_names_the_whole_frames_row(
     broken.loc[30, "utilisation"] = "not a number"
     with pytest.raises(DataValidationError, match="utilisation.*row 30"):
         model.predict_raw(broken)
+
+
+def test_the_served_models_calls_give_predict_frames_numbers(trained, feature_table) -> None:
+    """A small request's path (its model matrix, one thread, PD columns from the raw scores and
+    days past due) equals `predict_frame` to the bit, in-default rule included."""
+    from core.catalogue import direct_model_matrix
+
+    model, _ = trained
+    rows = _split(feature_table, "score").head(40).reset_index(drop=True)
+    dpd = np.resize(np.array([0, 89, 90, 120, np.nan, 30]), len(rows))
+    want = model.predict_frame(rows, days_past_due=dpd)
+    for threads in (1, None):
+        raw = model.raw_from_matrix(direct_model_matrix(rows, model.catalogue), threads)
+        assert raw.dtype == np.float64 and raw.tobytes() == model.predict_raw(rows).tobytes()
+        got = model.outcome_columns(raw, dpd)
+        assert list(got) == list(want.columns) and got["grade"].dtype == object
+        for c in ("raw_score", "pd", "score"):
+            assert got[c].tobytes() == want[c].to_numpy().tobytes(), c
+        assert got["grade"].tolist() == want["grade"].tolist()
+    assert (got["grade"][in_default(dpd)] == DEFAULT_GRADE).all()
+    plain = model.outcome_columns(raw)
+    assert plain["raw_score"].tobytes() == raw.tobytes() and not np.isnan(plain["score"]).any()
+    with pytest.raises(
+        DataValidationError, match="'request': days_past_due has 2 values for 40 rows"
+    ):
+        model.outcome_columns(raw, [0, 0], "request")

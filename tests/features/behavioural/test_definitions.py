@@ -128,7 +128,7 @@ def test_names_and_sources_are_well_formed():
 @pytest.mark.parametrize("windows", [(3, 6, 12), (1, 2), (4,)])
 def test_each_family_agrees_with_the_reason_dictionary(windows):
     """configs/reasons.yaml places every feature in a family; the declaration names the same."""
-    from models.explain.reasons import load_reason_dictionary
+    from models.explain.reason_dictionary import load_reason_dictionary
 
     dictionary = load_reason_dictionary(REPO / "configs" / "reasons.yaml")
     for col in feature_columns(list(windows)):

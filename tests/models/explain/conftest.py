@@ -222,6 +222,6 @@ def helpers():
 
 @pytest.fixture(scope="session")
 def reason_dictionary():
-    from models.explain.reasons import load_reason_dictionary
+    from models.explain.reason_dictionary import load_reason_dictionary
 
     return load_reason_dictionary(REASONS_YAML)

@@ -15,6 +15,11 @@ from hypothesis import strategies as st
 from core.catalogue import Catalogue, FeatureSpec, to_model_frame
 from core.contracts import REASONS
 from models.explain import reasons
+from models.explain.reason_dictionary import (
+    parse_reason_dictionary,
+    reference_note,
+    sentence,
+)
 
 NON_ADVERSE = {"credit_limit", "income_band", "city_tier", "channel"}
 
@@ -249,7 +254,7 @@ def test_families_change_what_the_old_ranking_would_give(family_run, reason_dict
         assert r["contribution"] == pytest.approx(res.values[r["row"], members].sum(), rel=1e-6)
         strongest = names[members[int(np.argmax(res.values[r["row"], members]))]]
         assert r["feature"] == strongest
-        assert r["text"] == reasons.sentence(
+        assert r["text"] == sentence(
             strongest,
             Xs.loc[r["row"], strongest],
             reason_dictionary,
@@ -273,7 +278,7 @@ def test_report_says_what_a_reason_is_compared_with(family_run):
 
 
 def test_reference_note_and_adverse_flags():
-    d = reasons.parse_reason_dictionary(
+    d = parse_reason_dictionary(
         {
             "reference": "Compared with {base_value:.1f} ({base_pd:.1%})",
             "families": {
@@ -292,7 +297,7 @@ def test_reference_note_and_adverse_flags():
             },
         }
     )
-    assert reasons.reference_note(d, 0.0) == "Compared with 0.0 (50.0%)"
+    assert reference_note(d, 0.0) == "Compared with 0.0 (50.0%)"
     assert d.family_of("max_dpd_12m") == "delinquency"
     assert d.adverse("max_dpd_12m") and not d.adverse("dpd_current")
     assert not d.adverse("credit_limit")
@@ -306,6 +311,6 @@ def test_reference_note_and_adverse_flags():
     layout = reasons.family_layout(cat.model_columns, cat, d)
     assert layout.names == ("delinquency", "mystery")  # an unknown feature is its own family
     assert layout.codes.tolist() == [0, -1, -1, 1, 0]
-    default = reasons.parse_reason_dictionary({"max_dpd_6m": {"text": "x", "family": "d"}})
-    assert "trained on" in reasons.reference_note(default, -5.3)
-    assert "0.50%" in reasons.reference_note(default, -5.3)
+    default = parse_reason_dictionary({"max_dpd_6m": {"text": "x", "family": "d"}})
+    assert "trained on" in reference_note(default, -5.3)
+    assert "0.50%" in reference_note(default, -5.3)

@@ -4,7 +4,6 @@ dictionary, never protected and never a non-adverse (lender-controlled or declar
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,10 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.catalogue import Catalogue, FeatureSpec
-from core.errors import ConfigError
 from models.explain import reasons, treeshap
-
-REASONS_YAML = Path(__file__).resolve().parents[3] / "configs" / "reasons.yaml"
+from models.explain.reason_dictionary import fallback_text, parse_reason_dictionary
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +74,9 @@ def test_fallback_phrase_for_features_not_in_dictionary(book, explained, reason_
     assert not mystery.empty
     first = mystery.iloc[0]
     assert first["text"] == f"High value of mystery score x ({first['value']})"
-    assert (
-        reasons.fallback_text("payment_ratio", 0.2, -1, False) == "Low value of payment ratio (0.2)"
-    )
-    assert reasons.fallback_text("region_code", "north", 0, True) == "Region code: north"
-    assert reasons.fallback_text("x_6m", float("nan"), 1, False) == "X 6 months not available"
+    assert fallback_text("payment_ratio", 0.2, -1, False) == "Low value of payment ratio (0.2)"
+    assert fallback_text("region_code", "north", 0, True) == "Region code: north"
+    assert fallback_text("x_6m", float("nan"), 1, False) == "X 6 months not available"
 
 
 def test_protected_attributes_never_appear(book, explained, reason_dictionary):
@@ -115,7 +110,7 @@ def test_protected_property(book, contribs, protected, top_k):
     c = np.asarray(contribs, dtype=np.float32)
     X = book.X.iloc[: len(c)].reset_index(drop=True)
     cat = dataclasses.replace(book.catalogue, protected=sorted(protected))
-    d = reasons.parse_reason_dictionary({"max_dpd_6m": "late {value:.0f}"})
+    d = parse_reason_dictionary({"max_dpd_6m": "late {value:.0f}"})
     long = reasons.reason_codes(c, X, cat, d, top_k=top_k)
     assert not set(long["feature"]) & protected
     assert (long["contribution"] > 0).all()
@@ -147,99 +142,6 @@ def test_wide_helper(book, explained, reason_dictionary):
     assert dist["share"].sum() == pytest.approx(1.0)
 
 
-def test_dictionary_patterns_values_and_missing():
-    d = reasons.parse_reason_dictionary(
-        {
-            "max_dpd_{w}m": {
-                "text": "Up to {value:.0f} days late in {w} months",
-                "values": {0: "Never late in {w} months"},
-            },
-            "max_dpd_6m": "Exact entry wins ({value:.0f})",
-            "flag": {"text": "Flag {value}", "missing": "Flag unknown"},
-        }
-    )
-    assert reasons.sentence("max_dpd_12m", 30.0, d) == "Up to 30 days late in 12 months"
-    assert reasons.sentence("max_dpd_3m", np.float32(0), d) == "Never late in 3 months"
-    assert reasons.sentence("max_dpd_6m", 30.0, d) == "Exact entry wins (30)"
-    assert reasons.sentence("flag", float("nan"), d) == "Flag unknown"
-    # a template that cannot render on a value falls back instead of failing the batch
-    d2 = reasons.parse_reason_dictionary({"channel": "Channel {value:.0f}"})
-    assert reasons.sentence("channel", "web", d2, categorical=True) == "Channel: web"
-
-
-def test_bad_dictionary_is_a_config_error(book):
-    with pytest.raises(ConfigError, match="non-empty 'text'"):
-        reasons.parse_reason_dictionary({"max_dpd_6m": {"txt": "typo"}})
-    with pytest.raises(ConfigError, match="unknown field"):
-        reasons.parse_reason_dictionary({"max_dpd_6m": {"text": "x", "value": {}}})
-    broken = reasons.parse_reason_dictionary({"max_dpd_6m": "Late {valu:.0f} days"})
-    with pytest.raises(ConfigError, match="does not render for feature 'max_dpd_6m'"):
-        reasons.validate_dictionary(broken, book.catalogue)
-
-
-def _families(**families):
-    return {"families": families}
-
-
-def test_bad_families_are_config_errors(book, tmp_path):
-    ok = {"label": "Delinquency", "features": {"max_dpd_{w}m": "late {value:.0f}"}}
-    with pytest.raises(ConfigError, match=r"families.x.label: must be a non-empty name"):
-        reasons.parse_reason_dictionary(_families(x={"features": {"a": "b"}}))
-    with pytest.raises(ConfigError, match=r"families.x.adverse: must be true or false"):
-        reasons.parse_reason_dictionary(_families(x={**ok, "adverse": "no"}))
-    with pytest.raises(ConfigError, match=r"families.x: has unknown field\(s\) \['lable'\]"):
-        reasons.parse_reason_dictionary(_families(x={**ok, "lable": "typo"}))
-    with pytest.raises(ConfigError, match=r"max_dpd_\{w\}m.*already in family 'a'"):
-        reasons.parse_reason_dictionary(_families(a=ok, b=ok))
-    with pytest.raises(ConfigError, match="unknown top-level"):
-        reasons.parse_reason_dictionary({"families": {"a": ok}, "refrence": "x"})
-    with pytest.raises(ConfigError, match="reference: does not render"):
-        reasons.parse_reason_dictionary({"families": {"a": ok}, "reference": "PD {pd}"})
-    # a feature of the catalogue without a family is an error naming it
-    d = reasons.parse_reason_dictionary(_families(a=ok))
-    with pytest.raises(ConfigError, match=r"\['utilisation_current', .*'channel'\] have no reason"):
-        reasons.check_families(d, book.catalogue)
-
-
-def test_loading_checks_the_builtin_catalogue(tmp_path, reason_dictionary):
-    """Loading the repo's dictionary checks the built-in catalogue; drop a family and the
-    error names its features."""
-    import yaml
-
-    behavioural = pytest.importorskip("features.behavioural")
-    reasons.check_families(reason_dictionary, behavioural.behavioural_catalogue((3, 6, 12)))
-    data = yaml.safe_load(REASONS_YAML.read_text())
-    del data["families"]["instalments"]
-    path = tmp_path / "reasons.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=r"instalment_plans_current', 'instalment_plans_max_12m"):
-        reasons.load_reason_dictionary(path)
-
-
-def test_repo_dictionary_covers_the_behavioural_features(reason_dictionary):
-    """Every feature the behavioural stage creates has a sentence that renders."""
-    behavioural = pytest.importorskip("features.behavioural")
-    cat = behavioural.behavioural_catalogue((3, 6, 12))
-    assert reasons.validate_dictionary(reason_dictionary, cat) == []
-    reasons.check_families(reason_dictionary, cat)
-    never = {f for f in cat.model_columns if not reason_dictionary.adverse(f)}
-    assert never == {"credit_limit", "income_band", "city_tier", "channel"}
-    for spec in cat.features:
-        value = (spec.categories or ["x"])[0] if spec.dtype == "category" else 2.0
-        text = reasons.sentence(
-            spec.name, value, reason_dictionary, spec.direction, spec.dtype == "category"
-        )
-        assert text and "{" not in text and "nan" not in text
-
-
-def test_value_formatting():
-    assert reasons.format_value(45.0) == "45"
-    assert reasons.format_value(0.123456) == "0.1235"
-    assert reasons.format_value(None) == "missing"
-    assert reasons.format_value(float("nan")) == "missing"
-    assert reasons.format_value("web") == "web"
-
-
 def test_shape_mismatch_and_bad_k(book, reason_dictionary):
     cat = Catalogue(features=[FeatureSpec("a", "float")])
     X = pd.DataFrame({"a": [1.0, 2.0]})
@@ -247,3 +149,108 @@ def test_shape_mismatch_and_bad_k(book, reason_dictionary):
         reasons.reason_codes(np.zeros((3, 1)), X, cat, reason_dictionary, top_k=4)
     with pytest.raises(ValueError, match="top_k"):
         reasons.reason_codes(np.zeros((2, 1)), X, cat, reason_dictionary, top_k=0)
+
+
+def _wide_texts(long: pd.DataFrame, top_k: int, index: pd.Index) -> dict[str, list]:
+    """The served model's reading of `reasons_wide`: text, or None where a row has no reason."""
+    wide = reasons.reasons_wide(long, top_k, index=index)
+    return {c: [None if pd.isna(v) else v for v in wide[c]] for c in wide.columns}
+
+
+_SHOWN = st.one_of(
+    st.sampled_from([0.0, -0.0, 1.0, 30.0, 0.5, 1e6, float("nan")]),
+    st.floats(-100, 100, allow_nan=False),
+)
+
+
+#: Every feature its own adverse family (the repo's dictionary never gives `channel`), with
+#: exact-value, missing and sign-showing sentences.
+_EVERY_FEATURE_ADVERSE = parse_reason_dictionary(
+    {
+        "channel": {"text": "Came through {value}", "values": {"web": "Online"}, "missing": "?"},
+        "max_dpd_6m": {"text": "Late {value:.0f} days", "values": {0: "Never late"}},
+        "utilisation_current": {"text": "Uses {value:.0%}", "missing": "Use unknown"},
+        "months_on_book": "{value:+.1f} months",
+    }
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.data(),
+    n=st.integers(1, 12),
+    top_k=st.integers(1, 7),
+    min_contribution=st.sampled_from([0.0, 0.0, 0.05]),
+    protected=st.sets(st.sampled_from(["mystery_score_x", "channel"])),
+    repo_dictionary=st.booleans(),
+)
+def test_matrix_reasons_equal_reason_codes(
+    book, reason_dictionary, data, n, top_k, min_contribution, protected, repo_dictionary
+):
+    """From the model matrix, the same reason_1..reason_k as `reasons_wide(reason_codes(...))` on
+    the model frame, for any contributions and values: NaN, -0.0 beside 0.0, repeated values,
+    unseen and missing categories, protected and non-adverse features, ties."""
+    from core.catalogue import model_matrix, to_model_frame
+
+    cat = dataclasses.replace(book.catalogue, protected=sorted(protected))
+    names = cat.model_columns
+    dictionary = reason_dictionary if repo_dictionary else _EVERY_FEATURE_ADVERSE
+    raw = {
+        f: data.draw(
+            st.lists(
+                st.sampled_from(["app", "web", "partner", "unseen", None]), min_size=n, max_size=n
+            )
+            if spec.dtype == "category"
+            else st.lists(_SHOWN, min_size=n, max_size=n)
+        )
+        for f, spec in zip(names, cat.features, strict=True)
+    }
+    frame = pd.DataFrame({f: pd.Series(v, dtype=object) for f, v in raw.items()})
+    X = to_model_frame(frame, cat)
+    contribs = np.asarray(
+        data.draw(
+            st.lists(
+                st.lists(
+                    st.sampled_from([0.0, 0.3, -0.2]) | st.floats(-2, 2, width=32),
+                    min_size=len(names),
+                    max_size=len(names),
+                ),
+                min_size=n,
+                max_size=n,
+            )
+        ),
+        dtype=np.float32,
+    )
+    long = reasons.reason_codes(contribs, X, cat, dictionary, top_k, min_contribution)
+    got = reasons.matrix_reasons_wide(
+        contribs, model_matrix(X), cat, dictionary, top_k, min_contribution
+    )
+    assert {c: v.tolist() for c, v in got.items()} == _wide_texts(long, top_k, X.index)
+    assert all(v.dtype == object and len(v) == n for v in got.values())
+
+
+def test_matrix_reasons_on_the_book_and_their_checks(book, explained, reason_dictionary):
+    from core.catalogue import model_matrix
+
+    X, res = explained
+    layout = reasons.family_layout(list(X.columns), book.catalogue, reason_dictionary)
+    long = reasons.reason_codes(res.values, X, book.catalogue, reason_dictionary, top_k=4)
+    matrix = model_matrix(X)
+    got = reasons.matrix_reasons_wide(
+        res.values, matrix, book.catalogue, reason_dictionary, 4, layout=layout
+    )
+    assert {c: v.tolist() for c, v in got.items()} == _wide_texts(long, 4, X.index)
+    assert sum(v is not None for v in got["reason_1"]) > len(X) / 2
+    with pytest.raises(ValueError, match="does not match"):
+        reasons.matrix_reasons_wide(res.values[:3], matrix, book.catalogue, reason_dictionary, 4)
+    with pytest.raises(ValueError, match="top_k"):
+        reasons.matrix_reasons_wide(res.values, matrix, book.catalogue, reason_dictionary, 0)
+    with pytest.raises(ValueError, match="other columns"):
+        reasons.matrix_reasons_wide(
+            res.values,
+            matrix,
+            book.catalogue,
+            reason_dictionary,
+            4,
+            layout=reasons.FamilyLayout(layout.names, layout.codes[:-1]),
+        )

@@ -134,3 +134,47 @@ def test_grade_order_is_natural_with_the_default_grade_last():
     grades = pd.Series(["10", "2", "D", "1", "12", "9", "2"])
     assert treeshap.grade_order(grades) == ["1", "2", "9", "10", "12", "D"]
     assert treeshap.grade_order(pd.Series(["C", "A", "B"])) == ["A", "B", "C"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.integers(0, 10_000), min_size=1, max_size=30),
+    holes=st.lists(st.tuples(st.integers(0, 29), st.integers(0, 5)), max_size=12),
+    threads=st.sampled_from([None, 1]),
+)
+def test_matrix_path_equals_shap_values(book, rows, holes, threads):
+    """A few rows given as their model matrix and raw scores: the values `shap_values` stores
+    (float32, to the bit), its base value, its raw scores; missing values (NaN numbers and
+    categories) included; one thread or the booster's own."""
+    from core.catalogue import model_matrix
+
+    X = book.X.iloc[[r % len(book.X) for r in rows]].reset_index(drop=True).copy()
+    for r, c in holes:
+        X.iloc[r % len(X), c] = np.nan  # a missing number, or a missing category
+    want = treeshap.shap_values(book.booster, X, progress=False)
+    matrix = model_matrix(X)
+    raw = book.booster.predict(matrix, raw_score=True)
+    got = treeshap.matrix_shap_values(
+        book.booster, matrix, raw, list(X.columns), num_threads=threads
+    )
+    assert got.values.dtype == np.float32
+    assert got.values.tobytes() == want.values.tobytes()
+    assert got.base_value == want.base_value and got.feature_names == want.feature_names
+    assert got.raw_score.tobytes() == want.raw_score.tobytes()
+    assert got.additivity_max_abs_err == want.additivity_max_abs_err
+
+
+def test_matrix_path_checks_additivity(book):
+    from core.catalogue import model_matrix
+
+    matrix = model_matrix(book.X.iloc[:5])
+    raw = book.booster.predict(matrix, raw_score=True)
+    names = list(book.X.columns)
+    with pytest.raises(treeshap.ExplanationError, match=r"additivity broken in rows 0..4"):
+        treeshap.matrix_shap_values(book.booster, matrix, raw + 0.01, names, num_threads=1)
+    empty = treeshap.matrix_shap_values(book.booster, matrix[:0], raw[:0], names)
+    assert empty.values.shape == (0, len(names)) and empty.values.dtype == np.float32
+    nothing = treeshap.shap_values(book.booster, book.X.iloc[:0], progress=False)
+    assert np.isnan(empty.base_value) and np.isnan(nothing.base_value)

@@ -129,7 +129,8 @@ def reference_outputs(trained: Trained, rows: pd.DataFrame) -> pd.DataFrame:
     from collection_policy.loader import load_policy
     from collection_policy.population import tier_population
     from core.catalogue import to_model_frame
-    from models.explain.reasons import load_reason_dictionary, reason_codes, reasons_wide
+    from models.explain.reason_dictionary import load_reason_dictionary
+    from models.explain.reasons import reason_codes, reasons_wide
     from models.explain.treeshap import load_booster, shap_values
 
     keys = ["account_id", "observation_date"]

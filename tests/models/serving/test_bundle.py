@@ -51,7 +51,8 @@ def test_collision_keeps_feature_table_name():
 def test_outputs_match_library_calls(bundle):
     from collection_policy.engine import accounts_from_features, assign_tiers
     from collection_policy.loader import load_policy
-    from models.explain.reasons import load_reason_dictionary, reason_codes, reasons_wide
+    from models.explain.reason_dictionary import load_reason_dictionary
+    from models.explain.reasons import reason_codes, reasons_wide
     from models.explain.treeshap import shap_values
 
     b, rows = bundle
@@ -213,6 +214,47 @@ def test_small_and_large_requests_give_the_same_answer(bundle, monkeypatch):
     pd.testing.assert_frame_equal(small, b.score(request.head(40)))
 
 
+def _as_sent(request: pd.DataFrame, how: str) -> pd.DataFrame:
+    """The same rows as a client may send them: holes, unseen categories, other dtypes."""
+    out = request.copy()
+    n = len(out)
+    if how == "holes":  # missing numbers and categories, unseen and numeric category values
+        out["utilisation"] = out["utilisation"].where(np.arange(n) % 3 != 0)
+        out["income_band"] = out["income_band"].astype(object)
+        out.loc[out.index[1::4], "income_band"] = "never_seen"
+        out.loc[out.index[2::5], "income_band"] = None
+        out.loc[out.index[3::7], "channel"] = float("nan")
+    elif how == "ints":
+        out["max_dpd_6m"] = out["max_dpd_6m"].fillna(0).astype(np.int64)
+    elif how == "text":
+        out["months_on_book"] = out["months_on_book"].map(repr).astype(object)
+    elif how == "categorical":
+        out["channel"] = out["channel"].astype("category")
+    elif how == "str":
+        out["income_band"] = out["income_band"].astype("str")
+    elif how == "equal_values":  # 1, 1.0 and True are one value to the general path
+        out["channel"] = pd.Series([[1, 1.0, True][i % 3] for i in range(n)], dtype=object)
+    return out
+
+
+@pytest.mark.parametrize("how", ["holes", "ints", "text", "categorical", "str", "equal_values"])
+def test_small_requests_equal_the_general_path_whatever_the_columns_hold(bundle, monkeypatch, how):
+    """One row at a time and 40 rows at once through the small path (direct matrix or its
+    fallback, one thread, TreeSHAP from the matrix, reasons from the matrix) give the general
+    path's frame exactly."""
+    import models.serving.pyfunc as pyfunc
+
+    b, rows = bundle
+    request = _as_sent(to_request_frame(rows.head(40), b.model.catalogue, with_policy=True), how)
+    one_by_one = pd.concat([b.score(request.iloc[[i]]) for i in range(40)], ignore_index=True)
+    at_once = b.score(request)
+    monkeypatch.setattr(pyfunc, "SMALL_REQUEST_ROWS", 0)
+    general = b.score(request)
+    pd.testing.assert_frame_equal(one_by_one, general)
+    pd.testing.assert_frame_equal(at_once, general)
+    assert general["reason_1"].notna().any()
+
+
 def test_row_limit_applies_only_when_served(model_dir, monkeypatch):
     from types import SimpleNamespace
 
@@ -264,10 +306,12 @@ def test_learned_ev_rates_travel_with_the_bundle(model_dir, tmp_path):
     import json
 
     from collection_policy.engine import accounts_from_features, assign_tiers
-    from collection_policy.ev_rates import ev_rates_json, learn_ev_rates, simulate_history
+    from collection_policy.ev_rates import ev_rates_json
     from collection_policy.loader import load_policy
-    from collection_policy.outcomes import ResponseModel
-    from tests.collection_policy.test_outcomes import past_due_book
+    from collection_policy.rate_learning import learn_ev_rates
+    from collection_policy.simulated.history import simulate_history
+    from collection_policy.simulated.response import ResponseModel
+    from tests.collection_policy.conftest import past_due_book
 
     book = past_due_book(20_000, seed=2)
     history, _ = simulate_history(
