@@ -45,12 +45,12 @@ def register(root: Path, store: Path) -> str:
     from pipelines.params import load_params
     from pipelines.params.mlflow import read_mlflow
     from pipelines.params.register import read_serving
-    from pipelines.params.train import read_train
 
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
     paths = register_stage.STAGE.paths(
         model_dir=root / "data/model",
         features_dir=root / "data/features",
+        scores=root / "data/scores/scores.parquet",
         metrics=root / "reports/metrics.json",
         deciles=root / "reports/deciles.json",
         plots_dir=root / "reports/plots",
@@ -62,7 +62,7 @@ def register(root: Path, store: Path) -> str:
     with contextlib.chdir(root):  # params paths (tiers.policy, explain.reasons) are repo-relative
         params = load_params("params.yaml")
         registration = register_stage.run(
-            paths, read_train(params), read_mlflow(params), read_serving(params), repo_root=store
+            paths, read_mlflow(params), read_serving(params), repo_root=store
         )
     return registration.result.model_uri
 

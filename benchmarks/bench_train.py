@@ -82,7 +82,7 @@ def one_size(n: int, threads: int, features_dir: Path | None = None) -> dict:
     from core.catalogue import CATALOGUE_FILE, Catalogue, to_model_frame
     from core.contracts import FEATURES
     from core.io import write_json
-    from models.pd_model import lgb_params
+    from models.train_config import lgb_params
     from pipelines import train as train_stage
     from pipelines.params import load_params
     from pipelines.params.train import read_train

@@ -1,7 +1,7 @@
 """German credit (Statlog, 1,000 loans, 30% bad): stratified k-fold CV through the library code.
 
 Three models side by side on the same folds: the calibrated LightGBM PD model
-(models.pd_model.fit_pd_model), the WoE scorecard challenger (models.scorecard.WoeScorecard, with
+(models.pd_estimator.PDEstimator), the WoE scorecard challenger (models.scorecard.WoeScorecard, with
 monotone event-rate trends from the catalogue's risk directions via `monotonic_from_catalogue`,
 "auto_asc_desc" where no direction is known) and the logistic baseline
 (models.baseline.LogisticBaseline). Per model: mean ± sd test AUC over the folds, and the AUC of
@@ -33,7 +33,7 @@ The config is params.yaml `train:` as the train stage reads it (`pipelines.param
 with the small-data LightGBM choices of `SMALL_DATA` replaced (shallow trees, slow learning rate,
 strong regularisation); params.yaml itself is unchanged.
 Within each training fold 25% (--valid-fraction; 200 of 800 rows) is held out, stratified, as
-LightGBM's validation frame. `fit_pd_model` cuts that frame by customer id (the catalogue's
+LightGBM's validation frame. `PDEstimator.fit` cuts that frame by customer id (the catalogue's
 `id_column`, here the unique row number `account_id`) into an early-stopping part and a
 calibration part (`calibration_fraction`, params.yaml's 0.5 unless --calibration-fraction says
 otherwise): about 100 rows each. The earlier 15% hold-out would leave only 60 rows (about 18
@@ -61,8 +61,9 @@ if str(ROOT) not in sys.path:
 from core.catalogue import Catalogue, FeatureSpec  # noqa: E402
 from models.baseline import LogisticBaseline  # noqa: E402
 from models.metrics import auc  # noqa: E402
-from models.pd_model import TrainConfig, fit_pd_model  # noqa: E402
+from models.pd_estimator import PDEstimator  # noqa: E402
 from models.scorecard import WoeScorecard, monotonic_from_catalogue  # noqa: E402
+from models.train_config import TrainConfig  # noqa: E402
 from models.validation.discrimination import delong_auc, delong_paired  # noqa: E402
 from pipelines.params import load_params  # noqa: E402
 from pipelines.params.train import read_train  # noqa: E402
@@ -127,7 +128,7 @@ def to_feature_table(raw: pd.DataFrame) -> tuple[pd.DataFrame, Catalogue]:
     """Feature-table frame (id column, `default`, features) and its catalogue.
 
     Each loan is its own customer: the id column (the catalogue's `id_column`) is the row number,
-    unique, so `fit_pd_model`'s cut of the validation frame by customer is a cut by row.
+    unique, so `PDEstimator.fit`'s cut of the validation frame by customer is a cut by row.
     """
     target = raw["creditability"].map({"bad": 1, "good": 0})
     if target.isna().any():
@@ -192,7 +193,8 @@ def run_cv(
             y_te = te["default"].to_numpy()
 
             t0 = time.perf_counter()
-            model, rep_fit = fit_pd_model(tr, va, catalogue, replace(config, seed=rep))
+            fitted = PDEstimator(replace(config, seed=rep), catalogue).fit(tr, va)
+            model, rep_fit = fitted.model_, fitted.report_
             secs["lgbm"] += time.perf_counter() - t0
             pred["lgbm"][te_idx] = model.predict_pd(te)
             lgbm_raw.append(auc(y_te, model.predict_raw(te)))

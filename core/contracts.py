@@ -442,6 +442,27 @@ TRUE_PD = TableContract(
     "true_pd.parquet",
 )
 
+#: What the train stage used each scored row for (SCORES `sample`), each a part of one split:
+#: train rows the booster learned on ("train") or left out of its weighted sample
+#: ("train_unsampled", params `train.max_train_rows`); validation rows that stopped it early
+#: ("early_stopping": the development hold-out, out of sample for the calibrator) or fitted the
+#: calibrator ("calibration"); the out-of-time "test" rows; the current book ("score").
+SAMPLE_SPLIT: dict[str, str] = {
+    "train": "train",
+    "train_unsampled": "train",
+    "early_stopping": "validation",
+    "calibration": "validation",
+    "test": "test",
+    "score": "score",
+}
+SAMPLES: tuple[str, ...] = tuple(SAMPLE_SPLIT)
+
+#: One row per scored feature-table row. `sample` records, once, what training did with the row,
+#: so the register stage's gate and the validation report read the development hold-out and the
+#: calibration sample rather than re-cut the validation split with train's seed and fraction. A
+#: column beside the row's own scores is where a validator looks first, and it scales: written
+#: as a pandas categorical (1 byte a row in memory, dictionary-encoded in Parquet: a few bytes
+#: per row group), so a 5M-row book carries it at no real cost.
 SCORES = TableContract(
     TableSchema(
         "scores",
@@ -449,6 +470,7 @@ SCORES = TableContract(
             Column("account_id", "str"),
             Column("observation_date", "date", nullable=True),
             Column("split", "str", allowed=SPLITS),
+            Column("sample", "str", allowed=SAMPLES),
             Column("default", "int", nullable=True, min_value=0, max_value=1),
             Column("raw_score", "float", nullable=True),  # null: in default, not scored
             Column("pd", "float"),
@@ -459,6 +481,26 @@ SCORES = TableContract(
     ),
     "scores.parquet",
 )
+
+
+def check_samples(scores: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Each row's `sample` must be a part of its `split` (`SAMPLE_SPLIT`): an early-stopping row
+    is a validation row. The first row that breaks it is named; returns `scores`."""
+    sample, split = scores["sample"], scores["split"]
+    bad = np.zeros(len(scores), dtype=bool)
+    for name, part_of in SAMPLE_SPLIT.items():
+        bad |= (sample.eq(name) & split.ne(part_of)).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataValidationError(
+            source,
+            f"sample {_shown(scores['sample'].iloc[row])} is not a part of split "
+            f"{_shown(scores['split'].iloc[row])} (see core.contracts.SAMPLE_SPLIT)",
+            "sample",
+            row,
+        )
+    return scores
+
 
 SHAP_VALUES = TableContract(
     TableSchema(

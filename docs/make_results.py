@@ -648,6 +648,8 @@ def _calibration(r: Reports) -> list[str]:
 def _gate_evidence(check: Mapping[str, Any]) -> str:
     kind = check.get("check")
     level = share(check.get("level"))
+    if check.get("passed") is None and isinstance(check.get("detail"), str):
+        return _text(check.get("detail"))  # not tested (e.g. no champion yet): the gate's words
     if kind == "floor":
         return (
             f"test AUC {with_ci(check.get('auc'), check.get('low'), check.get('high'), auc)}; "
@@ -999,7 +1001,7 @@ def _ev_rates(r: Reports) -> list[str]:
         f"{_text(k)} {count(n)}" for k, n in _dict(ev.get("rows_per_tier")).items()
     )
     lines = [
-        f"Stage `collection_rates` (`collection_policy/ev_rates.py`) learns the expected-value "
+        f"Stage `collection_rates` (`collection_policy/rate_learning.py`) learns the expected-value "
         f"rates from an outcome history: {_text(ev.get('source'))}; {count(ev.get('rows'))} rows "
         f"(per tier: {per_tier or NA}). Uplift = the share of non-curing arrears a tier cures "
         f"beyond tier T{_text(ev.get('baseline_tier'))}, per days-past-due bucket, compared within "

@@ -1,4 +1,4 @@
-"""LightGBM on a Dask cluster: the fit call of `models.pd_model.train_booster` when a scheduler is set.
+"""LightGBM on a Dask cluster: the fit call of `models.pd_estimator.train_booster` when a scheduler is set.
 
 The switch is the environment, not params.yaml: with `DASK_SCHEDULER_ADDRESS` set (the variable
 `distributed.Client()` itself honours), the booster is trained by `lightgbm.dask` on the training

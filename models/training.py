@@ -25,7 +25,9 @@ from core.contracts import (
     LABELLED_SPLITS,
     POLICY_INPUT_BY_NAME,
     POLICY_INPUTS,
+    SAMPLES,
     SCORES,
+    check_samples,
 )
 from core.dpd import DEFAULT_DPD, in_default
 from core.errors import DataValidationError
@@ -41,13 +43,9 @@ from models.metrics import (
     segment_metrics,
     summary,
 )
-from models.pd_model import (
-    FitReport,
-    PDModel,
-    TrainConfig,
-    fit_pd_model,
-    split_validation,
-)
+from models.pd_estimator import FitReport, PDEstimator
+from models.pd_model import PDModel
+from models.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -375,8 +373,31 @@ class TrainResult:
         return out
 
 
-def scores_frame(table: pd.DataFrame, scored: pd.DataFrame, id_column: str) -> pd.DataFrame:
-    """The SCORES table: keys, split and label of each row beside its raw score, PD, points, grade.
+#: The SCORES `sample` column's dtype: one byte a row, however long the book.
+SAMPLE_DTYPE = pd.CategoricalDtype(SAMPLES)
+
+
+def samples_where(mask: np.ndarray, yes: str, no: str) -> pd.Categorical:
+    """The `sample` of some rows: `yes` where `mask` holds, else `no` (core.contracts.SAMPLES)."""
+    codes = np.where(mask, SAMPLES.index(yes), SAMPLES.index(no)).astype("int8")
+    return pd.Categorical.from_codes(codes, dtype=SAMPLE_DTYPE)
+
+
+def sample_column(sample: str | pd.Categorical, n: int) -> pd.Categorical:
+    """The `sample` column of `n` rows: one name for all of them, or one per row."""
+    if isinstance(sample, str):
+        codes = np.full(n, SAMPLES.index(sample), dtype="int8")
+        return pd.Categorical.from_codes(codes, dtype=SAMPLE_DTYPE)
+    if len(sample) != n:
+        raise ValueError(f"{len(sample)} sample names for {n} rows")
+    return sample
+
+
+def scores_frame(
+    table: pd.DataFrame, scored: pd.DataFrame, id_column: str, sample: str | pd.Categorical
+) -> pd.DataFrame:
+    """The SCORES table: keys, split, sample and label of each row beside its raw score, PD,
+    points, grade. `sample` says what training used the rows for (`sample_column`).
 
     The frame keeps `table`'s index (the rows' positions in the feature table), so the pieces of a
     table scored in blocks go back into the table's order."""
@@ -385,6 +406,7 @@ def scores_frame(table: pd.DataFrame, scored: pd.DataFrame, id_column: str) -> p
             "account_id": table[id_column].to_numpy(),
             "observation_date": pd.to_datetime(table["observation_date"]).to_numpy(),
             "split": table["split"].astype(str).to_numpy(),
+            "sample": sample_column(sample, len(table)),
             "default": table["default"].astype("Int8").array,
             "raw_score": scored["raw_score"].to_numpy(),
             "pd": scored["pd"].to_numpy(),
@@ -393,19 +415,20 @@ def scores_frame(table: pd.DataFrame, scored: pd.DataFrame, id_column: str) -> p
         },
         index=table.index,
     )
-    return SCORES.check(frame[SCORES.columns], "train: scores")
+    return check_samples(SCORES.check(frame[SCORES.columns], "train: scores"), "train: scores")
 
 
 def score_rows(
-    model: PDModel, rows: pd.DataFrame, id_column: str, source: str
+    model: PDModel, rows: pd.DataFrame, id_column: str, source: str, sample: str | pd.Categorical
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(predict_frame output, SCORES rows) of some feature-table rows, on their index.
+    """(predict_frame output, SCORES rows) of some feature-table rows, on their index; `sample`
+    as `scores_frame` takes it.
 
     Accounts already in default (90+ DPD) get PD 1 and grade D, not a score (`predict_frame`)."""
     dpd_column = DPD_FEATURE_COLUMN
     days_past_due = rows[dpd_column] if dpd_column in rows.columns else None
     scored = model.predict_frame(rows, source=source, days_past_due=days_past_due)
-    return scored, scores_frame(rows, scored, id_column)
+    return scored, scores_frame(rows, scored, id_column, sample)
 
 
 def drop_defaulted_labelled(table: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -479,8 +502,9 @@ def train_on_splits(
     then, so the whole feature table is never in memory. Every frame's index is its rows'
     positions in the feature table; the scores come back in that order.
 
-    The booster learns on `train`; the `validation` customers are cut in two, one part for early
-    stopping and one for calibration (`split_validation`); `test` measures
+    The booster learns on `train` (or a weighted sample of it); the `validation` customers are cut
+    in two, one part for early stopping and one for calibration (`PDEstimator`), and the scores'
+    `sample` column records which rows went where; `test` measures
     it, beside a logistic baseline (fitted on a seeded sample of at most `baseline_max_rows` train
     rows, the same rows every run) and, when `truth` is given, the true PD as an oracle.
     Accounts already in default (90+ DPD) leave the labelled splits and are not scored in the
@@ -493,14 +517,10 @@ def train_on_splits(
     sample = training_sample(labels["train"], config.max_train_rows, config.seed)
     fit_rows = parts["train"] if sample.rows is None else parts["train"].iloc[sample.rows]
 
-    model, fit_report = fit_pd_model(
-        fit_rows,
-        parts["validation"],
-        catalogue,
-        config,
-        source=source,
-        weights=sample.weights,
+    estimator = PDEstimator(config, catalogue, source=source).fit(
+        fit_rows, parts["validation"], sample_weight=sample.weights
     )
+    model, fit_report = estimator.model_, estimator.report_
     del fit_rows
     baseline_train = parts["train"]
     if len(baseline_train) > config.baseline_max_rows:
@@ -510,15 +530,29 @@ def train_on_splits(
     )
     del baseline_train
 
+    # what each labelled row was used for, recorded once in the scores' `sample` column
+    valid = parts["validation"]
+    if not valid.index.is_unique:
+        raise ValueError("the validation rows need a unique index (their feature-table rows)")
+    early = valid.index.isin(estimator.early_stopping_index_)
+    learned = np.ones(len(parts["train"]), dtype=bool)
+    if sample.rows is not None:
+        learned[:] = False
+        learned[sample.rows] = True
+    used_for = {
+        "train": samples_where(learned, "train", "train_unsampled"),
+        "validation": samples_where(early, "early_stopping", "calibration"),
+        "test": "test",
+    }
     by_split: dict[str, pd.DataFrame] = {}
     pieces: list[pd.DataFrame] = []
     for split in LABELLED_SPLITS:
-        by_split[split], rows = score_rows(model, parts[split], catalogue.id_column, source)
+        by_split[split], rows = score_rows(
+            model, parts[split], catalogue.id_column, source, used_for[split]
+        )
         pieces.append(rows)
     test_pd = by_split["test"]["pd"].to_numpy()
-    stop_rows, calibration_rows = split_validation(
-        parts["validation"], catalogue.id_column, config.calibration_fraction, config.seed
-    )
+    stop_rows, calibration_rows = valid[early], valid[~early]
 
     def measured(rows: pd.DataFrame) -> dict[str, float]:
         pd_values = by_split["validation"].loc[rows.index, "pd"]
@@ -570,7 +604,7 @@ def train_on_splits(
         }
     )
     for rows in book:  # the current book, block by block, after training
-        pieces.append(score_rows(model, rows, catalogue.id_column, source)[1])
+        pieces.append(score_rows(model, rows, catalogue.id_column, source, "score")[1])
     scores = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
     del pieces
     if not scores.index.is_monotonic_increasing:  # back into the feature table's row order

@@ -13,7 +13,8 @@ import json
 import sys
 from dataclasses import asdict
 
-from models.registry import approve_version, resolve_tracking_uri
+from models.registry.approval import approve_version
+from models.registry.provenance import resolve_tracking_uri
 from pipelines.params import Params
 from pipelines.params.mlflow import read_mlflow
 from pipelines.stage import REPO_ROOT, Option, Stage, StagePaths

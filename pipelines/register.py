@@ -1,7 +1,7 @@
 """DVC stage `register`: bundle the serving model, log the MLflow run, register it, gate it.
 
-The only stage that talks to MLflow. The run carries the training params and metrics, the data
-reports and the explain stage's report and tables; the registered model bundles the collection
+The only stage that talks to MLflow. The run carries the training params (as the train stage saved
+them with the model) and metrics, the data reports and the explain stage's report and tables; the registered model bundles the collection
 policy (params `tiers.policy`), the reason dictionary (params `explain.reasons`) and the learned
 expected-value rates, so editing any of them re-registers without retraining. Its outputs are
 written only after the registry call succeeded; `data/registry/registered.json` is not tracked by
@@ -14,19 +14,17 @@ import dataclasses
 from pathlib import Path
 
 from core.io import write_json
-from models.pd_model import TrainConfig
-from models.registry import (
+from models.registry.registration import (
     ExplainOutputs,
-    MlflowConfig,
     Registration,
     read_register_inputs,
     run_register,
 )
+from models.registry.tracking import MlflowConfig
 from models.serving.pyfunc import ServingSpec
 from pipelines.params import Params
 from pipelines.params.mlflow import read_mlflow
 from pipelines.params.register import read_serving
-from pipelines.params.train import read_train
 from pipelines.stage import REPO_ROOT, Input, Stage, StagePaths
 
 STAGE = Stage(
@@ -35,6 +33,7 @@ STAGE = Stage(
     inputs=(
         "model_dir",
         "features_dir",
+        Input("scores", help="the train stage's scores: which rows stopped it early (`sample`)"),
         "metrics",
         "deciles",
         "plots_dir",
@@ -51,7 +50,6 @@ STAGE = Stage(
 
 def run(
     paths: StagePaths,
-    train_config: TrainConfig,
     mlflow_config: MlflowConfig,
     serving: ServingSpec | None,
     repo_root: Path = REPO_ROOT,
@@ -61,6 +59,7 @@ def run(
     inputs = read_register_inputs(
         paths.model_dir,
         paths.features_dir,
+        paths.scores,
         paths.metrics,
         paths.deciles,
         paths.plots_dir,
@@ -69,7 +68,7 @@ def run(
     )
     if serving is not None and paths.ev_rates is not None:
         serving = dataclasses.replace(serving, ev_rates_path=paths.ev_rates)
-    registration = run_register(inputs, train_config, mlflow_config, serving, repo_root)
+    registration = run_register(inputs, mlflow_config, serving, repo_root)
     with STAGE.writing(paths) as out:
         write_json(registration.promotion(), out.file("promotion"))
         write_json(registration.headline(), out.file("headline"))
@@ -78,7 +77,7 @@ def run(
 
 
 def main(paths: StagePaths, params: Params) -> None:
-    run(paths, read_train(params), read_mlflow(params), read_serving(params))
+    run(paths, read_mlflow(params), read_serving(params))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import ConfigError, DataValidationError, PipelineError
-from models.registry import resolve_tracking_uri
+from models.registry.provenance import resolve_tracking_uri
 from models.serving.batch import file_kind, load_model, parquet_files, score_file
 from pipelines.params import Params
 from pipelines.params.mlflow import read_mlflow

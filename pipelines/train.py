@@ -12,7 +12,7 @@ from pathlib import Path
 from core.errors import PipelineError
 from core.io import read_json, write_json, write_parquet
 from core.truth import read_truth
-from models.pd_model import TrainConfig
+from models.train_config import TrainConfig
 from models.training import TrainResult, run_train
 from pipelines.params import Params
 from pipelines.params.train import read_train

@@ -19,15 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.contracts import SCORES
 from core.stats import bin_index, bin_shares, decile_edges, psi_from_shares
 from models.monitoring.thresholds import MonitorConfig, PeriodIndex, psi_rag, worst
 
 log = logging.getLogger(__name__)
 
 #: Columns of the scores/features tables that are never model features.
-NON_FEATURES = frozenset(
-    {"account_id", "observation_date", "default", "split", "raw_score", "pd", "score", "grade"}
-)
+NON_FEATURES = frozenset(SCORES.columns)  # keys, split, sample, label and the model's outputs
 NON_FEATURE_PREFIXES = ("protected__", "policy__")
 MAX_CATEGORIES = 20  # as the data-quality report: the rest of the categories share one bin
 

@@ -8,6 +8,8 @@ against a fixed development reference), and does it beat a WoE scorecard a commi
 
 Samples: `test` is out of time; `holdout` is the validation split's early-stopping part, which
 the calibrator never saw; `calibration` is the calibrator's own part (in-sample for calibration).
+The train stage recorded which rows are which in the scores' `sample` column: they are read there,
+never cut again.
 A red out-of-time grade next to a green holdout says the period moved, not that the model was
 mis-fitted; with the generator's true PD (`true_pd`) the `oracle` block shows whether the
 observed defaults are what the true risk of the period predicts.
@@ -25,11 +27,10 @@ import numpy as np
 import pandas as pd
 
 from core.catalogue import Catalogue, to_model_frame
-from core.contracts import DPD_FEATURE_COLUMN
+from core.contracts import DPD_FEATURE_COLUMN, check_samples
 from core.io import json_safe
 from core.stats import has_both_classes, psi
 from models.metrics import DPD_SEGMENTS, month_labels
-from models.pd_model import split_validation
 from models.scaling import DEFAULT_GRADE, ScoreScaling
 from models.scorecard import BINNING_COLUMNS, WoeScorecard, monotonic_from_catalogue
 from models.validation.calibration_tests import calibration_by_grade, hosmer_lemeshow, oe_ratio
@@ -45,13 +46,9 @@ PSI_WATCH, PSI_SHIFT = 0.1, 0.25
 
 @dataclass(frozen=True, kw_only=True)
 class ValidationConfig:
-    """Test levels, group counts and the scorecard challenger's settings.
+    """Test levels, group counts and the scorecard challenger's settings; `seed` draws the KS
+    bootstrap and the scorecard's fitting sample."""
 
-    `calibration_fraction` and `seed` must be the train config's: they rebuild the same
-    early-stopping / calibration cut of the validation split (`split_validation`).
-    """
-
-    calibration_fraction: float
     seed: int
     level: float = 0.95
     amber: float = 0.05
@@ -63,10 +60,6 @@ class ValidationConfig:
     scorecard_max_fit_rows: int = 200_000
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.calibration_fraction < 1.0:
-            raise ValueError(
-                f"calibration_fraction must lie in (0, 1), got {self.calibration_fraction}"
-            )
         if not 0.0 < self.level < 1.0:
             raise ValueError(f"level must lie in (0, 1), got {self.level}")
         if not 0.0 < self.red < self.amber < 1.0:
@@ -293,9 +286,11 @@ def run_validate(
     if not grade_order or DEFAULT_GRADE in grade_order:
         raise ValueError(f"grade_order must list the performing grades (not '{DEFAULT_GRADE}')")
     keys = [catalogue.id_column, DATE_COLUMN]
-    missing = [c for c in (*keys, "split", "default", "pd", "score", "grade") if c not in scores]
+    needed = (*keys, "split", "sample", "default", "pd", "score", "grade")
+    missing = [c for c in needed if c not in scores]
     if missing:
         raise ValueError(f"scores lacks the column(s) {missing}")
+    check_samples(scores, "scores")
     if not scores.index.is_unique:
         raise ValueError("scores needs a unique index (rows are tracked by it)")
     split = scores["split"].astype(str)
@@ -309,9 +304,8 @@ def run_validate(
     for name, part in (("test", test), ("validation", valid), ("train", train)):
         if part.empty:
             raise ValueError(f"scores has no labelled '{name}' rows outside default")
-    holdout, calibration = split_validation(
-        valid, catalogue.id_column, config.calibration_fraction, config.seed
-    )
+    sample = valid["sample"].astype(str)
+    holdout, calibration = valid[sample.eq("early_stopping")], valid[sample.eq("calibration")]
 
     # Features of the rows that need them (scorecard fit and scoring, DPD segments), by key.
     wanted = [*catalogue.model_columns] + (

@@ -1,10 +1,11 @@
-"""The `mlflow` section of params.yaml -> `models.registry.MlflowConfig` (with its `GateConfig`)."""
+"""The `mlflow` section of params.yaml -> `models.registry.tracking.MlflowConfig` (and its
+`GateConfig`)."""
 
 from __future__ import annotations
 
 from core.config import Section
 from models.gate import AMBER, CALIBRATION_SAMPLES, MODES, GateConfig
-from models.registry import MlflowConfig
+from models.registry.tracking import MlflowConfig
 from pipelines.params import Params
 
 MLFLOW_KEYS: tuple[str, ...] = (

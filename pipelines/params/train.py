@@ -1,4 +1,4 @@
-"""The `train` section of params.yaml -> `models.pd_model.TrainConfig`.
+"""The `train` section of params.yaml -> `models.train_config.TrainConfig`.
 
 Every key is stated in params.yaml (no defaults here or in the library); this reader holds the
 type and range rules of each one, so a typo or a wrong value fails with one message shape.
@@ -9,8 +9,8 @@ from __future__ import annotations
 from core.config import Section
 from models.calibration import METHODS
 from models.distributed import DaskConfig
-from models.pd_model import SmallTableRule, TrainConfig
 from models.scaling import MasterScale, ScoreScaling
+from models.train_config import SmallTableRule, TrainConfig
 from pipelines.params import Params
 
 TRAIN_KEYS: tuple[str, ...] = (
@@ -107,7 +107,7 @@ def read_train(params: Params) -> TrainConfig:
 
 def _small_table(sec: Section) -> SmallTableRule:
     """train.small_table: how num_leaves / min_child_samples / min_data_per_group /
-    feature_fraction / extra_trees change with the training rows (`models.pd_model.SmallTableRule`).
+    feature_fraction / extra_trees change with the training rows (`models.train_config.SmallTableRule`).
     """
     return SmallTableRule(
         min_child_share=sec.number("min_child_share", lo=0, hi=1, lo_open=True, hi_open=True),

@@ -1,6 +1,6 @@
 """The `validation` section of params.yaml -> `models.validation.validation_doc.ValidationConfig` + the label
-definition the model card states. The validation cut of the train split (`calibration_fraction`,
-`seed`) is the train section's, so the report measures the same rows the model was built with."""
+definition the model card states. The samples it measures (development hold-out, calibration
+sample) are the ones the train stage recorded in the scores: no train key is read here."""
 
 from __future__ import annotations
 
@@ -33,12 +33,8 @@ class ValidationSettings:
 def read_validation(params: Params) -> ValidationSettings:
     """validation: interval level, traffic-light levels, HL groups, KS bootstrap, scorecard."""
     sec = params.section("validation", keys=VALIDATION_KEYS)
-    train = params.keys("train", ("calibration_fraction",))
     try:
         config = ValidationConfig(
-            calibration_fraction=train.number(
-                "calibration_fraction", lo=0, hi=1, lo_open=True, hi_open=True
-            ),
             seed=params.seed(),
             level=sec.number("level", lo=0.5, hi=1, hi_open=True),
             amber=sec.number("amber", lo=0, hi=0.5, lo_open=True),

@@ -13,6 +13,7 @@ from core.contracts import (
     REASONS,
     SCORES,
     STAGE_TABLES,
+    check_samples,
 )
 from core.errors import DataValidationError, PipelineError
 
@@ -23,6 +24,7 @@ def _scores(**override) -> pd.DataFrame:
             "account_id": [1, 2],
             "observation_date": pd.to_datetime(["2025-01-01", "2025-01-01"]),
             "split": ["test", "score"],
+            "sample": ["test", "score"],
             "default": pd.array([0, pd.NA], dtype="Int8"),
             "raw_score": [-3.0, -1.0],
             "pd": [0.01, 0.2],
@@ -161,6 +163,7 @@ def test_check_is_fast_on_a_book_sized_table():
             "account_id": np.arange(n),
             "observation_date": pd.Timestamp("2025-01-01"),
             "split": "test",
+            "sample": pd.Categorical(["test"] * n),
             "default": np.where(np.arange(n) % 2, 1.0, np.nan),
             "raw_score": np.zeros(n),
             "pd": np.full(n, 0.1),
@@ -169,5 +172,19 @@ def test_check_is_fast_on_a_book_sized_table():
         }
     )
     start = time.perf_counter()
-    SCORES.check(frame, "s.parquet")
+    check_samples(SCORES.check(frame, "s.parquet"), "s.parquet")
     assert time.perf_counter() - start < 2.0
+
+
+def test_a_sample_must_be_a_part_of_its_split():
+    """SCORES `sample` records what training used a row for; it refines the row's split."""
+    with pytest.raises(DataValidationError, match=r"column 'sample', row 1: value 'holdout'"):
+        SCORES.check(_scores(sample=["test", "holdout"]), "s.parquet")
+    check_samples(_scores(sample=["test", "score"]), "s.parquet")
+    with pytest.raises(
+        DataValidationError,
+        match=r"column 'sample', row 1: sample 'early_stopping' is not a part of split 'score'",
+    ):
+        check_samples(_scores(sample=["test", "early_stopping"]), "s.parquet")
+    both = _scores(split=["validation", "validation"], sample=["early_stopping", "calibration"])
+    check_samples(SCORES.check(both, "s.parquet"), "s.parquet")

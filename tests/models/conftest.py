@@ -123,11 +123,12 @@ def fast_config():
 
 @pytest.fixture(scope="session")
 def trained(feature_table, catalogue, fast_config):
-    from models.pd_model import fit_pd_model
+    from models.pd_estimator import PDEstimator
 
     tr = feature_table[feature_table["split"] == "train"]
     va = feature_table[feature_table["split"] == "validation"]
-    return fit_pd_model(tr, va, catalogue, fast_config)
+    fitted = PDEstimator(fast_config, catalogue).fit(tr, va)
+    return fitted.model_, fitted.report_
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from models.distributed import (
     scheduler_address,
 )
 from models.metrics import auc
-from models.pd_model import check_monotone, fit_pd_model, train_booster
+from models.pd_estimator import PDEstimator, check_monotone, train_booster
 from tests.models.conftest import make_catalogue, make_feature_table
 from tests.models.train_helpers import fast_train_config
 
@@ -62,12 +62,12 @@ def fits(cluster, table):
     train, valid = _split(table, "train"), _split(table, "validation")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(SCHEDULER_ENV, raising=False)
-        local = fit_pd_model(train, valid, catalogue, config)
+        local = PDEstimator(config, catalogue).fit(train, valid)
         mp.setenv(SCHEDULER_ENV, cluster.scheduler_address)
         start = time.perf_counter()
-        on_cluster = fit_pd_model(train, valid, catalogue, config)
+        on_cluster = PDEstimator(config, catalogue).fit(train, valid)
         seconds = time.perf_counter() - start
-    return local, on_cluster, seconds
+    return (local.model_, local.report_), (on_cluster.model_, on_cluster.report_), seconds
 
 
 def test_cluster_model_discriminates_like_the_local_one(fits, table):

@@ -13,15 +13,8 @@ from core.catalogue import Catalogue
 from core.dpd import in_default
 from core.errors import DataValidationError
 from models.metrics import auc
-from models.pd_model import (
-    PDModel,
-    check_monotone,
-    effective_tree_size,
-    lgb_params,
-    monotone_vector,
-    scaled_to_rows,
-    train_booster,
-)
+from models.pd_estimator import check_monotone
+from models.pd_model import PDModel
 from models.scaling import DEFAULT_GRADE
 from tests.models.train_helpers import FAST, production_train_config, train_and_register
 
@@ -56,30 +49,6 @@ def test_monotone_constraint_honoured(trained, feature_table, catalogue):
             raws.append(model.predict_raw(r))
         steps = np.diff(np.vstack(raws), axis=0) * sign
         assert steps.min() >= -1e-9
-
-
-def test_check_monotone_detects_violation(feature_table, catalogue, fast_config):
-    # Unconstrained model, catalogue claiming utilisation *lowers* risk: the checker must object.
-    cfg = replace(fast_config, monotone_constraints=False)
-    booster = train_booster(
-        _split(feature_table, "train"), _split(feature_table, "validation"), catalogue, cfg
-    )
-    feats = [
-        replace(f, direction=-1) if f.name == "utilisation" else replace(f, direction=0)
-        for f in catalogue.features
-    ]
-    flipped = replace(catalogue, features=feats)
-    assert "utilisation" in check_monotone(booster, feature_table, flipped)
-
-
-def test_monotone_vector_and_params(catalogue, fast_config):
-    assert monotone_vector(catalogue) == [1, -1, 1, -1, 0, 0, 0]
-    p = lgb_params(fast_config, catalogue)
-    assert p["monotone_constraints"] == [1, -1, 1, -1, 0, 0, 0]
-    assert "is_unbalance" not in p and "scale_pos_weight" not in p
-    assert "monotone_constraints" not in lgb_params(
-        replace(fast_config, monotone_constraints=False), catalogue
-    )
 
 
 def test_save_load_round_trip_plain_files(trained, feature_table, tmp_path):
@@ -159,6 +128,7 @@ def test_stage_writes_contract_outputs(
         "account_id",
         "observation_date",
         "split",
+        "sample",
         "default",
         "raw_score",
         "pd",
@@ -166,6 +136,14 @@ def test_stage_writes_contract_outputs(
         "grade",
     ]
     assert len(scores) == len(feature_table)
+    # what training used each row for, recorded once: the two validation parts as the metrics
+    # count them, every train row learned on (no max_train_rows), test and score as their split
+    parts = scores.groupby(["split", "sample"], observed=True).size().to_dict()
+    assert parts[("validation", "early_stopping")] == doc["validation"]["n"]
+    assert parts[("validation", "calibration")] == doc["calibration_sample"]["n"]
+    assert parts[("train", "train")] == int((feature_table["split"] == "train").sum())
+    assert {k for k in parts if k[0] in ("test", "score")} == {("test", "test"), ("score", "score")}
+    assert isinstance(scores["sample"].dtype, pd.CategoricalDtype)  # 1 byte a row
     assert scores.loc[scores["split"] == "score", "default"].isna().all()
     assert str(scores["default"].dtype) == "Int8"
     assert str(scores["observation_date"].dtype) == "datetime64[ns]"
@@ -220,58 +198,6 @@ def test_accounts_in_default_get_pd_one_grade_d_and_no_score(trained, feature_ta
     assert list(in_default([89, 90, None, "x", 91.5])) == [False, True, False, False, True]
     with pytest.raises(DataValidationError, match="days_past_due has 2 values for 6 rows"):
         model.predict_frame(rows, days_past_due=[0, 0])
-
-
-def test_validation_is_cut_by_customer_and_seeded():
-    from models.pd_model import split_validation
-
-    valid = pd.DataFrame({"account_id": np.repeat(np.arange(100), 3), "x": np.arange(300)})
-    stop, cal = split_validation(valid, "account_id", 0.4, seed=7)
-    assert not set(stop["account_id"]) & set(cal["account_id"])
-    assert len(stop) + len(cal) == 300 and cal["account_id"].nunique() == 40
-    again, _ = split_validation(valid, "account_id", 0.4, seed=7)
-    other, _ = split_validation(valid, "account_id", 0.4, seed=8)
-    assert again.index.equals(stop.index) and not other.index.equals(stop.index)
-
-
-@pytest.mark.parametrize(
-    "n_train,leaves,min_child,per_group,feature_fraction,extra_trees",
-    [
-        (600, 7, 15, 15, 0.5, True),  # German credit in table mode: 1,000 rows, 60% train
-        (200, 2, 10, 10, 0.5, True),  # the floors
-        (4_000, 15, 100, 100, 0.5, True),
-        (8_000, 15, 200, 100, 0.8, False),  # share x n reaches min_child_samples: not small
-        (82_000, 15, 200, 100, 0.8, False),  # the built-in book: params.yaml's values unchanged
-    ],
-)
-def test_tree_size_scales_with_training_rows(
-    n_train, leaves, min_child, per_group, feature_fraction, extra_trees
-):
-    config = production_train_config()
-    assert (config.num_leaves, config.min_child_samples, config.min_data_per_group) == (
-        15,
-        200,
-        100,
-    )
-    assert effective_tree_size(config, n_train) == {
-        "num_leaves": leaves,
-        "min_child_samples": min_child,
-        "min_data_per_group": per_group,
-        "feature_fraction": feature_fraction,
-        "extra_trees": extra_trees,
-    }
-
-
-def test_scaled_config_reaches_lightgbm_and_the_record(catalogue):
-    config = production_train_config()
-    scaled, record = scaled_to_rows(config, 600)
-    params = lgb_params(scaled, catalogue)
-    assert (params["num_leaves"], params["min_child_samples"]) == (7, 15)
-    assert (params["min_data_per_group"], params["feature_fraction"]) == (15, 0.5)
-    assert params["extra_trees"] is True
-    assert record["small_table"] is True and record["n_train"] == 600
-    assert record["num_leaves"] == {"configured": 15, "effective": 7}
-    assert scaled_to_rows(config, 82_000)[0] == config
 
 
 def test_scoring_in_blocks_gives_the_same_scores_and_names_the_whole_frames_row(

@@ -13,7 +13,8 @@ import pytest
 from core.catalogue import Catalogue, FeatureSpec
 from models.baseline import LogisticBaseline
 from models.metrics import auc
-from models.pd_model import SmallTableRule, fit_pd_model
+from models.pd_estimator import PDEstimator
+from models.train_config import SmallTableRule
 from tests.models.train_helpers import production_train_config
 
 N, N_FLAG = 1_000, 158
@@ -72,7 +73,8 @@ def _config(**changes):
 def test_small_table_splits_the_predictive_flag_and_keeps_up_with_the_baseline(table):
     frame, catalogue = table
     train, valid, test = _parts(frame)
-    model, report = fit_pd_model(train, valid, catalogue, _config())
+    fitted = PDEstimator(_config(), catalogue).fit(train, valid)
+    model, report = fitted.model_, fitted.report_
     assert report.feature_importance["flag"] > 0
     sizes = model.meta["tree_size"]
     assert sizes["n_train"] == 600 and sizes["small_table"] is True
@@ -95,7 +97,8 @@ def test_without_the_rule_the_flag_gets_no_split(table):
         feature_fraction=1,
         extra_trees=False,
     )
-    model, report = fit_pd_model(train, valid, catalogue, _config(small_table=off))
+    fitted = PDEstimator(_config(small_table=off), catalogue).fit(train, valid)
+    model, report = fitted.model_, fitted.report_
     assert model.meta["tree_size"]["min_child_samples"]["effective"] == 200
     assert report.feature_importance["flag"] == 0
     baseline = LogisticBaseline(catalogue).fit(train, train["default"])

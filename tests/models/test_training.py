@@ -55,6 +55,10 @@ def test_a_weighted_sample_trains_a_model_as_good_as_all_rows(feature_table, cat
     assert drawn["sampled"] and drawn["of"] == n_train
     assert drawn["rows"] == max(1000, n_train // 3)  # the booster's rows
     assert capped.metrics["samples"]["train"]["n"] == n_train  # metrics: every train row
+    # the scores record which train rows the booster learned on
+    used = capped.scores.loc[capped.scores["split"] == "train", "sample"].value_counts()
+    assert used["train"] == drawn["rows"] and used["train_unsampled"] == n_train - drawn["rows"]
+    assert (full.scores.loc[full.scores["split"] == "train", "sample"] == "train").all()
     assert capped.metrics["test"]["auc"] > full.metrics["test"]["auc"] - 0.02
     test = feature_table["split"] == "test"
     observed = feature_table.loc[test, "default"].astype(float).mean()

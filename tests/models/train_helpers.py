@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from core.io import read_json
-from models.pd_model import TrainConfig
-from models.registry import MlflowConfig, Registration
+from models.registry.registration import Registration
+from models.registry.tracking import MlflowConfig
 from models.serving.pyfunc import ServingSpec
+from models.train_config import TrainConfig
 from models.training import TrainResult
 from pipelines import register as register_stage
 from pipelines import train as train_stage
@@ -84,6 +85,7 @@ class StagePaths:
         register = register_stage.STAGE.paths(
             model_dir=train.model_dir,
             features_dir=features_dir,
+            scores=train.scores,
             metrics=train.metrics,
             deciles=train.deciles,
             plots_dir=train.plots_dir,
@@ -120,7 +122,5 @@ def train_and_register(
     trained = train_stage.run(paths.train, train_config)
     registration = None
     if mlflow is not None:
-        registration = register_stage.run(
-            paths.register, train_config, mlflow, serving, repo_root=root
-        )
+        registration = register_stage.run(paths.register, mlflow, serving, repo_root=root)
     return StageRun(paths, trained, registration)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import CODE_PACKAGES
+from models.registry.tracking import CODE_PACKAGES
 from pipelines.stage import Stage, flag
 from tests.helpers import REPO, dvc_stages
 from tests.pipelines.imports import closure

@@ -18,7 +18,7 @@ def test_real_params():
     assert (monitor.config.psi_amber, monitor.config.psi_red) == (0.10, 0.25)
     assert monitor.config.protected == ("protected__age_band",)
     validation = read_validation(params)
-    assert validation.config.calibration_fraction == 0.5 and validation.config.seed == 42
+    assert validation.config.seed == 42
     assert validation.label_definition.startswith("90+ days past due within 6 months")
     assert validation.model_name == "credit-pd"
 
@@ -48,7 +48,6 @@ def test_bad_monitor_params_fail_cleanly(tmp_path, changes, match):
         ({"validation__level": 1.0}, "validation.level"),
         ({"validation__scorecard_min_bin_size": 0.6}, "validation.scorecard_min_bin_size"),
         ({"validation__ks_bootstrap": DELETE}, "validation.ks_bootstrap: is required"),
-        ({"train__calibration_fraction": 1.0}, "train.calibration_fraction"),
     ],
 )
 def test_bad_validation_params_fail_cleanly(tmp_path, changes, match):
@@ -64,3 +63,9 @@ def test_a_loan_table_must_say_what_a_default_is(tmp_path):
         edited_params(tmp_path, data__source="table", validation__label_definition=text)
     )
     assert settings.label_definition == text
+
+
+def test_validation_reads_no_train_key(tmp_path):
+    """The samples come from the scores (train's record): validate needs no train param."""
+    settings = read_validation(edited_params(tmp_path, train__calibration_fraction=DELETE))
+    assert settings.config.seed == 42

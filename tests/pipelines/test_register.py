@@ -108,14 +108,14 @@ def test_register_writes_promotion_after_the_registry_and_keeps_it_on_failure(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow exported the last one
     dead = mlflow_config(f"http://127.0.0.1:{free_port()}", "register-test", "pd-test")
     with pytest.raises(PipelineError, match="MLflow tracking/registry failed"):
-        register_stage.run(paths, fast_train_config(), dead, None, repo_root=tmp_path)
+        register_stage.run(paths, dead, None, repo_root=tmp_path)
     assert (paths.promotion.read_bytes(), paths.headline.read_bytes()) == before
 
 
 def test_approval_mode_waits_for_a_person_and_records_who_when_why(tmp_path, monkeypatch, book):
     from dataclasses import replace
 
-    from models.registry import approve_version
+    from models.registry.approval import approve_version
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     fdir, truth = book
@@ -192,7 +192,7 @@ def test_register_attaches_the_explanations_to_the_run(tmp_path, monkeypatch, bo
     paths = trained.paths.register.replace(
         explain_report_dir=report_dir, explanations_dir=tables_dir, explain_summary=summary
     )
-    registration = register_stage.run(paths, fast_train_config(), ml, None, repo_root=tmp_path)
+    registration = register_stage.run(paths, ml, None, repo_root=tmp_path)
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     run_id = registration.result.run_id
     report = {a.path for a in client.list_artifacts(run_id, "explain/report")}
@@ -219,9 +219,7 @@ def test_register_needs_the_explain_outputs_when_wired_to_them(tmp_path, book):
         explain_summary=tmp_path / "s.json",
     )
     with pytest.raises(PipelineError, match="run the explain stage first"):
-        register_stage.run(
-            paths, fast_train_config(), mlflow_config(None, "x", "x"), None, tmp_path
-        )
+        register_stage.run(paths, mlflow_config(None, "x", "x"), None, tmp_path)
     assert not paths.promotion.exists()
 
 
@@ -230,6 +228,7 @@ def test_register_needs_the_train_outputs(tmp_path, book):
     paths = register_stage.STAGE.paths(
         model_dir=tmp_path / "model",
         features_dir=fdir,
+        scores=tmp_path / "scores.parquet",
         metrics=tmp_path / "metrics.json",
         deciles=tmp_path / "deciles.json",
         plots_dir=tmp_path / "plots",
@@ -239,7 +238,7 @@ def test_register_needs_the_train_outputs(tmp_path, book):
     )
     ml = mlflow_config(None, "x", "x")
     with pytest.raises(PipelineError, match="run the train stage first"):
-        register_stage.run(paths, fast_train_config(), ml, None, repo_root=tmp_path)
+        register_stage.run(paths, ml, None, repo_root=tmp_path)
     assert not paths.promotion.exists()
 
 

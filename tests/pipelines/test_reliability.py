@@ -117,13 +117,14 @@ def _dead_pid() -> int:
 
 
 def test_register_ends_runs_a_killed_process_left_running(tmp_path, monkeypatch):
-    from models.registry import HOST_TAG, PID_TAG, _ensure_experiment
+    from models.registry.stale_runs import HOST_TAG, PID_TAG
+    from models.registry.tracking import ensure_experiment
     from tests.models.train_helpers import train_and_register
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    exp_id = _ensure_experiment(mlflow, "reliability", uri)
+    exp_id = ensure_experiment(mlflow, "reliability", uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
     host = socket.gethostname()
     killed = client.create_run(exp_id, tags={PID_TAG: str(_dead_pid()), HOST_TAG: host})

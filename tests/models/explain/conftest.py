@@ -147,6 +147,7 @@ def write_book(root: Path, df: pd.DataFrame, catalogue: Catalogue, booster) -> N
             "account_id": df["account_id"],
             "observation_date": df["observation_date"],
             "split": df["split"].astype(str),
+            "sample": df["split"].astype(str).replace({"validation": "early_stopping"}),
             "default": df["default"],
             "raw_score": raw,
             "pd": pd_,

@@ -21,13 +21,15 @@ from .conftest import POLICY, REASONS, TOP_K, serving_catalogue, serving_config,
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from models.pd_model import fit_pd_model
+    from models.pd_estimator import PDEstimator
     from tests.models.train_helpers import fast_train_config
 
     df = serving_table(n=3000, seed=5)
     train, validation = df[df["split"] == "train"], df[df["split"] == "validation"]
-    model, _ = fit_pd_model(
-        train, validation, serving_catalogue(), fast_train_config(num_boost_round=200)
+    model = (
+        PDEstimator(fast_train_config(num_boost_round=200), serving_catalogue())
+        .fit(train, validation)
+        .model_
     )
     path = tmp_path_factory.mktemp("bundle") / "model"
     model.save(path)

@@ -11,15 +11,14 @@ from .conftest import POLICY, REASONS, TOP_K, serving_catalogue, serving_config,
 
 
 def test_a_request_at_90_dpd_gets_pd_one_grade_d_no_score_and_a_tier(tmp_path):
-    from models.pd_model import fit_pd_model
+    from models.pd_estimator import PDEstimator
     from tests.models.train_helpers import fast_train_config
 
     df = serving_table(n=3000, seed=5)
-    model, _ = fit_pd_model(
-        df[df["split"] == "train"],
-        df[df["split"] == "validation"],
-        serving_catalogue(),
-        fast_train_config(num_boost_round=50),
+    model = (
+        PDEstimator(fast_train_config(num_boost_round=50), serving_catalogue())
+        .fit(df[df["split"] == "train"], df[df["split"] == "validation"])
+        .model_
     )
     model.save(tmp_path / "model")
     bundle = ServingBundle.load(tmp_path / "model", POLICY, REASONS, serving_config(top_k=TOP_K))

@@ -11,7 +11,6 @@ import pytest
 
 from core.catalogue import Catalogue, FeatureSpec
 from models.metrics import DPD_SEGMENTS
-from models.pd_model import split_validation
 from models.scaling import DEFAULT_GRADE, MasterScale, ScoreScaling
 from models.validation.validation_doc import (
     ModelCard,
@@ -101,11 +100,16 @@ def make_book(
     score = np.full(n, np.nan)
     ok = grade != DEFAULT_GRADE
     score[ok] = SCALING.points(pd_[ok])
+    # the train stage's record of the validation cut: a third of the accounts fitted the calibrator
+    in_valid = split == "validation"
+    every_third = np.cumsum(in_valid) % 3 == 0
+    sample = np.where(in_valid, np.where(every_third, "calibration", "early_stopping"), split)
     scores = pd.DataFrame(
         {
             "account_id": ids,
             "observation_date": dates,
             "split": split,
+            "sample": pd.Categorical(sample),
             "default": pd.array(y, dtype="Float64").astype("Int8"),
             "raw_score": np.where(ok, logit, np.nan),
             "pd": pd_,
@@ -127,7 +131,7 @@ def regraded(scores: pd.DataFrame, factor: float) -> pd.DataFrame:
     return out
 
 
-CONFIG = ValidationConfig(calibration_fraction=0.5, seed=3, ks_bootstrap=50)
+CONFIG = ValidationConfig(seed=3, ks_bootstrap=50)
 
 
 def run(features, scores, **kwargs) -> ValidationResult:
@@ -160,7 +164,6 @@ def result(book) -> ValidationResult:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"calibration_fraction": 1.0}, "calibration_fraction"),
         ({"level": 1.2}, "level"),
         ({"red": 0.05, "amber": 0.01}, "red < amber"),
         ({"hl_groups": 2}, "hl_groups"),
@@ -214,12 +217,13 @@ def test_doc_is_strict_json_with_every_block(result) -> None:
     assert set(doc["hosmer_lemeshow"]) == {"statistic", "df", "p"}
 
 
-def test_samples_rebuild_the_training_cut(book, result) -> None:
+def test_samples_are_the_ones_training_recorded(book, result) -> None:
+    """The hold-out and the calibration sample are the scores' `sample` record, not a new cut."""
     _, scores, _ = book
     s = result.doc["samples"]
-    valid = scores[scores["split"] == "validation"]
-    holdout, calibration = split_validation(valid, "account_id", 0.5, CONFIG.seed)
-    assert (s["holdout"]["n"], s["calibration"]["n"]) == (len(holdout), len(calibration))
+    recorded = scores.loc[scores["split"] == "validation", "sample"].value_counts()
+    assert s["holdout"]["n"] == recorded["early_stopping"] == 2000
+    assert s["calibration"]["n"] == recorded["calibration"] == 1000
     assert s["test"]["n"] == 5000 - 3 and s["test"]["periods"] == ["2025-10", "2026-01"]
     assert s["score"]["n"] == 2000 - 30 and s["excluded_in_default"] == 33
     card = result.doc["model_card"]
@@ -381,3 +385,17 @@ def test_label_definition_and_grades_are_checked(book) -> None:
             CONFIG,
             label_definition=LABEL,
         )
+
+
+def test_a_sample_outside_its_split_or_no_sample_column_stops_the_report(book) -> None:
+    from core.errors import DataValidationError
+
+    features, scores, _ = book
+    wrong = scores.copy()
+    row = int(np.flatnonzero(wrong["split"].eq("test").to_numpy())[0])
+    wrong["sample"] = wrong["sample"].astype(str)
+    wrong.loc[row, "sample"] = "calibration"
+    with pytest.raises(DataValidationError, match=rf"row {row}.*not a part of split 'test'"):
+        run(features, wrong)
+    with pytest.raises(ValueError, match=r"scores lacks the column\(s\) \['sample'\]"):
+        run(features, scores.drop(columns="sample"))
