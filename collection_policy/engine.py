@@ -100,6 +100,34 @@ OUTPUT_COLUMNS = (
 )
 
 
+#: Policy inputs that are amounts in the book's currency (engine names).
+AMOUNT_INPUTS = tuple(p.name for p in POLICY_INPUTS if p.amount)
+
+
+def in_policy_currency(
+    frame: pd.DataFrame,
+    currency: str | None,
+    fx_to_policy: float | None,
+    policy: CollectionPolicy,
+    columns: tuple[str, ...] = AMOUNT_INPUTS,
+) -> pd.DataFrame:
+    """The amounts of `frame` (`columns` present in it) in the policy's currency, so that the
+    policy's floors (call floor, first-time small-overdue grace, tier entry minima) compare like
+    with like. `currency` None is the policy's own. Other currencies need `fx_to_policy`: without
+    it the book cannot be tiered, and the error names both currencies."""
+    if currency is None or currency == policy.currency:
+        return frame
+    if fx_to_policy is None:
+        raise DataValidationError(
+            "amounts",
+            f"the book's amounts are in {currency} but the collection policy's floors are in "
+            f"{policy.currency}, and no exchange rate is given",
+            hint=f"Set data.history.fx_to_policy to the {currency} -> {policy.currency} rate.",
+        )
+    present = [c for c in columns if c in frame.columns]
+    return frame.assign(**{c: frame[c].astype("float64") * fx_to_policy for c in present})
+
+
 def accounts_from_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Rename the feature table's ``policy__`` columns to the engine's names (others pass through)."""
     # A frame may carry both a `policy__x` input and a plain `x` (the feature table has a

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from collection_policy.backtest import backtest
+from collection_policy.engine import in_policy_currency
 from collection_policy.ev_rates import EVRates
 from collection_policy.experiment import (
     ExperimentConfig,
@@ -35,7 +36,7 @@ from collection_policy.simulated.experiment import run_experiment
 from collection_policy.simulated.history import simulated_history
 from collection_policy.simulated.response import ResponseModel, cure_effects_for
 from collection_policy.tiers_plot import summarise_tiers, tiers_headline
-from core.contracts import TIERS
+from core.contracts import POLICY_INPUTS, TIERS
 from core.truth import Truth, month_after
 
 log = logging.getLogger(__name__)
@@ -186,11 +187,18 @@ def run_tiers(
     truth: Truth,
     ev_rates: EVRates | None = None,
     source: str = "features",
+    currency: str | None = None,
+    fx_to_policy: float | None = None,
 ) -> TieredBook:
     """The tiers stage: tier the book (`tier_book`), then assign the collection experiment's
     arms (champion rules, expected-value challenger, holdout) and, on the built-in book, draw one
     month of outcomes from the truth (`book_experiment`). The table gains `arm` and
-    `treatment_tier`; the summary `arms` and `experiment`."""
+    `treatment_tier`; the summary `arms` and `experiment`.
+
+    Amounts in another `currency` than the policy's are converted at `fx_to_policy` first (the
+    tiers table shows them converted; the summary says from what)."""
+    amount_columns = tuple(p.feature_column for p in POLICY_INPUTS if p.amount)
+    features = in_policy_currency(features, currency, fx_to_policy, policy, amount_columns)
     book = tier_book(scores, features, reasons, policy, config, source, ev_rates)
     dates = book.table["observation_date"] if "observation_date" in book.table else pd.Series([])
     arms, treated, report = book_experiment(
@@ -198,6 +206,13 @@ def run_tiers(
     )
     table = book.table.assign(arm=arms, treatment_tier=treated)
     summary = {**book.summary, "arms": report.pop("arms"), "experiment": report}
+    if currency is not None and currency != policy.currency:
+        summary["amounts"] = {
+            "book_currency": currency,
+            "policy_currency": policy.currency,
+            "fx_to_policy": fx_to_policy,
+            "note": "overdue_amount and outstanding_balance converted before tiering",
+        }
     return TieredBook(table, summary, book.headline, book.origin)
 
 

@@ -36,6 +36,10 @@ class Catalogue:
     id_column: str = "account_id"
     protected: list[str] = field(default_factory=list)
     policy_columns: list[str] = field(default_factory=list)
+    #: the currency of the book's amounts (None: the collection policy's own) and the rate that
+    #: converts them to the policy's, where they differ (a lender's `data.history`)
+    currency: str | None = None
+    fx_to_policy: float | None = None
 
     @property
     def model_columns(self) -> list[str]:
@@ -73,6 +77,8 @@ class Catalogue:
         return cls(
             features=feats,
             id_column=data.get("id_column", "account_id"),
+            currency=data.get("currency"),
+            fx_to_policy=data.get("fx_to_policy"),
             protected=list(data.get("protected", [])),
             policy_columns=list(data.get("policy_columns", [])),
         )

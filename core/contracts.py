@@ -57,6 +57,9 @@ class PolicyInput:
     #: Its value for a loan table without such a column (a current book: no arrears); None =
     #: never invented. Flags are defaulted only when the table has no arrears columns at all.
     table_default: int | float | bool | None
+    #: An amount in the book's currency: converted to the policy's before the engine compares it
+    #: with the policy's floors (`collection_policy.engine.in_policy_currency`).
+    amount: bool = False
 
     @property
     def feature_column(self) -> str:
@@ -72,7 +75,9 @@ class PolicyInput:
 
 POLICY_INPUTS: tuple[PolicyInput, ...] = (
     PolicyInput("days_past_due", "int", True, "days past due at the book date, >= 0", 0),
-    PolicyInput("overdue_amount", "float", True, "unpaid minimum dues (currency), >= 0", 0.0),
+    PolicyInput(
+        "overdue_amount", "float", True, "unpaid minimum dues (currency), >= 0", 0.0, amount=True
+    ),
     PolicyInput("first_time_delinquency", "bool", True, "first delinquency episode", False),
     PolicyInput("dispute", "bool", True, "the debt is disputed", False),
     PolicyInput("hardship", "bool", True, "declared financial hardship", False),
@@ -81,7 +86,9 @@ POLICY_INPUTS: tuple[PolicyInput, ...] = (
     PolicyInput(
         "timezone", "str", False, "IANA time zone; missing -> the policy default, recorded", None
     ),
-    PolicyInput("outstanding_balance", "float", True, "balance owed (currency), >= 0", 0.0),
+    PolicyInput(
+        "outstanding_balance", "float", True, "balance owed (currency), >= 0", 0.0, amount=True
+    ),
     # Read by the collection policy's repeat_or_wilful and suspected_fraud routes (issue 17).
     PolicyInput(
         "delinquency_episodes",

@@ -354,6 +354,8 @@ def _behavioural_table(
     return table, catalogue, skipped
 
 
+#: The built-in book's currency (its amounts are CNY, the built-in policy's).
+BUILT_IN_CURRENCY = "CNY"
 #: The built-in book's account columns that are static features (typed like a lender's).
 BUILT_IN_STATIC = ("city_tier", "channel")
 
@@ -396,7 +398,11 @@ def _build_book(
         position += 1
         specs.append(spec)
     catalogue = dataclasses.replace(
-        catalogue, features=specs, protected=[*catalogue.protected, *protected]
+        catalogue,
+        features=specs,
+        protected=[*catalogue.protected, *protected],
+        currency=meta.get("currency", BUILT_IN_CURRENCY),
+        fx_to_policy=meta.get("fx_to_policy"),
     )
     notes: dict[str, Any] = {
         "static_features": [spec.name for spec, _ in typed],

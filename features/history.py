@@ -920,7 +920,9 @@ def _label_summary(
     definition = cfg.default_definition
     doc: dict[str, Any] = {
         "source": "derived from the statements" if derived else f"labels file {cfg.labels}",
-        "definition": definition.text(cfg.currency) if derived else f"as given in {cfg.labels}",
+        "definition": definition.text(cfg.currency)
+        if derived
+        else f"the lender's own definition of default, labelled in {cfg.labels}",
         "rules": definition.to_dict() if derived else None,
         "current_date": str(current.date()),
     }

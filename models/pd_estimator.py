@@ -205,10 +205,12 @@ def split_validation(
 
     Early stopping and calibration must not share rows, or the calibrator's "validation" numbers
     are in-sample. The cut is by account, so one customer's snapshots stay on one side, and
-    seeded, so a rerun keeps the same rows. The train stage records the cut in the scores'
-    `sample` column: later stages read it there rather than cut again.
+    seeded, so a rerun keeps the same rows. Ids are taken by their text, so a book whose ids
+    are numbers and the same book with its ids written as text are cut alike. The train stage
+    records the cut in the scores' `sample` column: later stages read it there rather than cut
+    again.
     """
-    ids = valid[id_column].to_numpy()
+    ids = valid[id_column].astype(str).to_numpy()
     unique = np.unique(ids)
     rng = np.random.default_rng(seed)
     n_cal = int(round(calibration_fraction * len(unique)))

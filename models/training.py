@@ -314,9 +314,20 @@ def training_sample(labels: np.ndarray, max_rows: int | None, seed: int) -> Trai
 
 
 def samples_doc(parts: dict[str, pd.DataFrame], n_stop: int, n_calibration: int) -> dict[str, Any]:
-    """Which rows each block of the metrics was measured on, and what those rows were used for."""
+    """Which rows each block of the metrics was measured on, and what those rows were used for,
+    and how the splits were cut (read from the rows' dates: out of time when the test dates all
+    come after the training dates)."""
     window = training_window
+    train_dates = pd.to_datetime(parts["train"]["observation_date"], errors="coerce").dropna()
+    test_dates = pd.to_datetime(parts["test"]["observation_date"], errors="coerce").dropna()
+    if train_dates.empty or test_dates.empty:
+        split = "random (the rows have no dates)"
+    elif test_dates.min() > train_dates.max():
+        split = "out of time: every test date after every training date"
+    else:
+        split = "by account within the same dates (one labelled date): no account in two splits"
     return {
+        "split": split,
         "train": {"n": len(parts["train"]), "window": window(parts["train"]), "used_for": "fit"},
         "validation": {
             "n": n_stop,
@@ -331,7 +342,7 @@ def samples_doc(parts: dict[str, pd.DataFrame], n_stop: int, n_calibration: int)
         "test": {
             "n": len(parts["test"]),
             "window": window(parts["test"]),
-            "used_for": "nothing: out-of-time measurement only",
+            "used_for": "nothing: measurement only",
         },
     }
 

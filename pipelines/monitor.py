@@ -26,6 +26,7 @@ from models.monitoring.dashboard import render_dashboard
 from models.monitoring.inputs import (
     TIER_COLUMNS,
     current_rows,
+    has_open_dates,
     read_history,
     read_scored_table,
 )
@@ -81,6 +82,7 @@ def main(paths: StagePaths, params: Params) -> None:
         tiers=tiers,
         history=read_history(paths.raw_dir),
         grade_order=sorted_grades(current["grade"].dropna().unique()),
+        vintages=has_open_dates(paths.raw_dir),
     )
     monitoring, fairness, headline = result.reports()
     with STAGE.writing(paths) as out:

@@ -19,6 +19,7 @@ from collection_policy.population import read_tier_inputs
 from collection_policy.render import policy_markdown
 from collection_policy.tiering import REASON_COLUMNS, run_tiers
 from collection_policy.tiers_plot import tiers_png
+from core.catalogue import read_catalogue
 from core.contracts import REASONS
 from core.io import write_json, write_parquet
 from core.truth import read_truth
@@ -57,8 +58,19 @@ def main(paths: StagePaths, params: Params) -> None:
         log.warning("no --reasons given: the reasons column stays empty")
     truth = read_truth(paths.truth_dir, parts=("effects", "macro"))
     rates = read_ev_rates(paths.ev_rates) if paths.ev_rates is not None else None
+    catalogue = read_catalogue(paths.features.parent)
     book = run_tiers(
-        scores, features, reasons, policy, config, experiment, truth, rates, str(paths.features)
+        scores,
+        features,
+        reasons,
+        policy,
+        config,
+        experiment,
+        truth,
+        rates,
+        str(paths.features),
+        catalogue.currency,
+        catalogue.fx_to_policy,
     )
     with STAGE.writing(paths) as out:
         write_parquet(book.table, out.file("tiers"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from core.catalogue import read_catalogue, read_feature_dir
 from core.contracts import FEATURES, SCORES
+from core.errors import PipelineError
 from core.io import read_json, write_json
 from core.truth import read_truth
 from models.pd_model import PDModel
@@ -48,9 +49,16 @@ def main(paths: StagePaths, params: Params) -> None:
     scores = SCORES.read(paths.scores, stage="train")
     model = PDModel.load(paths.model_dir)
     truth = read_truth(paths.truth_dir, parts=("true_pd",)).true_pd
-    rejected = None
+    ingest = {}
     if paths.ingest_summary is not None and paths.ingest_summary.is_file():
-        rejected = read_json(paths.ingest_summary).get("rows_rejected")
+        ingest = read_json(paths.ingest_summary)
+    rejected = ingest.get("rows_rejected")
+    definition = settings.label_definition or (ingest.get("labels") or {}).get("definition")
+    if not definition:
+        raise PipelineError(
+            "validation.label_definition is null and reports/ingest.json records no label "
+            "definition: say what a default is in params.yaml"
+        )
     promotion = read_json(paths.promotion) if paths.promotion is not None else None
     result = run_validate(
         features,
@@ -60,7 +68,7 @@ def main(paths: StagePaths, params: Params) -> None:
         model.scaling,
         settings.config,
         promotion,
-        label_definition=settings.label_definition,
+        label_definition=definition,
         card=ModelCard(model_name=settings.model_name),
         true_pd=truth,
         rejected_rows=rejected,

@@ -47,12 +47,16 @@ class MonitorResult:
     vintage: pd.DataFrame = field(default_factory=pd.DataFrame)
     roll_rates: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    #: why the vintage curves are absent, when they are (a lender's book without open dates)
+    vintage_note: str | None = None
 
     def reports(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """(reports/monitoring.json with the portfolio views, reports/fairness.json, the
         headline: worst PSI, worst O/E, red periods, the lowest adverse impact ratio)."""
         doc = self.to_dict()
         portfolio = {"vintage": doc["vintage"], "roll_rates": doc["roll_rates"]}
+        if self.vintage_note:
+            portfolio["vintage_note"] = self.vintage_note
         head = doc["monitoring"]["headline"]
         airs = [
             group["adverse_impact_ratio"]
@@ -133,11 +137,13 @@ def _timed(function: Any, *args: Any) -> tuple[Any, float]:
 
 
 def _portfolio(
-    slices: Iterable[HistorySlice], cfg: MonitorConfig
+    slices: Iterable[HistorySlice], cfg: MonitorConfig, vintages: bool = True
 ) -> tuple[pd.DataFrame, dict[str, Any], float]:
     """Vintage curves, roll rates and the seconds they took (reading a lazy history included)."""
     t0 = time.perf_counter()
-    vintage, rolls = portfolio_views(slices, freq=cfg.cohort_freq, roll_months=cfg.roll_months)
+    vintage, rolls = portfolio_views(
+        slices, freq=cfg.cohort_freq, roll_months=cfg.roll_months, vintages=vintages
+    )
     return vintage, rolls, time.perf_counter() - t0
 
 
@@ -157,6 +163,7 @@ def run_monitor(
     history: Iterable[HistorySlice] | None = None,
     features: Sequence[str] | None = None,
     grade_order: Sequence[str] | None = None,
+    vintages: bool = True,
 ) -> MonitorResult:
     """Monitor `current` against the development `reference`.
 
@@ -189,7 +196,9 @@ def run_monitor(
         history = [(statements, accounts)]
     stop = threading.Event()  # set when this call fails: the history reader stops early
     portfolio = (
-        background.submit(_portfolio, _until(stop, history), cfg) if history is not None else None
+        background.submit(_portfolio, _until(stop, history), cfg, vintages)
+        if history is not None
+        else None
     )
     fair_view = background.submit(_timed, fairness, current, cfg, tiers, grade_order)
     try:
@@ -305,4 +314,7 @@ def run_monitor(
         vintage=vintage,
         roll_rates=rolls,
         seconds=seconds,
+        vintage_note=None
+        if vintages or history is None
+        else "vintages skipped: the accounts have no open date (data.history.columns.open_date)",
     )

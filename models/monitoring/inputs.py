@@ -54,12 +54,26 @@ def current_rows(scored: pd.DataFrame, features: pd.DataFrame | None, source: st
     return joined.drop(columns="_merge")
 
 
+def has_open_dates(raw: Path | None) -> bool:
+    """Whether the book's accounts carry an open date (vintages need one)."""
+    if raw is None or not (raw / RAW_CUSTOMERS.file).exists():
+        return False
+    customers = raw / RAW_CUSTOMERS.file
+    first = part_files(customers)[0] if customers.is_dir() else customers
+    return "signup_date" in RAW_CUSTOMERS.read_schema(first, stage="ingest")
+
+
 def read_history(raw: Path | None) -> list[HistorySlice] | Iterator[HistorySlice] | None:
     """The statement history for vintages and roll rates, bucket by bucket as the ingest stage
-    wrote it (each read only when the monitor reaches it), or None without one."""
+    wrote it (each read only when the monitor reaches it), or None without one. Accounts without
+    open dates come as None (the monitor then skips the vintages)."""
     if raw is None or not (raw / RAW_STATEMENTS.file).exists():  # a file or bucket directory
         log.info("no statement history under %s: vintages and roll rates skipped", raw)
         return None
+    if not has_open_dates(raw):
+        statements = raw / RAW_STATEMENTS.file
+        files = part_files(statements) if statements.is_dir() else [statements]
+        return ((pd.read_parquet(s, columns=STATEMENT_COLUMNS), None) for s in files)
     statements, customers = raw / RAW_STATEMENTS.file, raw / RAW_CUSTOMERS.file
     if statements.is_dir() and customers.is_dir():
         buckets, customer_buckets = part_files(statements), part_files(customers)

@@ -332,6 +332,7 @@ def portfolio_views(
     freq: str = "Q",
     roll_months: int | None = 12,
     open_column: str = "signup_date",
+    vintages: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Vintage curves and roll rates of a history given slice by slice (buckets of accounts,
     each slice's accounts in no other): each slice is reduced and dropped before the next is
@@ -340,7 +341,8 @@ def portfolio_views(
     vintage: list[VintagePart] = []
     rolls: list[RollPart] = []
     for statements, accounts in slices:
-        vintage.append(vintage_part(statements, accounts, open_column=open_column))
+        if vintages:  # False: the book has no open dates (no vintages, never a stand-in)
+            vintage.append(vintage_part(statements, accounts, open_column=open_column))
         rolls.append(roll_part(statements, roll_months))
     return vintage_from_parts(vintage, freq=freq), roll_from_parts(rolls, roll_months)
 

@@ -314,7 +314,14 @@ class ServingBundle:
                 raise DataValidationError(
                     source, f"missing policy input column '{request}'", column=request
                 )
-        return pd.DataFrame(cols)
+        accounts = pd.DataFrame(cols)
+        catalogue = self.model.catalogue
+        if catalogue.currency is None or self.policy is None:
+            return accounts
+        from collection_policy.engine import in_policy_currency
+
+        # request amounts are in the book's currency, as the model was trained on them
+        return in_policy_currency(accounts, catalogue.currency, catalogue.fx_to_policy, self.policy)
 
     def _reasons(self, model_frame: pd.DataFrame, config: ServingConfig) -> dict[str, np.ndarray]:
         """Reasons as the explain stage words them: `shap_values`, `reason_codes`,

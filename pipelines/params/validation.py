@@ -26,7 +26,7 @@ VALIDATION_KEYS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class ValidationSettings:
     config: ValidationConfig
-    label_definition: str
+    label_definition: str | None  # None: the definition ingest labelled the book by
     model_name: str
 
 
@@ -53,22 +53,14 @@ def read_validation(params: Params) -> ValidationSettings:
     return ValidationSettings(config, label_definition(params, sec), model_name)
 
 
-def label_definition(params: Params, sec: Section) -> str:
-    """validation.label_definition: null = the built-in book's own rule, written from
-    data.synthetic.outcome_months (so the card cannot drift from the label); a loan table's
-    label is the user's, so with `data.source: table` the text is required."""
+def label_definition(params: Params, sec: Section) -> str | None:
+    """validation.label_definition: null = the definition the book's labels were derived by, as
+    ingest recorded it (reports/ingest.json: the built-in book's and a lender's history's), so
+    the card cannot drift from the label; a loan table's label is the user's own, so with
+    `data.source: table` the text is required."""
     text = sec.optional_string("label_definition")
-    data = params.keys("data", ("source", "synthetic"))
-    source = data.string("source")
-    if source == "synthetic":
-        synthetic = params.parser.mapping(data.raw("synthetic"), "data.synthetic")
-        months = params.parser.integer(
-            synthetic.get("outcome_months"), "data.synthetic.outcome_months", lo=1
-        )
-        if text is None:
-            return f"90+ days past due within {months} months after the snapshot date"
-        return text
-    if text is None:
+    source = params.keys("data", ("source",)).string("source")
+    if source == "table" and text is None:
         raise params.parser.fail(
             "validation.label_definition", "must say what a default is when data.source is table"
         )

@@ -23,8 +23,15 @@ def _write_params(path: Path, **tiers: object) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def _inputs(tmp: Path, n: int = 400, with_score_split: bool = True) -> dict[str, Path]:
+def _inputs(
+    tmp: Path,
+    n: int = 400,
+    with_score_split: bool = True,
+    currency: str | None = "CNY",
+    fx_to_policy: float | None = None,
+) -> dict[str, Path]:
     scores, features = book_tables(n, with_score_split)
+    tmp.mkdir(parents=True, exist_ok=True)
     paths = {
         "scores": tmp / "scores.parquet",
         "features": tmp / "features.parquet",
@@ -32,8 +39,18 @@ def _inputs(tmp: Path, n: int = 400, with_score_split: bool = True) -> dict[str,
     }
     scores.to_parquet(paths["scores"], index=False)
     features.to_parquet(paths["features"], index=False)
+    _write_catalogue(tmp, currency=currency, fx_to_policy=fx_to_policy)
     _write_params(paths["params"], mode="rules", score_file=None)
     return paths
+
+
+def _write_catalogue(tmp: Path, **amounts: object) -> None:
+    """The catalogue beside the feature table (the tiers stage reads the book's currency)."""
+    from core.catalogue import Catalogue, FeatureSpec
+    from core.io import write_json
+
+    catalogue = Catalogue([FeatureSpec("pd_proxy", "float")], **amounts)  # type: ignore[arg-type]
+    write_json(catalogue.to_dict(), tmp / "catalogue.json")
 
 
 def _run(tmp: Path, paths: dict[str, Path], *extra: str) -> dict[str, Path]:
@@ -274,3 +291,26 @@ def test_without_history_the_policys_assumed_rates_stand(tmp_path):
     assert summary["ev_rates"] == {"source": "policy assumptions"}
     with pytest.raises(DataValidationError, match="collection_rates stage"):
         _run(tmp_path, paths, "--ev-rates", str(tmp_path / "absent.json"))
+
+
+def test_amounts_in_another_currency_are_converted_or_refused(tmp_path):
+    """A book in HKD against a CNY policy: the floors compare converted amounts; without a rate
+    the stage stops naming both currencies."""
+    base = _inputs(tmp_path / "cny", n=400)
+    cny = pd.read_parquet(_run(tmp_path / "cny", base)["tiers"])
+    hkd = _inputs(tmp_path / "hkd", n=400, currency="HKD", fx_to_policy=0.5)
+    feats = pd.read_parquet(hkd["features"])
+    for column in ("policy__overdue_amount", "policy__outstanding_balance"):
+        feats[column] = feats[column] * 2  # the same debts written in a currency worth half
+    feats.to_parquet(hkd["features"], index=False)
+    out = _run(tmp_path / "hkd", hkd)
+    converted = pd.read_parquet(out["tiers"])
+    assert converted["tier"].tolist() == cny["tier"].tolist()
+    np.testing.assert_allclose(converted["overdue_amount"], cny["overdue_amount"])
+    summary = json.loads(out["summary"].read_text())
+    assert summary["amounts"]["book_currency"] == "HKD"
+    none = _inputs(tmp_path / "norate", n=400, currency="HKD", fx_to_policy=None)
+    with pytest.raises(
+        DataValidationError, match="in HKD but the collection policy's floors are in CNY"
+    ):
+        _run(tmp_path / "norate", none)
