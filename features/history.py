@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.contracts import RAW_ATTRIBUTES, RAW_CUSTOMERS, RAW_OBSERVATIONS, RAW_STATEMENTS
 from core.errors import DataValidationError, InvalidConfig
@@ -104,7 +106,6 @@ FLAGS_ABSENT = ("refuse", "assume_false")
 OVERDUE_WHEN_MISSING = ("refuse", "outstanding_balance")
 #: Rows per block read from a statements file (a block is parsed and bucketed, then freed).
 BLOCK_ROWS = 1_000_000
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 
@@ -230,41 +231,44 @@ def file_columns(path: Path) -> list[str]:
 
 def read_blocks(
     path: Path, columns: list[str], block_rows: int = BLOCK_ROWS
-) -> Iterator[tuple[int, pd.DataFrame]]:
-    """(first row, block) of `columns` of a CSV or Parquet file, in file order.
+) -> Iterator[tuple[int, pa.Table]]:
+    """(first row, block) of `columns` of a CSV or Parquet file, in file order, as Arrow tables.
 
-    CSV cells are read as text exactly as written (only an empty cell is missing); Parquet keeps
-    its types. Rows are numbered from 0 in the file's data rows."""
+    CSV cells are read as text exactly as written (only an empty cell is missing), by Arrow's
+    multithreaded reader in blocks of about 64 MiB; Parquet keeps its types. Rows are numbered
+    from 0 in the file's data rows."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    offset = 0
     if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        offset = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=block_rows, columns=columns):
-            frame = batch.to_pandas()
-            yield offset, frame
-            offset += len(frame)
+            table = pa.Table.from_batches([batch])
+            yield offset, table
+            offset += table.num_rows
         return
     with _open_text(path) as fh:
         sep = sniff_delimiter(fh.readline().rstrip("\r\n"))
     if sep != ",":
         log.info("%s: read as %s-separated (detected from the header)", path, DELIMITERS[sep])
-    offset = 0
     try:
-        chunks = pd.read_csv(
+        reader = pacsv.open_csv(
             path,
-            sep=sep,
-            usecols=columns,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            chunksize=block_rows,
-            engine="c",
+            read_options=pacsv.ReadOptions(block_size=64 << 20, use_threads=True),
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=columns,
+                column_types=dict.fromkeys(columns, pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
         )
-        for frame in chunks:
-            frame.index = pd.RangeIndex(offset, offset + len(frame))
-            yield offset, frame
-            offset += len(frame)
-    except (ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            yield offset, table
+            offset += table.num_rows
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise DataValidationError(
             str(path), f"could not be read as a table ({type(exc).__name__}: {exc})"
         ) from None
@@ -318,85 +322,106 @@ class Rejects:
         return {f"{table}: {col}: {rule}": int(n) for (col, rule), n in counts.items()}
 
 
-def _text(col: pd.Series) -> pd.Series:
+_TOKENS = pa.array(sorted(MISSING_TOKENS), type=pa.string())
+_PLAIN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def _text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """Cells as stripped text; missing tokens (`MISSING_TOKENS`) and blanks as missing."""
-    text = col.astype("string").str.strip()
-    return text.mask(text.str.lower().isin(MISSING_TOKENS) | (text == ""))
+    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        col = pc.cast(col, pa.string())
+    text = pc.utf8_trim_whitespace(col)
+    missing = pc.or_kleene(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), value_set=_TOKENS))
+    return pc.if_else(pc.fill_null(missing, False), pa.scalar(None, pa.string()), text)
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def parse_column(
-    col: pd.Series, kind: str, name: str, date_format: str | None, path: str
-) -> tuple[pd.Series, np.ndarray, str, str | None]:
+    col: pa.ChunkedArray, kind: str, name: str, date_format: str | None, path: str
+) -> tuple[pa.ChunkedArray, np.ndarray, str, str | None]:
     """Typed values of one column: (values, mask of values that cannot be read, the rule they
-    break, the date format used). Missing values are not flagged here (see `required`)."""
+    break, the date format used). Missing values are not flagged here (`FileReading.typed`).
+
+    Text is parsed on purpose, never coerced: plain numbers only ("1,234", "1.234,5", "12%" are
+    rejected), one date format per column, flags true/false (1/0, yes/no), labels 0/1."""
+    n = len(col)
+    none = np.zeros(n, bool)
+    typ = col.type
     if kind == "id":
-        if pd.api.types.is_float_dtype(col):  # a Parquet float id: 7.0 is not how an id is written
-            values = col.to_numpy(dtype="float64", na_value=np.nan)
+        if pa.types.is_floating(typ):  # a Parquet float id: 7.0 is not how an id is written
+            values = col.to_numpy(zero_copy_only=False).astype("float64")
             bad = ~np.isnan(values) & (values != np.round(values))
-            text = pd.Series(
-                np.where(np.isnan(values), None, values.astype("int64", copy=False).astype(str)),
-                index=col.index,
-                dtype="string",
+            whole = pc.cast(pc.if_else(pa.array(bad), None, col), pa.int64(), safe=False)
+            return (
+                pc.cast(whole, pa.string()),
+                bad,
+                "an id must be whole when stored as a number",
+                None,
             )
-            return text.str.strip(), bad, "an id must be whole when stored as a number", None
-        return _text(col), np.zeros(len(col), bool), "", None
+        return _text(col), none, "", None
     if kind == "date":
-        if pd.api.types.is_datetime64_any_dtype(col):
-            return col.astype("datetime64[ns]"), np.zeros(len(col), bool), "", None
+        if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
+            return pc.cast(col, pa.timestamp("ns")), none, "", None
         text = _text(col)
-        fmt = date_format or infer_date_format(text, name, path)
-        dates = pd.to_datetime(text, format=fmt, errors="coerce")
-        bad = (text.notna() & dates.isna()).to_numpy(bool)
-        return (
-            dates.astype("datetime64[ns]"),
-            bad,
-            f"not a date in the column's format {fmt!r}",
-            fmt,
+        fmt = date_format or infer_date_format(
+            pd.Series(text.slice(0, 100_000).to_pandas()), name, path
         )
+        dates = pc.strptime(text, format=fmt, unit="ns", error_is_null=True)
+        bad = _mask(pc.and_(pc.is_valid(text), pc.is_null(dates)))
+        return dates, bad, f"not a date in the column's format {fmt!r}", fmt
     if kind in ("int", "float", "amount"):
-        if pd.api.types.is_bool_dtype(col):
-            return col, np.ones(len(col), bool), "a true/false value is not a number", None
-        if pd.api.types.is_numeric_dtype(col):
-            values = col.astype("float64")
-            bad = np.zeros(len(col), bool)
+        if pa.types.is_boolean(typ):
+            return (
+                pc.cast(col, pa.float64()),
+                np.ones(n, bool),
+                "a true/false value is not a number",
+                None,
+            )
+        if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+            values = pc.cast(col, pa.float64())
+            bad = none.copy()
         else:
             text = _text(col)
-            plain = text.str.fullmatch(_PLAIN_NUMBER.pattern).fillna(False).to_numpy(bool)
-            values = pd.to_numeric(text.where(plain), errors="coerce").astype("float64")
-            bad = text.notna().to_numpy(bool) & ~plain
+            plain = pc.match_substring_regex(text, _PLAIN)
+            bad = _mask(pc.and_(pc.is_valid(text), pc.invert(pc.fill_null(plain, False))))
+            values = pc.cast(pc.if_else(pc.fill_null(plain, False), text, None), pa.float64())
             if bad.any():  # "1,234", "1.234,5", "12%", "¥5": never guessed
                 return values, bad, "not a plain number (digits, one '.', no separators)", None
-        v = values.to_numpy(dtype="float64", na_value=np.nan)
+        v = values.to_numpy(zero_copy_only=False).astype("float64")
         bad |= np.isinf(v)
         if bad.any():
             return values, bad, "not a finite number", None
         if kind == "int":
             whole = np.isnan(v) | (v == np.round(v))
-            bad = ~whole | (v < 0)
-            return values, bad, "must be a whole number >= 0", None
+            return values, ~whole | (v < 0), "must be a whole number >= 0", None
         if kind == "amount":
             return values, v < 0, "must be >= 0", None
         return values, bad, "", None
     if kind == "flag":
-        if pd.api.types.is_bool_dtype(col):
-            return col.astype("boolean"), np.zeros(len(col), bool), "", None
-        text = _text(col).str.lower()
-        values = pd.Series(pd.NA, index=col.index, dtype="boolean")
-        values[text.isin(_TRUE).fillna(False)] = True
-        values[text.isin(_FALSE).fillna(False)] = False
-        bad = (text.notna() & values.isna()).to_numpy(bool)
+        if pa.types.is_boolean(typ):
+            return col, none, "", None
+        text = pc.utf8_lower(_text(col))
+        true = pc.is_in(text, value_set=pa.array(sorted(_TRUE)))
+        false = pc.is_in(text, value_set=pa.array(sorted(_FALSE)))
+        values = pc.if_else(true, True, pc.if_else(false, False, pa.scalar(None, pa.bool_())))
+        bad = _mask(pc.and_(pc.is_valid(text), pc.is_null(values)))
         return values, bad, "a flag must be true/false (or 1/0, yes/no)", None
     if kind == "label":
-        text = (
-            _text(col).str.lower()
-            if not pd.api.types.is_numeric_dtype(col)
-            else col.astype("string")
-        )
+        text = _text(col) if not pa.types.is_integer(typ) else pc.cast(col, pa.string())
         mapping = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
-        values = text.map(mapping).astype("Int8")
-        bad = (text.notna() & values.isna()).to_numpy(bool)
-        return values, bad, "a label must be 0 or 1", None
-    return _text(col), np.zeros(len(col), bool), "", None
+        series = pd.Series(pc.utf8_lower(text).to_pandas(), dtype="object").map(mapping)
+        present = _mask(pc.is_valid(text))
+        bad = present & series.isna().to_numpy(bool)
+        return (
+            pa.chunked_array([pa.array(series, type=pa.int8(), from_pandas=True)]),
+            bad,
+            ("a label must be 0 or 1"),
+            None,
+        )
+    return _text(col), none, "", None
 
 
 @dataclass
@@ -410,38 +435,50 @@ class FileReading:
     date_formats: dict[str, str] = field(default_factory=dict)
 
     def typed(
-        self, block: pd.DataFrame, offset: int, rejects: Rejects, cfg_date_format: str | None
+        self, block: pa.Table, offset: int, rejects: Rejects, cfg_date_format: str | None
     ) -> pd.DataFrame:
         """The block under our names, typed; rejected rows removed (recorded in `rejects`)."""
-        bad_row = np.zeros(len(block), bool)
-        out: dict[str, Any] = {}
+        n = block.num_rows
+        bad_row = np.zeros(n, bool)
+        out: dict[str, pa.ChunkedArray] = {}
         for name, (kind, required) in self.fields.items():
             theirs = self.theirs[name]
-            col = block[theirs]
             fmt = self.date_formats.get(name, cfg_date_format)
-            values, bad, rule, used = parse_column(col, kind, theirs, fmt, str(self.path))
+            values, bad, rule, used = parse_column(
+                block.column(theirs), kind, theirs, fmt, str(self.path)
+            )
             if used is not None:
                 self.date_formats[name] = used
             if required:
-                missing = pd.isna(values).to_numpy(bool) & ~bad
-                fresh = missing & ~bad_row
+                missing = _mask(pc.is_null(values)) & ~bad
                 rejects.add(
-                    np.flatnonzero(fresh) + offset, theirs, "missing value in a required column"
+                    np.flatnonzero(missing & ~bad_row) + offset,
+                    theirs,
+                    "missing value in a required column",
                 )
                 bad_row |= missing
-            fresh = bad & ~bad_row
-            rejects.add(np.flatnonzero(fresh) + offset, theirs, rule)
+            rejects.add(np.flatnonzero(bad & ~bad_row) + offset, theirs, rule)
             bad_row |= bad
-            out[name] = values.to_numpy() if hasattr(values, "to_numpy") else values
-        frame = pd.DataFrame(out, index=block.index)
+            out[name] = values
+        keep = pa.array(~bad_row)
+        columns = {name: pc.filter(values, keep) for name, values in out.items()}
         for column in self.extra:
-            frame[column] = block[column]
-        frame["_row"] = np.arange(offset, offset + len(block), dtype=np.int64)
-        frame = frame.loc[~bad_row]
+            columns[column] = pc.filter(block.column(column), keep)
+        kept = int((~bad_row).sum())
+        frame = pa.table(columns).to_pandas() if columns else pd.DataFrame(index=range(kept))
+        frame["_row"] = np.flatnonzero(~bad_row).astype(np.int64) + offset
         for name, (kind, _) in self.fields.items():
+            values = frame[name]
             if kind == "int":  # whole numbers (checked above): int64, Int64 where some are missing
-                values = frame[name]
                 frame[name] = values.astype("Int64" if values.isna().any() else "int64")
+            elif kind == "id":
+                frame[name] = values.astype("str")
+            elif kind == "flag":
+                frame[name] = values.astype("boolean")
+            elif kind == "label":
+                frame[name] = values.astype("Int8")
+            elif kind == "date":
+                frame[name] = values.astype("datetime64[ns]")
         return frame
 
 
@@ -560,10 +597,12 @@ def read_accounts(
     for offset, block in read_blocks(
         cfg.accounts, [*reading.theirs.values(), *protected, *reading.extra]
     ):
-        rows_in += len(block)
+        rows_in += block.num_rows
         typed = reading.typed(block, offset, rejects, cfg.date_format)
+        positions = typed["_row"].to_numpy() - offset
         for column in protected:
-            typed[f"protected__{column}"] = block.loc[typed.index, column].astype("string")
+            values = block.column(column).to_pandas().astype("string")
+            typed[f"protected__{column}"] = values.to_numpy()[positions]
         frames.append(typed)
     accounts = pd.concat(frames) if frames else pd.DataFrame()
     if accounts.empty:
@@ -602,11 +641,14 @@ def _dated_table(
     reading = plan_reading(path, fields, cfg.columns, what)
     rejects = Rejects(str(path))
     rows_in = 0
+    known_ids = pa.array(known.to_numpy(dtype=object), type=pa.string())
     with PartitionedWriter(scratch, partitions) as writer:
         for offset, block in read_blocks(path, list(reading.theirs.values())):
-            rows_in += len(block)
+            rows_in += block.num_rows
             typed = reading.typed(block, offset, rejects, cfg.date_format)
-            unknown = ~typed["account_id"].isin(known).to_numpy(bool)
+            unknown = ~pc.is_in(
+                pa.array(typed["account_id"].to_numpy(dtype=object)), value_set=known_ids
+            ).to_numpy(zero_copy_only=False)
             rejects.add(
                 typed["_row"].to_numpy()[unknown],
                 reading.theirs["account_id"],
