@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from core.catalogue import Catalogue
+from core.catalogue import Catalogue, FeatureSpec
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -277,10 +277,20 @@ def load_reason_dictionary(
 
 
 def builtin_catalogue() -> Catalogue:
-    """The catalogue the built-in behavioural feature stage produces."""
+    """The catalogue the built-in book's features stage produces: the behavioural features and
+    the book's static account columns (`features.build.BUILT_IN_STATIC`: city tier, channel)."""
+    import dataclasses
+
     from features.behavioural import behavioural_catalogue
 
-    return behavioural_catalogue(BUILTIN_WINDOWS)
+    behavioural = behavioural_catalogue(BUILTIN_WINDOWS)
+    static = [
+        FeatureSpec("city_tier", "float", "City tier (a static account column).", ["city_tier"]),
+        FeatureSpec(
+            "channel", "category", "Acquisition channel (a static account column).", ["channel"]
+        ),
+    ]
+    return dataclasses.replace(behavioural, features=[*behavioural.features, *static])
 
 
 def check_families(dictionary: ReasonDictionary, catalogue: Catalogue) -> None:

@@ -92,8 +92,9 @@ def test_loading_checks_the_builtin_catalogue(tmp_path, reason_dictionary):
 
 def test_repo_dictionary_covers_the_behavioural_features(reason_dictionary):
     """Every feature the behavioural stage creates has a sentence that renders."""
-    behavioural = pytest.importorskip("features.behavioural")
-    cat = behavioural.behavioural_catalogue((3, 6, 12))
+    from models.explain.reason_dictionary import builtin_catalogue
+
+    cat = builtin_catalogue()
     assert validate_dictionary(reason_dictionary, cat) == []
     check_families(reason_dictionary, cat)
     never = {f for f in cat.model_columns if not reason_dictionary.adverse(f)}
